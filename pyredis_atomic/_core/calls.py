@@ -1,0 +1,166 @@
+"""What the front ends send and how they read the answer: effects, flows and error mapping.
+
+An operation of a primitive is described by a :class:`Call` (script name, keys, arguments
+and a function that decodes the reply). Operations that take several steps (a blocking
+acquire, a pop that waits) are *flows*: generators that yield effects (:class:`Call`,
+:class:`Block`, :class:`Sleep`) and receive their results. The sync driver
+(``pyredis_atomic._sync``) and the asyncio driver (``pyredis_atomic.asyncio._driver``)
+perform the effects; the logic lives once, here and in the primitives' core modules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from ..errors import (
+    AtomicError,
+    ConnectionLostError,
+    ReplyTimeoutError,
+    ScriptError,
+    WrongTypeError,
+)
+from .script import Script
+
+__all__ = [
+    "Arg",
+    "Block",
+    "Call",
+    "Effect",
+    "Flow",
+    "Sleep",
+    "connection_error",
+    "encode_args",
+    "script_error",
+    "timeout_error",
+    "wrong_type_error",
+]
+
+T = TypeVar("T")
+Arg = str | bytes | int | float
+
+
+def _identity(reply: Any) -> Any:
+    return reply
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """Run script ``script`` with ``keys`` and ``args``; ``decode`` turns the reply into T."""
+
+    script: str
+    keys: tuple[str, ...]
+    args: tuple[Arg, ...]
+    decode: Callable[[Any], T] = field(default=_identity)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Wait on list ``key`` (``BLPOP``) for at most ``seconds``.
+
+    The result sent back into the flow is the popped value, or ``None`` when the wait
+    timed out. Drivers may cut the wait shorter (to stay inside the client's socket
+    timeout); flows always re-check their own deadline after a ``Block``.
+    """
+
+    key: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Pause for ``seconds`` (used only for the last few milliseconds before a deadline)."""
+
+    seconds: float
+
+
+Effect = Call[Any] | Block | Sleep
+Flow = Generator[Effect, Any, T]
+
+
+def encode_args(args: Sequence[object]) -> tuple[Arg, ...]:
+    """Check that every argument is something Redis takes as a bulk string."""
+    out: list[Arg] = []
+    for i, a in enumerate(args, start=1):
+        if isinstance(a, bool) or not isinstance(a, (str, bytes, int, float)):
+            raise TypeError(f"ARGV[{i}] must be str, bytes, int or float, got {type(a).__name__}")
+        out.append(a)
+    return tuple(out)
+
+
+_KEY_REF = re.compile(r"KEYS\[(\d+)\]")
+
+
+def _describe(message: str, keys: Sequence[str]) -> tuple[str, str | None]:
+    """Replace ``KEYS[n]`` in a script's error text with the key's name."""
+    first: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        i = int(m.group(1))
+        if 1 <= i <= len(keys):
+            first.append(keys[i - 1])
+            return repr(keys[i - 1])
+        return m.group(0)
+
+    text = _KEY_REF.sub(sub, message)
+    return text, (first[0] if first else None)
+
+
+def script_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicError:
+    """Turn an error reply of a script into a :class:`ScriptError` naming the key.
+
+    Scripts report their own errors as ``redis.error_reply('CODE text with KEYS[n]')``; the
+    ``KEYS[n]`` reference becomes the key's name.
+    """
+    message = str(exc)
+    text, key = _describe(message, keys)
+    if key is None and len(keys) == 1:
+        key = keys[0]
+    code = message.split(" ", 1)[0] if message else ""
+    return ScriptError(f"script {script.name!r} failed: {text}", script=script.name, key=key,
+                       code=code)
+
+
+def wrong_type_error(
+    script: Script, keys: Sequence[str], actual_types: Sequence[str | None]
+) -> AtomicError:
+    """Name the key whose Redis type differs from the one its script header declares."""
+    for position, (key, actual) in enumerate(zip(keys, actual_types, strict=False), start=1):
+        expected = script.key_type(position)
+        if expected in (None, "any") or actual in (None, "none", expected):
+            continue
+        return WrongTypeError(
+            f"key {key!r} holds a Redis {actual}, but script {script.name!r} needs a "
+            f"{expected} there (KEYS[{position}]); it was left unchanged",
+            key=key,
+            expected=expected,
+            actual=actual,
+        )
+    return WrongTypeError(
+        f"script {script.name!r} met a key of the wrong Redis type among {list(keys)!r}",
+        key=keys[0] if keys else "",
+        expected=None,
+        actual=None,
+    )
+
+
+def connection_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicError:
+    """A connection failure while running ``script``; says whether it may have run."""
+    where = f" on {keys[0]!r}" if keys else ""
+    maybe = "" if script.read_only else " (it may or may not have been applied)"
+    return ConnectionLostError(
+        f"lost the connection to Redis running {script.name!r}{where}{maybe}: {exc}",
+        key=keys[0] if keys else None,
+    )
+
+
+def timeout_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicError:
+    """No reply in time while running ``script``."""
+    where = f" on {keys[0]!r}" if keys else ""
+    return ReplyTimeoutError(
+        f"no reply from Redis in time for {script.name!r}{where} (it may or may not have "
+        f"been applied): {exc}",
+        key=keys[0] if keys else None,
+    )

@@ -1,0 +1,62 @@
+"""Argument checks shared by the primitives. ``TypeError`` for a wrong type, ``ValueError``
+for a bad value; every message names the argument. Nothing here touches Redis."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["MAX_SECONDS", "check_int", "check_seconds", "check_timeout", "to_millis"]
+
+# Longer leases than a year are a bug in the caller, not a wish.
+MAX_SECONDS = 365 * 24 * 3600.0
+# Lua numbers are doubles: integers are exact up to 2**53.
+MAX_EXACT_INT = 2**53
+
+
+def check_seconds(
+    value: object,
+    argument: str,
+    *,
+    minimum: float = 0.001,
+    maximum: float = MAX_SECONDS,
+) -> float:
+    """A positive duration in seconds (int or float, finite, within [minimum, maximum])."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{argument} must be a number of seconds, got {type(value).__name__}")
+    seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError(f"{argument} must be finite, got {value!r}")
+    if seconds < minimum:
+        raise ValueError(f"{argument} must be at least {minimum} seconds, got {value!r}")
+    if seconds > maximum:
+        raise ValueError(f"{argument} must be at most {maximum:g} seconds, got {value!r}")
+    return seconds
+
+
+def check_timeout(value: object, argument: str = "timeout") -> float | None:
+    """A wait limit: ``None`` (wait forever) or a finite number of seconds >= 0."""
+    if value is None:
+        return None
+    return check_seconds(value, argument, minimum=0.0)
+
+
+def check_int(
+    value: object,
+    argument: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    """An ``int`` (``bool`` refused) within the given bounds and within Lua's exact range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{argument} must be an int, got {type(value).__name__}")
+    low = -MAX_EXACT_INT if minimum is None else minimum
+    high = MAX_EXACT_INT if maximum is None else maximum
+    if value < low or value > high:
+        raise ValueError(f"{argument} must be between {low} and {high}, got {value}")
+    return value
+
+
+def to_millis(seconds: float) -> int:
+    """Seconds to whole milliseconds, never below 1."""
+    return max(1, round(seconds * 1000))

@@ -1,0 +1,72 @@
+"""The sync driver: performs the effects that core flows yield, on a redis-py client."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar
+
+from redis import exceptions as redis_exc
+
+from ._core.calls import Block, Call, Flow, Sleep
+from .errors import ConnectionLostError, ReplyTimeoutError
+from .registry import ScriptRegistry, default_registry
+
+__all__ = ["block_slice", "drive", "perform"]
+
+T = TypeVar("T")
+
+MAX_BLOCK = 2.0
+
+
+def block_slice(client: Any) -> float:
+    """The longest single ``BLPOP`` worth sending: well inside the client's socket timeout
+    (redis-py cuts, and by default retries, calls that outlast it)."""
+    kwargs: dict[str, Any] = {}
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        kwargs = getattr(pool, "connection_kwargs", {}) or {}
+    else:
+        manager = getattr(client, "nodes_manager", None)
+        kwargs = getattr(manager, "connection_kwargs", {}) or {}
+    timeout = kwargs.get("socket_timeout")
+    if isinstance(timeout, (int, float)) and timeout > 0:
+        return max(0.01, min(MAX_BLOCK, timeout * 0.5))
+    return MAX_BLOCK
+
+
+def perform(client: Any, effect: Any, registry: ScriptRegistry | None = None) -> Any:
+    """Perform one effect and return its result."""
+    if isinstance(effect, Call):
+        return (registry or default_registry()).run(client, effect)
+    if isinstance(effect, Block):
+        seconds = max(0.01, min(effect.seconds, block_slice(client)))
+        try:
+            reply = client.execute_command("BLPOP", effect.key, round(seconds, 3))
+        except redis_exc.TimeoutError as exc:
+            raise ReplyTimeoutError(f"waiting on {effect.key!r} timed out: {exc}",
+                                    key=effect.key) from exc
+        except redis_exc.ConnectionError as exc:
+            raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}: {exc}",
+                                      key=effect.key) from exc
+        return None if reply is None else reply[1]
+    if isinstance(effect, Sleep):
+        time.sleep(effect.seconds)
+        return None
+    raise TypeError(f"unknown effect {effect!r}")
+
+
+def drive(client: Any, flow: Flow[T], registry: ScriptRegistry | None = None) -> T:
+    """Run a flow to its end: send each effect's result (or error) back into it."""
+    try:
+        effect = next(flow)
+        while True:
+            try:
+                result = perform(client, effect, registry)
+            except Exception as exc:  # let the flow decide; re-raised if it does not catch
+                effect = flow.throw(exc)
+            else:
+                effect = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()

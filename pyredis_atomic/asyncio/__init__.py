@@ -1,0 +1,7 @@
+"""The asyncio API of pyredis-atomic: the same primitives for ``redis.asyncio`` clients."""
+
+from __future__ import annotations
+
+from .registry import AsyncScriptRegistry
+
+__all__ = ["AsyncScriptRegistry"]

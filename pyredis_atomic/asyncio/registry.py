@@ -1,0 +1,165 @@
+"""The asyncio twin of :mod:`pyredis_atomic.registry`, for ``redis.asyncio`` clients.
+
+Same discovery, arity checks, reply handling and NOSCRIPT recovery as the sync registry
+(both build on :mod:`pyredis_atomic._core`); only the I/O is awaited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from redis import exceptions as redis_exc
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+
+from .._core.calls import (
+    Call,
+    connection_error,
+    encode_args,
+    script_error,
+    timeout_error,
+    wrong_type_error,
+)
+from .._core.script import Catalog, Script
+
+__all__ = ["AsyncScriptRegistry", "default_registry"]
+
+T = TypeVar("T")
+
+_NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _is_pipeline(client: Any) -> bool:
+    return isinstance(client, (Pipeline, ClusterPipeline))
+
+
+def _targets(client: Any) -> list[Any]:
+    if isinstance(client, RedisCluster):
+        return list(client.get_primaries())
+    return [client]
+
+
+class AsyncScriptRegistry(Catalog):
+    """The package's scripts (plus extra directories), runnable on ``redis.asyncio`` clients."""
+
+    def __init__(self, directories: Iterable[str | Path] = (), *, builtin: bool = True) -> None:
+        super().__init__(directories, builtin=builtin)
+
+    async def load(self, client: Any, names: Iterable[str] | None = None) -> dict[str, str]:
+        """``SCRIPT LOAD`` the scripts on the server or every cluster primary."""
+        result: dict[str, str] = {}
+        for target in _targets(client):
+            for name in names if names is not None else self.names():
+                script = self.get(name)
+                if isinstance(client, RedisCluster):
+                    sha = await client.execute_command("SCRIPT LOAD", script.source,
+                                                       target_nodes=target)
+                else:
+                    sha = await target.script_load(script.source)
+                sha = sha.decode() if isinstance(sha, bytes) else str(sha)
+                if sha != script.sha1:
+                    raise RuntimeError(f"server returned sha {sha} for {name!r}, "
+                                       f"expected {script.sha1}")
+                result[name] = sha
+        return result
+
+    async def missing(self, client: Any) -> list[str]:
+        """Names of the scripts that the server (or any cluster primary) does not have."""
+        names = self.names()
+        shas = [self[n].sha1 for n in names]
+        absent: set[str] = set()
+        for target in _targets(client):
+            if isinstance(client, RedisCluster):
+                present = await client.execute_command("SCRIPT EXISTS", *shas,
+                                                       target_nodes=target)
+            else:
+                present = await target.script_exists(*shas)
+            absent.update(n for n, ok in zip(names, present, strict=True) if not ok)
+        return sorted(absent)
+
+    async def call(self, client: Any, name: str, keys: Sequence[str] = (),
+                   args: Sequence[Any] = ()) -> Any:
+        """Run script ``name``; on a pipeline, queue it (as ``EVAL``) and return the pipeline."""
+        script = self.get(name)
+        keys = tuple(keys)
+        argv = encode_args(args)
+        script.check_arity(len(keys), len(argv))
+        if _is_pipeline(client):
+            client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
+            return client
+        return await self._run(client, script, keys, argv)
+
+    async def run(self, client: Any, call: Call[T]) -> T:
+        """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
+        script = self.get(call.script)
+        script.check_arity(len(call.keys), len(call.args))
+        return call.decode(await self._run(client, script, call.keys, call.args))
+
+    def queue(self, pipeline: Any, call: Call[Any]) -> None:
+        """Queue a :class:`Call` on a ``redis.asyncio`` pipeline."""
+        if not _is_pipeline(pipeline):
+            raise TypeError(f"queue() wants a redis-py pipeline, got {type(pipeline).__name__}")
+        script = self.get(call.script)
+        script.check_arity(len(call.keys), len(call.args))
+        pipeline.execute_command("EVAL", script.source, len(call.keys), *call.keys, *call.args)
+
+    async def _run(self, client: Any, script: Script, keys: tuple[str, ...],
+                   argv: tuple[Any, ...]) -> Any:
+        try:
+            try:
+                return await self._evalsha(client, script, keys, argv)
+            except redis_exc.NoScriptError:
+                reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
+                                                     *argv)
+                await self._reload(client, script)
+                return reply
+        except redis_exc.ResponseError as exc:
+            raise await self._translate(client, script, keys, exc) from exc
+        except redis_exc.TimeoutError as exc:
+            raise timeout_error(script, keys, exc) from exc
+        except redis_exc.ConnectionError as exc:
+            raise connection_error(script, keys, exc) from exc
+
+    async def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
+                       argv: tuple[Any, ...]) -> Any:
+        if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
+            try:
+                return await client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys,
+                                                    *argv)
+            except redis_exc.ResponseError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise
+                _NO_RO.add(client)
+        return await client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv)
+
+    async def _reload(self, client: Any, script: Script) -> None:
+        with contextlib.suppress(redis_exc.RedisError):
+            await client.script_load(script.source)
+
+    async def _translate(self, client: Any, script: Script, keys: tuple[str, ...],
+                         exc: redis_exc.ResponseError) -> Exception:
+        if str(exc).startswith("WRONGTYPE"):
+            types: list[str | None] = []
+            for key in keys:
+                try:
+                    t = await client.type(key)
+                except redis_exc.RedisError:
+                    t = None
+                types.append(t.decode() if isinstance(t, bytes) else t)
+            return wrong_type_error(script, keys, types)
+        return script_error(script, keys, exc)
+
+
+_DEFAULT: AsyncScriptRegistry | None = None
+
+
+def default_registry() -> AsyncScriptRegistry:
+    """The asyncio registry of the package's own scripts, created on first use and shared."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = AsyncScriptRegistry()
+    return _DEFAULT

@@ -1,0 +1,92 @@
+"""The exception hierarchy of pyredis-atomic.
+
+Convention for the whole package:
+
+* ``TypeError`` for an argument of the wrong type and ``ValueError`` for a bad value, each
+  naming the argument. They are raised before anything is sent, so a rejected call writes
+  nothing.
+* Failures at run time raise a subclass of :class:`AtomicError`, naming the key at fault.
+  Connection failures and timeouts are also instances of redis-py's own
+  ``ConnectionError`` / ``TimeoutError``, so existing ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+from redis import exceptions as redis_exc
+
+__all__ = [
+    "AtomicError",
+    "ConnectionLostError",
+    "DecodeError",
+    "LockError",
+    "LockLostError",
+    "LockNotOwnedError",
+    "LockTimeoutError",
+    "ReplyTimeoutError",
+    "ScriptError",
+    "WrongTypeError",
+]
+
+
+class AtomicError(Exception):
+    """Root of every run-time error raised by pyredis-atomic.
+
+    ``key`` is the Redis key at fault when there is one.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class ScriptError(AtomicError):
+    """A script failed inside Redis for a reason not covered by a more specific error."""
+
+    def __init__(
+        self, message: str, *, script: str, key: str | None = None, code: str = ""
+    ) -> None:
+        super().__init__(message, key=key)
+        self.script = script
+        self.code = code  # the first word of the script's error reply, e.g. "NOTINT"
+
+
+class WrongTypeError(AtomicError):
+    """A key used by a primitive holds another Redis type (for example a list, not a string)."""
+
+    def __init__(self, message: str, *, key: str, expected: str | None, actual: str | None):
+        super().__init__(message, key=key)
+        self.expected = expected
+        self.actual = actual
+
+
+class DecodeError(AtomicError):
+    """A stored value could not be decoded (corrupt, or written by something else)."""
+
+
+class ConnectionLostError(AtomicError, redis_exc.ConnectionError):
+    """The server could not be reached, or the connection broke during a call.
+
+    For a mutating operation the reply may have been lost after the server applied it:
+    each operation documents what re-sending it does.
+    """
+
+
+class ReplyTimeoutError(AtomicError, redis_exc.TimeoutError):
+    """No reply within the client's socket timeout; the operation may or may not have run."""
+
+
+class LockError(AtomicError):
+    """Base of the lock errors."""
+
+
+class LockNotOwnedError(LockError):
+    """Release or extend of a lock that this lock object no longer holds."""
+
+
+class LockLostError(LockError):
+    """The lock was lost while held (lease expired or broken): the critical section may
+    have overlapped with another holder's."""
+
+
+class LockTimeoutError(LockError):
+    """The lock could not be acquired within the timeout."""

@@ -1,0 +1,190 @@
+"""The script registry: loads the ``lua/`` scripts and runs them with ``EVALSHA``.
+
+Usage::
+
+    from pyredis_atomic.registry import ScriptRegistry
+    registry = ScriptRegistry()                 # the package's scripts
+    registry.load(client)                       # SCRIPT LOAD each (all primaries on a cluster)
+    registry.call(client, "server_time", [], [])
+
+``call`` sends ``EVALSHA`` (``EVALSHA_RO`` for read-only scripts where the server has it).
+On ``NOSCRIPT`` nothing ran, so it re-sends the call as ``EVAL`` with the source, which
+cannot miss even if the cache is flushed again at that moment, then ``SCRIPT LOAD``\\s the
+script so later calls use the SHA again. This covers ``SCRIPT FLUSH``, restarts, failovers
+and cluster nodes that never saw the script, with no action by the user.
+
+On a pipeline (transactional or not, standalone or cluster) a call is queued as ``EVAL``
+with the source: a flush between queueing and ``execute()`` cannot make it fail, at the cost
+of sending the script's text. The I/O-free parts live in ``pyredis_atomic._core``; the
+asyncio twin is ``pyredis_atomic.asyncio.registry``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from redis import exceptions as redis_exc
+from redis.client import Pipeline
+from redis.cluster import ClusterPipeline, RedisCluster
+
+from ._core.calls import (
+    Call,
+    connection_error,
+    encode_args,
+    script_error,
+    timeout_error,
+    wrong_type_error,
+)
+from ._core.script import Catalog, Script
+
+__all__ = ["ScriptRegistry", "default_registry"]
+
+T = TypeVar("T")
+
+# Clients whose server lacks EVALSHA_RO (Redis < 7.0): we fall back to EVALSHA for them.
+_NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _is_pipeline(client: Any) -> bool:
+    return isinstance(client, (Pipeline, ClusterPipeline))
+
+
+def _targets(client: Any) -> list[Any]:
+    """The connections that must hold a script: every primary of a cluster, else the client."""
+    if isinstance(client, RedisCluster):
+        return [client.get_redis_connection(n) for n in client.get_primaries()]
+    return [client]
+
+
+class ScriptRegistry(Catalog):
+    """The package's scripts (plus any extra directories), runnable on sync redis-py clients.
+
+    ``directories``: extra folders of ``.lua`` files following the same header convention.
+    ``builtin``: include the package's own scripts (default True).
+    """
+
+    def __init__(self, directories: Iterable[str | Path] = (), *, builtin: bool = True) -> None:
+        super().__init__(directories, builtin=builtin)
+
+    # -- loading -------------------------------------------------------------------------
+    def load(self, client: Any, names: Iterable[str] | None = None) -> dict[str, str]:
+        """``SCRIPT LOAD`` the scripts (all, or ``names``) on the server or every primary.
+
+        Returns name -> sha1. Raises ``RuntimeError`` if a server returns another SHA than
+        the one computed locally (the file was changed under the registry's feet).
+        """
+        result: dict[str, str] = {}
+        for target in _targets(client):
+            for name in names if names is not None else self.names():
+                script = self.get(name)
+                sha = target.script_load(script.source)
+                sha = sha.decode() if isinstance(sha, bytes) else str(sha)
+                if sha != script.sha1:
+                    raise RuntimeError(f"server returned sha {sha} for {name!r}, "
+                                       f"expected {script.sha1}")
+                result[name] = sha
+        return result
+
+    def missing(self, client: Any) -> list[str]:
+        """Names of the scripts that the server (or any cluster primary) does not have."""
+        names = self.names()
+        shas = [self[n].sha1 for n in names]
+        absent: set[str] = set()
+        for target in _targets(client):
+            present = target.script_exists(*shas)
+            absent.update(n for n, ok in zip(names, present, strict=True) if not ok)
+        return sorted(absent)
+
+    # -- calling -------------------------------------------------------------------------
+    def call(self, client: Any, name: str, keys: Sequence[str] = (),
+             args: Sequence[Any] = ()) -> Any:
+        """Run script ``name``; on a pipeline, queue it and return the pipeline.
+
+        Raises ``ValueError`` (before sending anything) when the number of keys or
+        arguments does not match the script's header.
+        """
+        script = self.get(name)
+        keys = tuple(keys)
+        argv = encode_args(args)
+        script.check_arity(len(keys), len(argv))
+        if _is_pipeline(client):
+            client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
+            return client
+        return self._run(client, script, keys, argv)
+
+    def run(self, client: Any, call: Call[T]) -> T:
+        """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
+        script = self.get(call.script)
+        script.check_arity(len(call.keys), len(call.args))
+        return call.decode(self._run(client, script, call.keys, call.args))
+
+    def queue(self, pipeline: Any, call: Call[Any]) -> None:
+        """Queue a :class:`Call` on a redis-py pipeline (decode its reply after execute)."""
+        if not _is_pipeline(pipeline):
+            raise TypeError(f"queue() wants a redis-py pipeline, got {type(pipeline).__name__}")
+        self.call(pipeline, call.script, call.keys, call.args)
+
+    def _run(self, client: Any, script: Script, keys: tuple[str, ...],
+             argv: tuple[Any, ...]) -> Any:
+        try:
+            try:
+                return self._evalsha(client, script, keys, argv)
+            except redis_exc.NoScriptError:
+                # Nothing ran. EVAL cannot miss, even if the cache is flushed again now.
+                reply = client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
+                self._reload(client, script)
+                return reply
+        except redis_exc.ResponseError as exc:
+            raise self._translate(client, script, keys, exc) from exc
+        except redis_exc.TimeoutError as exc:
+            raise timeout_error(script, keys, exc) from exc
+        except redis_exc.ConnectionError as exc:
+            raise connection_error(script, keys, exc) from exc
+
+    def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
+                 argv: tuple[Any, ...]) -> Any:
+        # EVALSHA_RO lets read-only scripts run on replicas; cluster routing in redis-py only
+        # understands EVALSHA, and Redis < 7.0 lacks EVALSHA_RO.
+        if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
+            try:
+                return client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys, *argv)
+            except redis_exc.ResponseError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise
+                _NO_RO.add(client)
+        return client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv)
+
+    def _reload(self, client: Any, script: Script) -> None:
+        # Keep the script in the server's cache (Redis 8 evicts scripts that only EVAL
+        # brought in). The call already succeeded: a failure here must not be reported as
+        # a failure of the call, and the next call recovers the same way.
+        with contextlib.suppress(redis_exc.RedisError):
+            client.script_load(script.source)
+
+    def _translate(self, client: Any, script: Script, keys: tuple[str, ...],
+                   exc: redis_exc.ResponseError) -> Exception:
+        if str(exc).startswith("WRONGTYPE"):
+            types: list[str | None] = []
+            for key in keys:
+                try:
+                    t = client.type(key)
+                except redis_exc.RedisError:
+                    t = None
+                types.append(t.decode() if isinstance(t, bytes) else t)
+            return wrong_type_error(script, keys, types)
+        return script_error(script, keys, exc)
+
+
+_DEFAULT: ScriptRegistry | None = None
+
+
+def default_registry() -> ScriptRegistry:
+    """The registry of the package's own scripts, created on first use and shared."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = ScriptRegistry()
+    return _DEFAULT

@@ -1,0 +1,17 @@
+"""Real Redis servers for tests: :class:`RedisServer`, :class:`RedisClusterHarness`, and
+the pytest fixtures in :mod:`pyredis_atomic.testing.pytest_plugin` (registered
+automatically through a ``pytest11`` entry point)."""
+
+from __future__ import annotations
+
+from .cluster import RedisClusterHarness
+from .server import RedisServer, RedisServerError, find_redis_server, free_port, server_version
+
+__all__ = [
+    "RedisClusterHarness",
+    "RedisServer",
+    "RedisServerError",
+    "find_redis_server",
+    "free_port",
+    "server_version",
+]

@@ -1,0 +1,123 @@
+"""pytest fixtures that give tests a real Redis (registered through the ``pytest11`` entry
+point, so installing pyredis-atomic makes them available to any test suite).
+
+Fixtures:
+
+``redis_server``
+    session-scoped :class:`~pyredis_atomic.testing.RedisServer` started on a free loopback
+    port. Not started when ``REDIS_URL`` is set.
+``redis_url``
+    URL of a freshly emptied (``FLUSHALL``) database: ``$REDIS_URL`` if set, else the
+    ``redis_server``'s.
+``redis_client`` / ``async_redis_client``
+    a ``redis.Redis`` / ``redis.asyncio.Redis`` on ``redis_url`` (closed afterwards).
+``redis_server_factory``
+    call it to start more servers (replicas, AOF servers, servers to restart or kill);
+    all are stopped when the test ends. Keyword arguments go to ``RedisServer``.
+``redis_cluster`` / ``redis_cluster_client``
+    a session-scoped 3-primary cluster with one replica each
+    (:class:`~pyredis_atomic.testing.RedisClusterHarness`), and a ``RedisCluster`` client on
+    it after ``FLUSHALL`` of every primary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+
+from .cluster import RedisClusterHarness
+from .server import RedisServer
+
+ENV_URL = "REDIS_URL"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server for the whole session (not started when ``REDIS_URL`` is set)."""
+    if os.environ.get(ENV_URL):
+        pytest.skip("REDIS_URL is set: tests use that server, not a spawned one")
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """URL of an emptied database on a real server."""
+    url = os.environ.get(ENV_URL) or request.getfixturevalue("redis_server").url
+    with contextlib.closing(redis.Redis.from_url(url)) as c:
+        c.flushall()
+    return url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A sync client on ``redis_url``."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_server_factory() -> Iterator[Callable[..., RedisServer]]:
+    """Start extra servers for one test: ``redis_server_factory(appendonly=True)``."""
+    started: list[RedisServer] = []
+
+    def make(**kwargs: Any) -> RedisServer:
+        server = RedisServer(**kwargs).start()
+        started.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for s in reversed(started):
+            s.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterHarness]:
+    """A 3-primary Redis Cluster with one replica per primary, for the whole session."""
+    harness = RedisClusterHarness(primaries=3, replicas=1).start()
+    try:
+        yield harness
+    finally:
+        harness.cleanup()
+
+
+@pytest.fixture
+def redis_cluster_client(redis_cluster: RedisClusterHarness) -> Iterator[Any]:
+    """A ``redis.cluster.RedisCluster`` on the session cluster, every primary emptied."""
+    redis_cluster.wait_ok()
+    redis_cluster.flushall()
+    client = redis_cluster.client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # the async fixture needs pytest-asyncio
+    pass
+else:
+
+    @pytest_asyncio.fixture
+    async def async_redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+        """A ``redis.asyncio.Redis`` on ``redis_url``."""
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            yield client
+        finally:
+            await client.aclose()
