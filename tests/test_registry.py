@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pyredis_atomic import (
     ConnectionLostError,
@@ -35,7 +37,7 @@ def test_default_registry_has_the_package_scripts() -> None:
 
 def test_unknown_script_names_the_known_ones(test_registry: ScriptRegistry,
                                             client: redis.Redis) -> None:
-    with pytest.raises(KeyError, match="no script named 'nope'.*bump"):
+    with pytest.raises(KeyError, match=r"no script named 'nope'.*bump"):
         test_registry.call(client, "nope", [], [])
 
 
@@ -180,7 +182,7 @@ def test_connection_refused_is_a_clear_connection_error(test_registry: ScriptReg
     server = RedisServer()
     port = server.port  # never started: nothing listens there
     server.cleanup()
-    dead = redis.Redis(port=port, socket_connect_timeout=1, retry=None)
+    dead = redis.Redis(port=port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     with pytest.raises(ConnectionLostError) as info:
         test_registry.call(dead, "bump", ["n"], [1])
     assert isinstance(info.value, redis.ConnectionError)

@@ -37,8 +37,9 @@ def _is_pipeline(client: Any) -> bool:
     return isinstance(client, (Pipeline, ClusterPipeline))
 
 
-def _targets(client: Any) -> list[Any]:
+async def _targets(client: Any) -> list[Any]:
     if isinstance(client, RedisCluster):
+        await client.initialize()  # a fresh cluster client knows no nodes yet; no-op after
         return list(client.get_primaries())
     return [client]
 
@@ -52,7 +53,7 @@ class AsyncScriptRegistry(Catalog):
     async def load(self, client: Any, names: Iterable[str] | None = None) -> dict[str, str]:
         """``SCRIPT LOAD`` the scripts on the server or every cluster primary."""
         result: dict[str, str] = {}
-        for target in _targets(client):
+        for target in await _targets(client):
             for name in names if names is not None else self.names():
                 script = self.get(name)
                 if isinstance(client, RedisCluster):
@@ -72,7 +73,7 @@ class AsyncScriptRegistry(Catalog):
         names = self.names()
         shas = [self[n].sha1 for n in names]
         absent: set[str] = set()
-        for target in _targets(client):
+        for target in await _targets(client):
             if isinstance(client, RedisCluster):
                 present = await client.execute_command("SCRIPT EXISTS", *shas,
                                                        target_nodes=target)

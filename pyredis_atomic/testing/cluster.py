@@ -112,7 +112,7 @@ class RedisClusterHarness:
                 c.close()
 
     def flushall(self) -> None:
-        """Empty every primary (replicas follow)."""
+        """Empty every primary (replicas follow) and its script cache."""
         for s in self.nodes:
             if not s.running:
                 continue
@@ -120,6 +120,7 @@ class RedisClusterHarness:
                 role = c.execute_command("ROLE")[0]
                 if role in (b"master", "master"):
                     c.flushall()
+                    c.script_flush()
 
     def cleanup(self) -> None:
         """Stop every node and remove their directories."""

@@ -7,8 +7,8 @@ Fixtures:
     session-scoped :class:`~pyredis_atomic.testing.RedisServer` started on a free loopback
     port. Not started when ``REDIS_URL`` is set.
 ``redis_url``
-    URL of a freshly emptied (``FLUSHALL``) database: ``$REDIS_URL`` if set, else the
-    ``redis_server``'s.
+    URL of a freshly emptied (``FLUSHALL``, ``SCRIPT FLUSH``) database: ``$REDIS_URL`` if
+    set, else the ``redis_server``'s.
 ``redis_client`` / ``async_redis_client``
     a ``redis.Redis`` / ``redis.asyncio.Redis`` on ``redis_url`` (closed afterwards).
 ``redis_server_factory``
@@ -55,6 +55,7 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     url = os.environ.get(ENV_URL) or request.getfixturevalue("redis_server").url
     with contextlib.closing(redis.Redis.from_url(url)) as c:
         c.flushall()
+        c.script_flush()
     return url
 
 

@@ -1,0 +1,99 @@
+"""The real-Redis harness itself: servers, replicas, restarts, the pytest plugin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from pyredis_atomic.testing import RedisServer, RedisServerError, find_redis_server
+
+
+def test_server_never_uses_6379_and_answers(redis_server: RedisServer) -> None:
+    assert redis_server.port != 6379
+    assert redis_server.running
+    with redis_server.client() as c:
+        assert c.ping()
+        assert c.config_get("save")["save"] == ""
+
+
+def test_restart_with_aof_keeps_acknowledged_writes(
+    redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    server = redis_server_factory(appendonly=True, appendfsync="always")
+    with server.client() as c:
+        c.set("k", "v")
+    server.restart(kill=True)  # a crash: only what fsync wrote survives
+    with server.client() as c:
+        assert c.get("k") == b"v"
+
+
+def test_restart_without_aof_loses_data(redis_server_factory: Callable[..., RedisServer]) -> None:
+    server = redis_server_factory()
+    with server.client() as c:
+        c.set("k", "v")
+    server.restart()
+    with server.client() as c:
+        assert c.get("k") is None
+
+
+def test_replica_follows_primary(redis_server_factory: Callable[..., RedisServer]) -> None:
+    primary = redis_server_factory()
+    replica = redis_server_factory(replica_of=primary)
+    with primary.client() as p, replica.client() as r:
+        p.set("k", "v")
+        deadline = time.monotonic() + 10
+        while r.get("k") is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert r.get("k") == b"v"
+        with pytest.raises(redis.ReadOnlyError):
+            r.set("x", "y")
+
+
+def test_unix_socket(redis_server_factory: Callable[..., RedisServer]) -> None:
+    server = redis_server_factory(unix_socket=True)
+    assert server.url.startswith("unix://")
+    with redis.Redis.from_url(server.url) as c:
+        assert c.ping()
+
+
+def test_killed_server_refuses_connections(
+    redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    server = redis_server_factory()
+    server.kill()
+    assert not server.running
+    with server.client(socket_connect_timeout=1, retry=None) as c, \
+            pytest.raises(redis.ConnectionError):
+        c.ping()
+
+
+def test_binary_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real = find_redis_server()
+    monkeypatch.setenv("PYREDIS_ATOMIC_REDIS_SERVER", real)
+    assert find_redis_server() == real
+    monkeypatch.setenv("PYREDIS_ATOMIC_REDIS_SERVER", str(tmp_path / "nope"))
+    with pytest.raises(RedisServerError, match="not an executable"):
+        find_redis_server()
+
+
+def test_fixtures_reach_other_projects_through_the_entry_point(tmp_path: Path) -> None:
+    (tmp_path / "test_user.py").write_text(
+        "def test_counter(redis_client):\n"
+        "    redis_client.incr('hits')\n"
+        "    assert redis_client.get('hits') == b'1'\n"
+        "def test_fresh_db(redis_client):\n"
+        "    assert redis_client.dbsize() == 0\n"
+        "    redis_client.set('x', 1)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
