@@ -94,6 +94,11 @@ class Script:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha1", hashlib.sha1(self.source.encode()).hexdigest())
+        # Precomputed for the per-call arity check, which sits on every hot path.
+        object.__setattr__(self, "_arity", (
+            len(self.keys), any(p.variadic for p in self.keys),
+            len(self.args), any(p.variadic for p in self.args),
+        ))
 
     @property
     def read_only(self) -> bool:
@@ -102,6 +107,9 @@ class Script:
 
     def check_arity(self, nkeys: int, nargs: int) -> None:
         """Raise ``ValueError`` naming the script and what is missing or extra."""
+        nk, kvar, na, avar = self._arity  # type: ignore[attr-defined]
+        if (nkeys == nk or (kvar and nkeys > nk)) and (nargs == na or (avar and nargs > na)):
+            return
         _check_count(self.name, "KEYS", self.keys, nkeys)
         _check_count(self.name, "ARGV", self.args, nargs)
 
