@@ -1,0 +1,435 @@
+"""The benchmark cases: ours against the recipes and libraries people use today, on the
+same server in the same run. Each case function returns rows for the table."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from . import contention
+from .timing import Result, Stat, interleaved
+
+__all__ = ["CASES", "Bench"]
+
+
+@dataclass
+class Bench:
+    """What every case needs: a client, the server URL, the size of the run, progress."""
+
+    client: redis.Redis
+    url: str
+    quick: bool
+    say: Callable[[str], None]
+
+    @property
+    def ops(self) -> int:
+        """Operations per timed round."""
+        return 200 if self.quick else 2000
+
+    @property
+    def rounds(self) -> int:
+        """Timed rounds per variant (the table shows their median, min and max)."""
+        return 3 if self.quick else 7
+
+    @property
+    def seconds(self) -> float:
+        """Duration of a multi-process run."""
+        return 1.0 if self.quick else 5.0
+
+    def time(self, variants: dict[str, Callable[[], object]], ops: int | None = None,
+             rounds: int | None = None) -> dict[str, Stat]:
+        """Interleaved timing of the variants."""
+        n = ops or self.ops
+        return interleaved(variants, ops=n, rounds=rounds or self.rounds,
+                           warmup_ops=max(20, n // 5), progress=self.say)
+
+    def fresh(self) -> str:
+        """A key name no other case uses."""
+        return f"bench:{uuid.uuid4().hex[:12]}"
+
+
+def _rows(group: str, stats: dict[str, Stat], baseline: str | None,
+          notes: dict[str, str] | None = None) -> list[Result]:
+    base = stats[baseline].median if baseline else None
+    rows = []
+    for name, st in stats.items():
+        rows.append(Result(
+            group=group, case=name, value=st.median, low=st.low, high=st.high,
+            baseline=baseline if baseline and name != baseline else None,
+            ratio=(st.median / base) if base and name != baseline else None,
+            note=(notes or {}).get(name, ""),
+            extra={"samples": st.samples},
+        ))
+    return rows
+
+
+# -- round-trip floor -----------------------------------------------------------------------
+def floor(b: Bench) -> list[Result]:
+    """redis-py PING, GET, INCR: the physical limit for a one-round-trip operation."""
+    c = b.client
+    key = b.fresh()
+    c.set(key, "x" * 100)
+    counter = b.fresh()
+    stats = b.time({
+        "PING": c.ping,
+        "GET (100 B)": lambda: c.get(key),
+        "INCR": lambda: c.incr(counter),
+    })
+    return _rows("floor", stats, "PING")
+
+
+# -- lock -----------------------------------------------------------------------------------
+def lock_uncontended(b: Bench) -> list[Result]:
+    """Acquire + release, nobody else around."""
+    import redis_lock
+    from pottery import Redlock
+
+    from pyredis_atomic import Lock
+
+    c = b.client
+    name = b.fresh()
+    ours = Lock(c, name, ttl=10.0)
+
+    def ours_cycle() -> None:
+        ours.acquire(blocking=False)
+        ours.release()
+
+    rp = c.lock(name + ":rp", timeout=10)
+
+    def rp_cycle() -> None:
+        rp.acquire(blocking=False)
+        rp.release()
+
+    prl = redis_lock.Lock(c, name + ":prl", expire=10)
+
+    def prl_cycle() -> None:
+        prl.acquire(blocking=False)
+        prl.release()
+
+    pot = Redlock(key=name + ":pottery", masters={c}, auto_release_time=10)
+
+    def pot_cycle() -> None:
+        pot.acquire(blocking=False)
+        pot.release()
+
+    bare_key = name + ":bare"
+
+    def bare_cycle() -> None:
+        token = uuid.uuid4().hex
+        c.set(bare_key, token, nx=True, px=10000)
+        c.delete(bare_key)
+
+    stats = b.time({
+        "redis-py Lock": rp_cycle,
+        "pyredis-atomic Lock": ours_cycle,
+        "python-redis-lock": prl_cycle,
+        "pottery Redlock (1 master)": pot_cycle,
+        "bare SET NX PX + DEL (unsafe)": bare_cycle,
+    })
+    return _rows("lock, uncontended acquire+release", stats, "redis-py Lock")
+
+
+def lock_contended(b: Bench) -> list[Result]:
+    """8 processes; each holds a few ms, then stays away a little, so others always wait."""
+    rows = []
+    variants = [
+        ("pyredis-atomic Lock", "ours"),
+        ("redis-py Lock (sleep=0.1, default)", "redis-py"),
+        ("redis-py Lock (sleep=0.001)", "redis-py-1ms"),
+        ("python-redis-lock", "python-redis-lock"),
+    ]
+    summaries = {}
+    for label, kind in variants:
+        b.say(f"  8 processes: {label}")
+        per_worker = contention.run_workers(
+            contention.lock_worker, 8, kind, b.url, b.fresh(), b.seconds, 0.003, 0.005,
+        )
+        summaries[label] = contention.summarize_handoffs(per_worker)
+    base = summaries["redis-py Lock (sleep=0.1, default)"]["throughput"]
+    for label, s in summaries.items():
+        rows.append(Result(
+            group="lock, contended (8 processes, hold 3 ms, away 5 ms)", case=label,
+            value=s["throughput"], unit="acq/s",
+            baseline=None if label.startswith("redis-py Lock (sleep=0.1") else
+            "redis-py Lock (sleep=0.1, default)",
+            ratio=None if label.startswith("redis-py Lock (sleep=0.1") else
+            (s["throughput"] / base if base else None),
+            note=(f"hand-off median {s['handoff_median_ms']:.2f} ms, "
+                  f"p90 {s['handoff_p90_ms']:.2f} ms; share per worker "
+                  f"{s['share_min']:.0%}-{s['share_max']:.0%}"),
+            extra=s,
+        ))
+    return rows
+
+
+# -- queue ----------------------------------------------------------------------------------
+def queue_single(b: Bench) -> list[Result]:
+    """One message pushed, popped and acknowledged."""
+    from pyredis_atomic import ReliableQueue
+
+    c = b.client
+    payload = b"x" * 100
+    q = ReliableQueue(c, b.fresh(), visibility_timeout=30.0)
+    q2 = ReliableQueue(c, b.fresh(), visibility_timeout=30.0)
+    state: dict[str, Any] = {"msg": None}
+
+    def ours_three_calls() -> None:
+        q.push(payload)
+        m = q.pop()
+        q.ack(m)
+
+    def ours_ack_and_pop() -> None:
+        # Steady-state consumer loop: ack the previous message and claim the next in one call.
+        q2.push(payload)
+        if state["msg"] is None:
+            state["msg"] = q2.pop()
+        else:
+            state["msg"] = q2.ack_and_pop(state["msg"])
+
+    lst, proc = b.fresh(), b.fresh()
+
+    def raw_list() -> None:
+        c.lpush(lst, payload)
+        m = c.lmove(lst, proc, "RIGHT", "LEFT")
+        c.lrem(proc, 1, m)
+
+    stream, group = b.fresh(), "g"
+    c.xgroup_create(stream, group, id="0", mkstream=True)
+
+    def streams() -> None:
+        c.xadd(stream, {"p": payload})
+        reply = c.xreadgroup(group, "c1", {stream: ">"}, count=1)
+        entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))[0]
+        c.xack(stream, group, entries[0][0])
+
+    stats = b.time({
+        "raw LPUSH/LMOVE/LREM": raw_list,
+        "pyredis-atomic push+ack_and_pop": ours_ack_and_pop,
+        "pyredis-atomic push/pop/ack": ours_three_calls,
+        "Streams XADD/XREADGROUP/XACK": streams,
+    })
+    return _rows("queue, one message push -> pop -> ack", stats, "raw LPUSH/LMOVE/LREM")
+
+
+def queue_batched(b: Bench) -> list[Result]:
+    """100 messages per call: push_many, pop_many, ack_many; messages per second."""
+    from pyredis_atomic import ReliableQueue
+
+    c = b.client
+    payloads = [b"x" * 100] * 100
+    q = ReliableQueue(c, b.fresh(), visibility_timeout=30.0)
+    single = ReliableQueue(c, b.fresh(), visibility_timeout=30.0)
+
+    def batch() -> None:
+        q.push_many(payloads)
+        q.ack_many(q.pop_many(100))
+
+    def one() -> None:
+        single.push(b"x" * 100)
+        single.ack(single.pop())
+
+    ops = max(10, b.ops // 20)
+    stats = b.time({"push/pop/ack, 1 per call": one}, ops=b.ops)
+    batched = b.time({"push_many/pop_many/ack_many, 100 per call": batch}, ops=ops)
+    name = "push_many/pop_many/ack_many, 100 per call"
+    batched[name] = Stat([x * 100 for x in batched[name].samples])
+    stats.update(batched)
+    rows = _rows("queue, batched (messages/s)", stats, "push/pop/ack, 1 per call")
+    for r in rows:
+        r.unit = "msg/s"
+    return rows
+
+
+def queue_ack_flat(b: Bench) -> list[Result]:
+    """Cost of one ack with 1k, 10k and 100k messages in flight (must stay flat)."""
+    from pyredis_atomic import ReliableQueue
+
+    c = b.client
+    sizes = [1_000, 10_000] if b.quick else [1_000, 10_000, 100_000]
+    measured = 300 if b.quick else 2000
+    results: dict[str, Stat] = {}
+    for size in sizes:
+        q = ReliableQueue(c, b.fresh(), visibility_timeout=600.0)
+        b.say(f"  filling {size + measured} in flight")
+        for start in range(0, size + measured, 1000):
+            q.push_many([b"m"] * min(1000, size + measured - start))
+            q.pop_many(min(1000, size + measured - start))
+        msgs = []
+        for _ in range(0, measured, 100):
+            q.push_many([b"t"] * 100)
+            msgs.extend(q.pop_many(100))
+        it = iter(msgs)
+
+        def ack_one(it: Any = it, q: Any = q) -> None:
+            q.ack(next(it))
+
+        results[f"ack with {size:,} in flight"] = interleaved(
+            {"ack": ack_one}, ops=measured // 2, rounds=2, warmup_ops=0,
+        )["ack"]
+        q.purge()
+    return _rows("queue, ack cost vs in-flight count", results, "ack with 1,000 in flight")
+
+
+# -- cache ----------------------------------------------------------------------------------
+def cache_hit(b: Bench) -> list[Result]:
+    """get_or_set on a hit (one round trip + decoding) against a plain GET of the value."""
+    from pyredis_atomic import Cache
+
+    c = b.client
+    cache = Cache(c, b.fresh(), ttl=600.0)
+    value = {"id": 42, "name": "widget", "price": 9.99, "tags": ["a", "b", "c"]}
+    cache.set("p42", value)
+    plain = b.fresh()
+    c.set(plain, json.dumps(value))
+
+    def loader() -> Any:
+        raise AssertionError("the benchmark's key must be a hit")
+
+    stats = b.time({
+        "redis-py GET (no decoding)": lambda: c.get(plain),
+        "redis-py GET + json.loads": lambda: json.loads(c.get(plain) or b"null"),
+        "pyredis-atomic get_or_set (hit)": lambda: cache.get_or_set("p42", loader),
+    })
+    return _rows("cache, hit", stats, "redis-py GET (no decoding)")
+
+
+def _stampede(b: Bench, ours: bool) -> tuple[int, int]:
+    """(loader calls, callers that got the value) for 32 simultaneous callers."""
+    from pyredis_atomic import Cache
+
+    calls = 0
+    lock = threading.Lock()
+
+    def loader() -> dict[str, int]:
+        nonlocal calls
+        with lock:
+            calls += 1
+        time.sleep(0.05)
+        return {"v": 1}
+
+    clients = [redis.Redis.from_url(b.url) for _ in range(32)]
+    name = b.fresh()
+    barrier = threading.Barrier(32)
+    got: list[Any] = []
+
+    def caller(cl: redis.Redis) -> None:
+        barrier.wait()
+        if ours:
+            got.append(Cache(cl, name, ttl=60.0).get_or_set("k", loader))
+            return
+        raw = cl.get(name)
+        if raw is None:
+            value = loader()
+            cl.set(name, json.dumps(value), ex=60)
+        else:
+            value = json.loads(raw)
+        got.append(value)
+
+    threads = [threading.Thread(target=caller, args=(cl,)) for cl in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for cl in clients:
+        cl.close()
+    return calls, sum(1 for g in got if g == {"v": 1})
+
+
+def cache_stampede(b: Bench) -> list[Result]:
+    """32 threads ask for the same cold key at once; the loader takes 50 ms."""
+    rows = []
+    for label, ours in (("pyredis-atomic get_or_set", True), ("naive GET then SET", False)):
+        calls, served = _stampede(b, ours)
+        rows.append(Result(group="cache, cold-key stampede (32 callers, 50 ms loader)",
+                           case=label, value=calls, unit="loader calls",
+                           note=f"{served}/32 callers got the value"))
+    return rows
+
+
+# -- counters -------------------------------------------------------------------------------
+def counter_single(b: Bench) -> list[Result]:
+    """Bounded incr against raw INCR and the floor for any Lua call."""
+    from pyredis_atomic import BoundedCounter
+
+    c = b.client
+    bounded = BoundedCounter(c, b.fresh(), min=0, max=None)
+    raw = b.fresh()
+    one_line = c.register_script("return redis.call('INCR', KEYS[1])")
+    floor_key = b.fresh()
+    stats = b.time({
+        "Lua floor: 1-line EVALSHA (register_script)": lambda: one_line(keys=[floor_key]),
+        "raw INCR": lambda: c.incr(raw),
+        "pyredis-atomic BoundedCounter.incr": bounded.incr,
+    })
+    return _rows("counter, single client", stats, "Lua floor: 1-line EVALSHA (register_script)")
+
+
+def counter_contended(b: Bench) -> list[Result]:
+    """8 processes take and give back slots of a counter bounded at 5."""
+    rows = []
+    summaries = {}
+    for label, kind in (("pyredis-atomic BoundedCounter", "ours"),
+                        ("WATCH/MULTI", "watch-multi"),
+                        ("GET, check, INCR (unsafe)", "get-check-incr")):
+        b.say(f"  8 processes: {label}")
+        per = contention.run_workers(contention.counter_worker, 8, kind, b.url, b.fresh(),
+                                     b.seconds, 5)
+        its = sum(p[0] for p in per)
+        summaries[label] = (its / b.seconds, sum(p[1] for p in per))
+    base = summaries["WATCH/MULTI"][0]
+    for label, (rate, violations) in summaries.items():
+        rows.append(Result(
+            group="counter, 8 processes, bound 5", case=label, value=rate, unit="iter/s",
+            baseline=None if label == "WATCH/MULTI" else "WATCH/MULTI",
+            ratio=None if label == "WATCH/MULTI" else (rate / base if base else None),
+            note=f"{violations} bound violations", extra={"violations": violations},
+        ))
+    return rows
+
+
+# -- rate limiter ---------------------------------------------------------------------------
+def ratelimit(b: Bench) -> list[Result]:
+    """One hit, allowed, against the limits library's Redis strategies."""
+    from limits import parse
+    from limits.storage import RedisStorage
+    from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+    from pyredis_atomic import RateLimiter
+
+    storage = RedisStorage(b.url.replace("redis://", "redis://", 1))
+    item = parse("1000000000/hour")
+    fixed = FixedWindowRateLimiter(storage)
+    moving = MovingWindowRateLimiter(storage)
+    ours = RateLimiter(b.client, b.fresh(), rate=1_000_000_000, period=3600.0, burst=1_000_000)
+    k1, k2 = b.fresh(), b.fresh()
+    stats = b.time({
+        "limits moving-window": lambda: moving.hit(item, k1),
+        "limits fixed-window": lambda: fixed.hit(item, k2),
+        "pyredis-atomic RateLimiter.hit (GCRA)": ours.hit,
+    })
+    with contextlib.suppress(Exception):
+        storage.reset()
+    return _rows("rate limiter, hit", stats, "limits moving-window")
+
+
+CASES: list[tuple[str, Callable[[Bench], list[Result]]]] = [
+    ("round-trip floor", floor),
+    ("lock uncontended", lock_uncontended),
+    ("lock contended", lock_contended),
+    ("queue single", queue_single),
+    ("queue batched", queue_batched),
+    ("queue ack vs in-flight", queue_ack_flat),
+    ("cache hit", cache_hit),
+    ("cache stampede", cache_stampede),
+    ("counter", counter_single),
+    ("counter contended", counter_contended),
+    ("rate limiter", ratelimit),
+]
