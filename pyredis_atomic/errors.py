@@ -18,6 +18,7 @@ __all__ = [
     "AtomicError",
     "ConnectionLostError",
     "DecodeError",
+    "DurabilityError",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
@@ -73,6 +74,16 @@ class ConnectionLostError(AtomicError, redis_exc.ConnectionError):
 
 class ReplyTimeoutError(AtomicError, redis_exc.TimeoutError):
     """No reply within the client's socket timeout; the operation may or may not have run."""
+
+
+class DurabilityError(AtomicError):
+    """A write was applied on the primary but fewer replicas than asked acknowledged it in
+    time (``WAIT``): it may be lost if the primary fails before replicating it."""
+
+    def __init__(self, message: str, *, key: str | None, wanted: int, acknowledged: int):
+        super().__init__(message, key=key)
+        self.wanted = wanted
+        self.acknowledged = acknowledged
 
 
 class LockError(AtomicError):

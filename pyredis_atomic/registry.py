@@ -34,9 +34,11 @@ from redis.cluster import ClusterPipeline, RedisCluster
 from ._core.calls import (
     Call,
     connection_error,
+    durability_error,
     encode_args,
     script_error,
     timeout_error,
+    wait_millis,
     wrong_type_error,
 )
 from ._core.script import Catalog, Script
@@ -121,6 +123,46 @@ class ScriptRegistry(Catalog):
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
         return call.decode(self._run(client, script, call.keys, call.args))
+
+    def run_durable(self, client: Any, call: Call[T], replicas: int, timeout: float) -> T:
+        """Run ``call``, then ``WAIT`` until ``replicas`` replicas have it, on the same
+        connection. Raises :class:`~pyredis_atomic.DurabilityError` (the write stays
+        applied on the primary) if fewer acknowledge it within ``timeout`` seconds.
+
+        ``WAIT`` cannot run inside a script, so both go out in one pipeline on the node
+        that owns the keys; on ``NOSCRIPT`` the pair is re-sent with ``EVAL``.
+        """
+        script = self.get(call.script)
+        script.check_arity(len(call.keys), len(call.args))
+        ms = wait_millis(replicas, timeout)
+        target = client
+        if isinstance(client, RedisCluster):
+            node = client.get_node_from_key(call.keys[0]) if call.keys else client.get_random_node()
+            target = client.get_redis_connection(node)
+        n = len(call.keys)
+        try:
+            for command, body in (("EVALSHA", script.sha1), ("EVAL", script.source)):
+                pipe = target.pipeline(transaction=False)
+                pipe.execute_command(command, body, n, *call.keys, *call.args)
+                pipe.execute_command("WAIT", replicas, ms)
+                reply, acknowledged = pipe.execute(raise_on_error=False)
+                if isinstance(reply, redis_exc.NoScriptError):
+                    continue  # nothing ran; the EVAL round cannot miss
+                if isinstance(reply, redis_exc.ResponseError):
+                    raise self._translate(target, script, call.keys, reply) from reply
+                if isinstance(reply, Exception):
+                    raise reply
+                if body is script.source:
+                    self._reload(target, script)
+                if int(acknowledged) < replicas:
+                    raise durability_error(script, call.keys, replicas, int(acknowledged),
+                                           timeout)
+                return call.decode(reply)
+        except redis_exc.TimeoutError as exc:
+            raise timeout_error(script, call.keys, exc) from exc
+        except redis_exc.ConnectionError as exc:
+            raise connection_error(script, call.keys, exc) from exc
+        raise AssertionError("unreachable: EVAL cannot answer NOSCRIPT")
 
     def queue(self, pipeline: Any, call: Call[Any]) -> None:
         """Queue a :class:`Call` on a redis-py pipeline (decode its reply after execute)."""

@@ -11,7 +11,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from pyredis_atomic import ConnectionLostError, ScriptError, WrongTypeError
+from pyredis_atomic import ConnectionLostError, DurabilityError, ScriptError, WrongTypeError
 from pyredis_atomic._core.calls import Call
 from pyredis_atomic._core.replies import as_optional_str
 from pyredis_atomic.asyncio import AsyncScriptRegistry
@@ -98,3 +98,12 @@ async def test_default_registry_runs_builtin_scripts(aclient: Any) -> None:
     seconds, micros = await default_registry().call(aclient, "server_time")
     assert isinstance(seconds, int)
     assert isinstance(micros, int)
+
+
+async def test_run_durable_without_replicas_raises_but_applies(
+    registry: AsyncScriptRegistry, aclient: Any,
+) -> None:
+    with pytest.raises(DurabilityError) as info:
+        await registry.run_durable(aclient, Call("bump", ("n",), (5,)), 1, 0.1)
+    assert info.value.acknowledged == 0
+    assert await registry.call(aclient, "bump", ["n"], [0]) == 5

@@ -19,9 +19,11 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from .._core.calls import (
     Call,
     connection_error,
+    durability_error,
     encode_args,
     script_error,
     timeout_error,
+    wait_millis,
     wrong_type_error,
 )
 from .._core.script import Catalog, Script
@@ -99,6 +101,43 @@ class AsyncScriptRegistry(Catalog):
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
         return call.decode(await self._run(client, script, call.keys, call.args))
+
+    async def run_durable(self, client: Any, call: Call[T], replicas: int,
+                          timeout: float) -> T:
+        """Run ``call``, then ``WAIT`` for ``replicas`` replicas on the same connection
+        (see :meth:`pyredis_atomic.registry.ScriptRegistry.run_durable`)."""
+        script = self.get(call.script)
+        script.check_arity(len(call.keys), len(call.args))
+        ms = wait_millis(replicas, timeout)
+        if isinstance(client, RedisCluster):
+            # WAIT counts the writes of its own connection, and redis.asyncio's cluster
+            # client cannot pin a pipeline to one node's connection.
+            raise TypeError("durability (WAIT) is not supported on redis.asyncio cluster "
+                            "clients; use a sync RedisCluster or a standalone client")
+        n = len(call.keys)
+        try:
+            for command, body in (("EVALSHA", script.sha1), ("EVAL", script.source)):
+                pipe = client.pipeline(transaction=False)
+                pipe.execute_command(command, body, n, *call.keys, *call.args)
+                pipe.execute_command("WAIT", replicas, ms)
+                reply, acknowledged = await pipe.execute(raise_on_error=False)
+                if isinstance(reply, redis_exc.NoScriptError):
+                    continue
+                if isinstance(reply, redis_exc.ResponseError):
+                    raise await self._translate(client, script, call.keys, reply) from reply
+                if isinstance(reply, Exception):
+                    raise reply
+                if body is script.source:
+                    await self._reload(client, script)
+                if int(acknowledged) < replicas:
+                    raise durability_error(script, call.keys, replicas, int(acknowledged),
+                                           timeout)
+                return call.decode(reply)
+        except redis_exc.TimeoutError as exc:
+            raise timeout_error(script, call.keys, exc) from exc
+        except redis_exc.ConnectionError as exc:
+            raise connection_error(script, call.keys, exc) from exc
+        raise AssertionError("unreachable: EVAL cannot answer NOSCRIPT")
 
     def queue(self, pipeline: Any, call: Call[Any]) -> None:
         """Queue a :class:`Call` on a ``redis.asyncio`` pipeline."""
