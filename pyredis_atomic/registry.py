@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
-from redis.client import Pipeline
+from redis.client import NEVER_DECODE, Pipeline
 from redis.cluster import ClusterPipeline, RedisCluster
 
 from ._core.calls import (
@@ -49,6 +49,9 @@ T = TypeVar("T")
 
 # Clients whose server lacks EVALSHA_RO (Redis < 7.0): we fall back to EVALSHA for them.
 _NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
+# execute_command options: string replies as bytes whatever the client's decode_responses.
+_RAW: dict[str, Any] = {NEVER_DECODE: True}
+_DECODED: dict[str, Any] = {}
 
 
 def _is_pipeline(client: Any) -> bool:
@@ -122,7 +125,7 @@ class ScriptRegistry(Catalog):
         """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
-        return call.decode(self._run(client, script, call.keys, call.args))
+        return call.decode(self._run(client, script, call.keys, call.args, call.raw))
 
     def run_durable(self, client: Any, call: Call[T], replicas: int, timeout: float) -> T:
         """Run ``call``, then ``WAIT`` until ``replicas`` replicas have it, on the same
@@ -171,13 +174,15 @@ class ScriptRegistry(Catalog):
         self.call(pipeline, call.script, call.keys, call.args)
 
     def _run(self, client: Any, script: Script, keys: tuple[str, ...],
-             argv: tuple[Any, ...]) -> Any:
+             argv: tuple[Any, ...], raw: bool = False) -> Any:
+        options = _RAW if raw else _DECODED
         try:
             try:
-                return self._evalsha(client, script, keys, argv)
+                return self._evalsha(client, script, keys, argv, options)
             except redis_exc.NoScriptError:
                 # Nothing ran. EVAL cannot miss, even if the cache is flushed again now.
-                reply = client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
+                reply = client.execute_command("EVAL", script.source, len(keys), *keys, *argv,
+                                               **options)
                 self._reload(client, script)
                 return reply
         except redis_exc.ResponseError as exc:
@@ -188,17 +193,19 @@ class ScriptRegistry(Catalog):
             raise connection_error(script, keys, exc) from exc
 
     def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
-                 argv: tuple[Any, ...]) -> Any:
+                 argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
         # EVALSHA_RO lets read-only scripts run on replicas; cluster routing in redis-py only
         # understands EVALSHA, and Redis < 7.0 lacks EVALSHA_RO.
         if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
             try:
-                return client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys, *argv)
+                return client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys,
+                                              *argv, **options)
             except redis_exc.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise
                 _NO_RO.add(client)
-        return client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv)
+        return client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv,
+                                      **options)
 
     def _reload(self, client: Any, script: Script) -> None:
         # Keep the script in the server's cache (Redis 8 evicts scripts that only EVAL

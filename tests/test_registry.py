@@ -248,3 +248,17 @@ def test_run_durable_waits_for_replicas(
         with pytest.raises(ValueError, match="replicas must be at least 1"):
             test_registry.run_durable(pc, Call("bump", ("n",), (1,)), 0, 1.0)
         assert pc.get("n") == b"4"
+
+
+def test_raw_calls_return_bytes_on_a_decoding_client(
+    test_registry: ScriptRegistry, make_client: Callable[..., redis.Redis],
+    client_kwargs: dict[str, Any],
+) -> None:
+    binary = bytes(range(256))
+    c = make_client(**{**client_kwargs, "decode_responses": True})
+    assert test_registry.call(c, "append_all", ["log"], [binary]) == 1
+    raw = make_client(**client_kwargs)
+    raw.set("blob", binary)
+    assert test_registry.run(c, Call("peek", ("blob",), (), raw=True)) == binary
+    with pytest.raises(UnicodeDecodeError):
+        test_registry.run(c, Call("peek", ("blob",), ()))

@@ -107,3 +107,15 @@ async def test_run_durable_without_replicas_raises_but_applies(
         await registry.run_durable(aclient, Call("bump", ("n",), (5,)), 1, 0.1)
     assert info.value.acknowledged == 0
     assert await registry.call(aclient, "bump", ["n"], [0]) == 5
+
+
+async def test_raw_calls_return_bytes(registry: AsyncScriptRegistry, redis_url: str) -> None:
+    binary = bytes(range(256))
+    c = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        raw_client = redis.asyncio.Redis.from_url(redis_url)
+        await raw_client.set("blob", binary)
+        await raw_client.aclose()
+        assert await registry.run(c, Call("peek", ("blob",), (), raw=True)) == binary
+    finally:
+        await c.aclose()

@@ -51,12 +51,17 @@ def _identity(reply: Any) -> Any:
 
 @dataclass(frozen=True)
 class Call(Generic[T]):
-    """Run script ``script`` with ``keys`` and ``args``; ``decode`` turns the reply into T."""
+    """Run script ``script`` with ``keys`` and ``args``; ``decode`` turns the reply into T.
+
+    ``raw``: read the reply's strings as ``bytes`` even on a ``decode_responses=True``
+    client (payloads that need not be UTF-8: queue messages, pickled cache values).
+    """
 
     script: str
     keys: tuple[str, ...]
     args: tuple[Arg, ...]
     decode: Callable[[Any], T] = field(default=_identity)
+    raw: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from redis import exceptions as redis_exc
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.client import NEVER_DECODE
 
 from .._core.calls import (
     Call,
@@ -33,6 +34,9 @@ __all__ = ["AsyncScriptRegistry", "default_registry"]
 T = TypeVar("T")
 
 _NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
+# execute_command options: string replies as bytes whatever the client's decode_responses.
+_RAW: dict[str, Any] = {NEVER_DECODE: True}
+_DECODED: dict[str, Any] = {}
 
 
 def _is_pipeline(client: Any) -> bool:
@@ -100,7 +104,7 @@ class AsyncScriptRegistry(Catalog):
         """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
-        return call.decode(await self._run(client, script, call.keys, call.args))
+        return call.decode(await self._run(client, script, call.keys, call.args, call.raw))
 
     async def run_durable(self, client: Any, call: Call[T], replicas: int,
                           timeout: float) -> T:
@@ -148,13 +152,14 @@ class AsyncScriptRegistry(Catalog):
         pipeline.execute_command("EVAL", script.source, len(call.keys), *call.keys, *call.args)
 
     async def _run(self, client: Any, script: Script, keys: tuple[str, ...],
-                   argv: tuple[Any, ...]) -> Any:
+                   argv: tuple[Any, ...], raw: bool = False) -> Any:
+        options = _RAW if raw else _DECODED
         try:
             try:
-                return await self._evalsha(client, script, keys, argv)
+                return await self._evalsha(client, script, keys, argv, options)
             except redis_exc.NoScriptError:
                 reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
-                                                     *argv)
+                                                     *argv, **options)
                 await self._reload(client, script)
                 return reply
         except redis_exc.ResponseError as exc:
@@ -165,16 +170,17 @@ class AsyncScriptRegistry(Catalog):
             raise connection_error(script, keys, exc) from exc
 
     async def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
-                       argv: tuple[Any, ...]) -> Any:
+                       argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
         if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
             try:
                 return await client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys,
-                                                    *argv)
+                                                    *argv, **options)
             except redis_exc.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise
                 _NO_RO.add(client)
-        return await client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv)
+        return await client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv,
+                                            **options)
 
     async def _reload(self, client: Any, script: Script) -> None:
         with contextlib.suppress(redis_exc.RedisError):
