@@ -155,7 +155,8 @@ class ReliableQueue:
             self._check_server()
         ids: list[str] = []
         for call in calls:
-            ids.extend(self._run(self._io, call))
+            batch: list[str] = self._run(self._io, call)
+            ids.extend(batch)
         return ids
 
     # -- consuming -----------------------------------------------------------------------
