@@ -5,18 +5,23 @@ cannot drift.
 
 Data model (one hash tag per queue, so every key of a queue sits in one cluster slot):
 
-* ``pending`` (list): ids ready for delivery. Fresh and due delayed messages join the tail;
-  messages given back (``nack`` without delay, expired leases) go to the front.
-* ``inflight`` (zset): ids being worked on, scored by their lease deadline (ms, server time).
-  Acks remove by member (O(log n)), so their cost does not grow with the in-flight count.
-* ``delayed`` (zset): ids scored by the time they become ready.
-* ``dead`` (zset): dead letters scored by the time they died; ``why`` says why.
-* ``payload`` / ``deliveries`` (hashes): a message's bytes and how often it was delivered.
+* ``pending`` (list): entries ``"<id>/<deliveries so far>"`` ready for delivery. Fresh and
+  due delayed messages join the tail; messages given back (``nack`` without delay, expired
+  leases) go to the front.
+* ``inflight`` (zset): entries ``"<id>/<delivery>"`` being worked on, scored by their lease
+  deadline (ms, server time). The entry *is* the receipt: an ack is one ``ZREM`` of it
+  (O(log n), flat with the in-flight count) and a receipt of an older delivery matches
+  nothing.
+* ``delayed`` (zset): entries scored by the time they become ready.
+* ``dead`` (zset): dead letters scored by the time they died; ``deadinfo`` (hash) holds
+  their delivery count and why they died.
+* ``payload`` (hash): a message's bytes.
 * ``dedup`` / ``dedupof`` (hashes): dedup key <-> id, while the message is queued.
 * ``signal`` (list): wake-up tokens for blocked consumers (bounded); ``seq``: id counter.
 
-A message's id is ``"<push ms>-<seq>"``; a receipt is the id plus the delivery number,
-which only grows, so an ack carrying an older delivery's receipt can never match.
+A message's id is ``"<push ms>-<seq>"``; a receipt is ``"<id>/<delivery>"``. The delivery
+number only grows, and a redriven dead letter gets a new id, so an old receipt can never
+match a newer delivery.
 """
 
 from __future__ import annotations
@@ -56,8 +61,8 @@ RECLAIM_BATCH = 100
 # maxmemory policies that may evict keys without a TTL (the queue's keys have none).
 EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 
-_PARTS = ("pending", "inflight", "delayed", "payload", "deliveries", "dead", "why", "dedup",
-          "dedupof", "signal", "seq")
+_PARTS = ("pending", "inflight", "delayed", "payload", "dead", "deadinfo", "dedup", "dedupof",
+          "signal", "seq")
 
 
 class Message:
@@ -204,13 +209,14 @@ def _delay_ms(delay: object) -> int:
     return 0 if seconds == 0 else to_millis(seconds)
 
 
-def _decode_messages(reply: list[Any], start: int, queue: str) -> list[Message]:
-    out = []
-    for i in range(start, len(reply), 3):
-        raw_id = reply[i]
-        out.append(Message(raw_id.decode() if isinstance(raw_id, bytes) else raw_id,
-                           as_bytes(reply[i + 1]), int(reply[i + 2]), queue))
-    return out
+def _decode_messages(reply: list[Any], queue: str) -> list[Message]:
+    meta = reply[3]
+    if not meta:
+        return []
+    parts = (meta.decode() if isinstance(meta, bytes) else meta).split(" ")
+    bodies = reply[4:]
+    return [Message(parts[j], as_bytes(bodies[i]), int(parts[j + 1]), queue)
+            for i, j in enumerate(range(0, len(parts), 2))]
 
 
 @dataclass(frozen=True)
@@ -257,17 +263,16 @@ class QueueCore:
         k = self.keys
         self._push_keys = (k["pending"], k["delayed"], k["payload"], k["dedup"], k["dedupof"],
                            k["signal"], k["seq"])
-        self._claim_keys = (k["pending"], k["inflight"], k["delayed"], k["payload"],
-                            k["deliveries"], k["dead"], k["why"], k["dedup"], k["dedupof"],
-                            k["signal"])
-        self._nack_keys = (k["pending"], k["inflight"], k["delayed"], k["deliveries"],
-                           k["dead"], k["why"], k["dedup"], k["dedupof"], k["signal"])
-        self._extend_keys = (k["inflight"], k["deliveries"])
+        self._claim_keys = (k["pending"], k["inflight"], k["delayed"], k["payload"], k["dead"],
+                            k["deadinfo"], k["dedup"], k["dedupof"], k["signal"])
+        self._nack_keys = (k["pending"], k["inflight"], k["delayed"], k["dead"], k["deadinfo"],
+                           k["dedup"], k["dedupof"], k["signal"])
+        self._extend_keys = (k["inflight"],)
         base = self.base
 
         def decode_claim(reply: Any) -> Claim:
             wait_ms = int(reply[2])
-            return Claim(int(reply[0]), int(reply[1]), _decode_messages(reply, 3, base),
+            return Claim(int(reply[0]), int(reply[1]), _decode_messages(reply, base),
                          None if wait_ms < 0 else wait_ms / 1000.0)
 
         self._decode_claim = decode_claim
@@ -346,7 +351,7 @@ class QueueCore:
     def claim_call(self, n: int, acks: Sequence[Message] = (),
                    reclaim: int = RECLAIM_BATCH, lease_ms: int | None = None) -> Call[Claim]:
         """Ack ``acks`` (already checked), housekeeping, then claim up to ``n`` (0: none)."""
-        receipts = " ".join(f"{m.id} {m.deliveries}" for m in acks)
+        receipts = " ".join([m.receipt for m in acks])
         return Call("queue_claim", self._claim_keys,
                     (self.lease_ms if lease_ms is None else lease_ms, self.max_deliveries,
                      n, reclaim, receipts), self._decode_claim)
@@ -355,14 +360,14 @@ class QueueCore:
         """Give a delivery back (now, after ``delay`` seconds, or to the dead letters)."""
         delay_ms = _delay_ms(delay)
         return Call("queue_nack", self._nack_keys,
-                    (msg.id, msg.deliveries, delay_ms, self.max_deliveries), as_int)
+                    (msg.receipt, delay_ms, self.max_deliveries), as_int)
 
     def extend_call(self, msg: Message, visibility_timeout: object = None) -> Call[bool]:
         """Extend a delivery's lease to ``visibility_timeout`` (default: the queue's) from
         now."""
         lease_ms = (self.lease_ms if visibility_timeout is None
                     else to_millis(check_seconds(visibility_timeout, "visibility_timeout")))
-        return Call("queue_extend", self._extend_keys, (msg.id, msg.deliveries, lease_ms),
+        return Call("queue_extend", self._extend_keys, (msg.receipt, lease_ms),
                     _decode_bool)
 
     def stats_call(self) -> Call[QueueStats]:
@@ -380,13 +385,16 @@ class QueueCore:
 
         def decode(reply: Any) -> list[Message]:
             items = as_list(reply)
-            return [Message(as_str(items[i]), as_bytes(items[i + 1]), as_int(items[i + 2]),
-                            base, dead_reason=as_str(items[i + 4]) or "unknown",
-                            dead_at=int(as_str(items[i + 3])) / 1000.0)
-                    for i in range(0, len(items), 5)]
+            out = []
+            for i in range(0, len(items), 4):
+                count, _, reason = as_str(items[i + 2]).partition(" ")
+                out.append(Message(as_str(items[i]), as_bytes(items[i + 1]), int(count), base,
+                                   dead_reason=reason or "unknown",
+                                   dead_at=int(float(as_str(items[i + 3]))) / 1000.0))
+            return out
 
-        return Call("queue_dead", (k["dead"], k["payload"], k["deliveries"], k["why"]),
-                    (offset, limit), decode)
+        return Call("queue_dead", (k["dead"], k["payload"], k["deadinfo"]), (offset, limit),
+                    decode)
 
     def redrive_calls(self, ids: Iterable[object] | None) -> list[Call[int]] | None:
         """Calls that redrive the given ids, or None for 'all' (see :meth:`redrive_all`)."""
@@ -410,8 +418,7 @@ class QueueCore:
 
     def _redrive_keys(self) -> tuple[str, ...]:
         k = self.keys
-        return (k["dead"], k["payload"], k["deliveries"], k["why"], k["pending"], k["signal"],
-                k["seq"])
+        return (k["dead"], k["payload"], k["deadinfo"], k["pending"], k["signal"], k["seq"])
 
     def purge_call(self, dead_only: bool) -> Call[tuple[int, int]]:
         """Delete a batch; the reply says how many went and how many are left."""
@@ -425,7 +432,7 @@ class QueueCore:
 
         return Call("queue_purge",
                     (k["pending"], k["inflight"], k["delayed"], k["dead"], k["payload"],
-                     k["deliveries"], k["why"], k["dedup"], k["dedupof"], k["signal"]),
+                     k["deadinfo"], k["dedup"], k["dedupof"], k["signal"]),
                     (MAX_BATCH, "1" if dead_only else "0"), decode)
 
     # -- flows ---------------------------------------------------------------------------
@@ -462,7 +469,7 @@ def check_limit(limit: object, argument: str = "limit") -> int:
 
 
 def _decode_ids(reply: Any) -> list[str]:
-    return [x.decode() if isinstance(x, bytes) else x for x in reply]
+    return (reply.decode() if isinstance(reply, bytes) else reply).split(" ")
 
 
 def _decode_bool(reply: Any) -> bool:
