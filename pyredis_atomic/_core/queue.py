@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EvictionPolicyError
-from .calls import Call, Flow
+from .calls import Call, Flow, Sleep
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_bytes, as_int, as_list, as_str
 from .validate import check_int, check_seconds, check_timeout, to_millis
@@ -58,6 +58,8 @@ MAX_BATCH = 1000
 # Expired leases and due delayed messages moved by one claim/ack call: enough to keep up
 # with any realistic expiry rate, small enough to keep each call short.
 RECLAIM_BATCH = 100
+# Re-claim interval of a blocked consumer in the last ~100 ms before its deadline.
+TAIL_POLL = 0.025
 # maxmemory policies that may evict keys without a TTL (the queue's keys have none).
 EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 
@@ -453,6 +455,13 @@ class QueueCore:
             step = wait_step(deadline, self.signal_key, claim.wait)
             if step is None:
                 break
+            if isinstance(step, Sleep):
+                # The last ~100 ms before the deadline (where BLPOP's timeout is too coarse):
+                # re-claim every TAIL_POLL instead of every 5 ms, so an idle consumer stays
+                # quiet; a sleep never runs past the deadline.
+                left = deadline.remaining()
+                step = Sleep(max(step.seconds, min(TAIL_POLL, left if left is not None
+                                                   else TAIL_POLL, claim.wait or TAIL_POLL)))
             yield step
             claim = yield self.claim_call(n)
         return Claim(acked, claim.reclaimed, claim.messages, claim.wait)
