@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyredis_atomic import ReliableQueue
+from pyredis_atomic._core.replies import as_str
 from pyredis_atomic.testing import RedisServer
 
 WORKER = Path(__file__).with_name("queue_worker.py")
@@ -77,9 +78,9 @@ def test_sigkilled_consumers_lose_nothing(redis_server: RedisServer,
     stats = q.stats()
     assert stats["pending"] == stats["in_flight"] == stats["delayed"] == 0, stats
     dead = {m.id for m in q.dead_letters(limit=1000)}
-    acked_receipts = [x.decode() for x in client.lrange("acked", 0, -1)]
+    acked_receipts = [as_str(x) for x in client.lrange("acked", 0, -1)]
     acked = [r.rsplit("/", 1)[0] for r in acked_receipts]
-    processed = [x.decode() for x in client.lrange("processed", 0, -1)]
+    processed = [as_str(x) for x in client.lrange("processed", 0, -1)]
     # Acked at most once each (a kill right after the ack may leave it unrecorded) ...
     assert len(acked) == len(set(acked))
     assert set(acked) <= pushed
