@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from ..._core.keys import DEFAULT_PREFIX
+from ..._core.queue import DEFAULT_MAX_DELIVERIES
 from ...errors import AtomicError
 from ...queue import Message, ReliableQueue
 from .._common import connect, fail, handle_errors, url_option
@@ -41,10 +42,14 @@ def _atomic_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _open(url: str | None, cluster: bool, name: str, prefix: str) -> ReliableQueue:
+def _open(url: str | None, cluster: bool, name: str, prefix: str,
+          max_deliveries: int = DEFAULT_MAX_DELIVERIES) -> ReliableQueue:
+    # Validate before connecting, so bad input never waits on the network.
+    ReliableQueue(None, name, prefix=prefix, max_deliveries=max_deliveries)
     client = connect(url, cluster)
     # An operator must be able to drain a queue on any server: no eviction-policy refusal.
-    return ReliableQueue(client, name, prefix=prefix, allow_eviction=True)
+    return ReliableQueue(client, name, prefix=prefix, max_deliveries=max_deliveries,
+                         allow_eviction=True)
 
 
 @click.group("queue")
@@ -73,11 +78,16 @@ def stats(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bo
 @_queue_options
 @click.option("--limit", default=10_000, show_default=True, type=click.IntRange(min=1),
               help="Move at most this many expired leases.")
+@click.option("--max-deliveries", default=DEFAULT_MAX_DELIVERIES, show_default=True,
+              type=click.IntRange(min=1),
+              help="Dead-letter a message whose expired lease was its this-many-th delivery "
+                   "(use the consumers' setting).")
 @handle_errors
 @_atomic_errors
-def requeue_expired(*, url: str | None, cluster: bool, name: str, prefix: str, limit: int) -> None:
+def requeue_expired(*, url: str | None, cluster: bool, name: str, prefix: str, limit: int,
+                    max_deliveries: int) -> None:
     """Move expired leases back to pending (dead letters past max deliveries)."""
-    moved = _open(url, cluster, name, prefix).requeue_expired(limit)
+    moved = _open(url, cluster, name, prefix, max_deliveries).requeue_expired(limit)
     click.echo(f"requeued {moved} expired lease(s)")
 
 
