@@ -41,3 +41,9 @@ __all__ = [
     "__version__",
     "default_registry",
 ]
+
+# -- Reliable queue (issue #4) ----------------------------------------------------------
+from .errors import EvictionPolicyError, QueueError
+from .queue import Message, ReliableQueue
+
+__all__ += ["EvictionPolicyError", "Message", "QueueError", "ReliableQueue"]

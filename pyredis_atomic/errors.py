@@ -101,3 +101,22 @@ class LockLostError(LockError):
 
 class LockTimeoutError(LockError):
     """The lock could not be acquired within the timeout."""
+
+
+# -- Reliable queue (issue #4) ----------------------------------------------------------
+
+__all__ += ["EvictionPolicyError", "QueueError"]
+
+
+class QueueError(AtomicError):
+    """Base of the reliable queue's errors."""
+
+
+class EvictionPolicyError(QueueError):
+    """The server's ``maxmemory-policy`` may evict keys without a TTL (``allkeys-*``), so a
+    queue on it could lose messages silently under memory pressure. ``policy`` is the
+    offending policy; pass ``allow_eviction=True`` to the queue to accept the risk."""
+
+    def __init__(self, message: str, *, key: str | None = None, policy: str = "") -> None:
+        super().__init__(message, key=key)
+        self.policy = policy
