@@ -8,10 +8,13 @@ The asyncio API is :mod:`pyredis_atomic.asyncio`; test fixtures are in
 
 from __future__ import annotations
 
+from .cache import Cache
 from .errors import (
     AtomicError,
+    CacheError,
     ConnectionLostError,
     DecodeError,
+    EncodeError,
     LockError,
     LockLostError,
     LockNotOwnedError,
@@ -26,8 +29,11 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AtomicError",
+    "Cache",
+    "CacheError",
     "ConnectionLostError",
     "DecodeError",
+    "EncodeError",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",

@@ -90,3 +90,20 @@ class LockLostError(LockError):
 
 class LockTimeoutError(LockError):
     """The lock could not be acquired within the timeout."""
+
+
+# --- Cache (issue #5) --------------------------------------------------------------------
+
+__all__ += ["CacheError", "EncodeError"]
+
+
+class CacheError(AtomicError):
+    """Base of the errors raised by :class:`~pyredis_atomic.Cache`."""
+
+
+class EncodeError(CacheError, TypeError):
+    """A value could not be serialized (it is not JSON, not bytes for ``raw``, ...).
+
+    Raised before anything is written: the entry is left as it was (a loader's lease is
+    released so a waiting caller takes over). Also a ``TypeError``.
+    """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .cache import Cache
 from .registry import AsyncScriptRegistry
 
-__all__ = ["AsyncScriptRegistry"]
+__all__ = ["AsyncScriptRegistry", "Cache"]
