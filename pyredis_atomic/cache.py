@@ -17,7 +17,7 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from redis import exceptions as redis_exc
 from redis.client import NEVER_DECODE
@@ -244,8 +244,17 @@ class Cache:
         return inspect_result(self._core, entry, self._run(self._core.inspect_call(entry)))
 
     # -- decorator --------------------------------------------------------------------------
-    def cached(self, func: Any = None, /, *, ttl: float | None = None,
-               key: Callable[..., str] | None = None, **options: Any) -> Any:
+    @overload
+    def cached(self, func: F, /) -> F: ...
+
+    @overload
+    def cached(self, func: None = None, /, *, ttl: float | None = None,
+               key: Callable[..., str] | None = None,
+               **options: Any) -> Callable[[F], F]: ...
+
+    def cached(self, func: F | None = None, /, *, ttl: float | None = None,
+               key: Callable[..., str] | None = None,
+               **options: Any) -> F | Callable[[F], F]:
         """Decorator: cache a function's results with :meth:`get_or_set`.
 
         The key is ``module.qualname:`` plus the JSON of the bound arguments (defaults

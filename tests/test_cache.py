@@ -96,7 +96,7 @@ def test_brace_names_cannot_collide(client: redis.Redis) -> None:
     assert two.get("}{x") == "two"
     assert one.key_of("{x") != two.key_of("}{x")
     keys = {k.decode() if isinstance(k, bytes) else k for k in client.keys("*")}
-    assert all(k.count("{") == 1 and k.count("}") == 1 for k in keys)
+    assert all(k.count("{") == k.count("}") == 1 for k in keys)
 
 
 def test_prefix_isolates(client: redis.Redis) -> None:
@@ -200,7 +200,7 @@ def test_serializer_argument_checked() -> None:
     with pytest.raises(ValueError, match="serializer"):
         Cache(c, "x", ttl=1, serializer="yaml")
     with pytest.raises(TypeError, match="serializer"):
-        Cache(c, "x", ttl=1, serializer=42)
+        Cache(c, "x", ttl=1, serializer=42)  # type: ignore[arg-type]
     assert Cache(c, "x", ttl=1, serializer=JSON)._core.format == "json"
 
 
@@ -254,7 +254,7 @@ def test_unserializable_loader_result_frees_the_lease(client: redis.Redis) -> No
     cache = Cache(client, "c", ttl=30)
     cache.set("old", 1)
     with pytest.raises(EncodeError, match="loader"):
-        cache.get_or_set("k", lambda: object())
+        cache.get_or_set("k", object)
     info = cache.inspect("k")
     assert info["exists"] is False
     assert info["lease"] is None  # released at once, nothing half-written
@@ -338,7 +338,8 @@ def test_fetch_resend_with_same_token_keeps_the_lease(client: redis.Redis) -> No
     again = cache._run(core.fetch_call(entry, token, core.defaults))
     assert first == again == [1]  # the re-send is still the loader, not a waiter
     other = cache._run(core.fetch_call(entry, new_token(), core.defaults))
-    assert other[0] == 3 and 0 < other[1] <= 10_000
+    assert other[0] == 3
+    assert 0 < other[1] <= 10_000
 
 
 def test_fill_resend_applies_once(client: redis.Redis) -> None:
@@ -487,12 +488,17 @@ def test_early_refresh_chooses_a_caller_before_expiry(client: redis.Redis) -> No
     assert cache.get("k") == "v2"
 
 
+def _slow_v1() -> str:
+    time.sleep(0.01)
+    return "v1"
+
+
 def test_early_refresh_off_and_failure_serves_cached(client: redis.Redis) -> None:
     off = Cache(client, "off", ttl=30, early_refresh=0)
-    off.get_or_set("k", lambda: (time.sleep(0.01), "v1")[1])
+    off.get_or_set("k", _slow_v1)
     assert off.get_or_set("k", lambda: "v2") == "v1"
     on = Cache(client, "on", ttl=30, early_refresh=1e9)
-    on.get_or_set("k", lambda: (time.sleep(0.01), "v1")[1])
+    on.get_or_set("k", _slow_v1)
 
     def boom() -> str:
         raise RuntimeError("refresh failed")
@@ -507,9 +513,12 @@ def test_inspect(client: redis.Redis) -> None:
     assert cache.inspect("k")["exists"] is False
     cache.get_or_set("k", lambda: [1])
     info = cache.inspect("k")
-    assert info["exists"] is True and info["value"] == [1]
-    assert 29 < info["expires_in"] <= 30 and 34 < info["stale_until"] <= 35
-    assert info["serializer"] == "json" and info["waiters"] == 0
+    assert info["exists"] is True
+    assert info["value"] == [1]
+    assert 29 < info["expires_in"] <= 30
+    assert 34 < info["stale_until"] <= 35
+    assert info["serializer"] == "json"
+    assert info["waiters"] == 0
 
 
 # -- decorator ------------------------------------------------------------------------------
@@ -546,10 +555,10 @@ def test_cached_decorator_custom_key_and_errors(client: redis.Redis) -> None:
     def load(obj: Any) -> int:
         return int(obj.id)
 
-    class O:
+    class Obj:
         id = 5
 
-    assert load(O()) == 5
+    assert load(Obj()) == 5
     assert cache.get("obj:5") == 5
 
     @cache.cached
@@ -559,7 +568,8 @@ def test_cached_decorator_custom_key_and_errors(client: redis.Redis) -> None:
     with pytest.raises(TypeError, match="key="):
         plain(object())
     long_key = plain.cache_key("x" * 500)  # type: ignore[attr-defined]
-    assert "sha256:" in long_key and len(long_key) < 200
+    assert "sha256:" in long_key
+    assert len(long_key) < 200
 
     async def coro() -> int:
         return 1
@@ -576,4 +586,6 @@ def test_json_value_shape_is_documented(client: redis.Redis) -> None:
     cache = Cache(client, "c", ttl=30)
     assert cache.get_or_set("k", lambda: (1, 2)) == (1, 2)
     assert cache.get_or_set("k", lambda: (1, 2)) == [1, 2]
-    assert json.loads(client.hget(cache.key_of("k"), "p")) == [1, 2]
+    stored = client.hget(cache.key_of("k"), "p")
+    assert stored is not None
+    assert json.loads(stored) == [1, 2]

@@ -4,6 +4,8 @@ wait and during a load, and the async decorator."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
 from typing import Any
 
@@ -144,10 +146,8 @@ async def test_cancel_at_every_point_leaves_no_orphan_lease(async_redis_client: 
         task = asyncio.create_task(cache.get_or_set(f"k{i}", loader))
         await asyncio.sleep(delay)
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
         await asyncio.sleep(0.05)  # the shielded release completes in the background
         info = await cache.inspect(f"k{i}")
         assert info["lease"] is None, (delay, info)
@@ -190,7 +190,7 @@ async def test_async_cluster(redis_cluster: Any) -> None:
         # its very first connections to a node are opened concurrently; warm it up.
         for k in keys:
             assert await cache.get(k) is None
-        results = await asyncio.gather(*(cache.get_or_set(k, lambda k=k: loader(k))
+        results = await asyncio.gather(*(cache.get_or_set(k, functools.partial(loader, k))
                                          for k in keys for _ in range(4)))
         assert sorted(calls) == keys
         assert results == [(k, b"\xff") for k in keys for _ in range(4)]

@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 import pytest
-from redis.cluster import RedisCluster, key_slot
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
 from pyredis_atomic import Cache
 

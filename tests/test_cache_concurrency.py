@@ -79,7 +79,7 @@ def test_naive_recipe_stampedes(redis_client: redis.Redis) -> None:
     calls: list[int] = []
     lock = threading.Lock()
 
-    def naive(i: int) -> bytes:
+    def naive(i: int) -> Any:
         value = redis_client.get("naive")
         if value is None:
             with lock:
@@ -131,7 +131,8 @@ def test_sigkilled_loader_is_taken_over_after_lock_ttl(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     cache = Cache(client, "procs", ttl=60, lock_ttl=5, wait_timeout=30)
     lease_left = cache.inspect("k")["lease"]
-    assert lease_left is not None and lease_left > 0  # the dead loader's lease still holds
+    assert lease_left is not None
+    assert lease_left > 0  # the dead loader's lease still holds
     assert cache.get_or_set("k", lambda: "taken over") == "taken over"
     took = time.monotonic() - killed_at
     # Not before the dead loader's lease ran out, and promptly after it (not wait_timeout).
@@ -227,7 +228,11 @@ def test_hot_key_with_early_refresh_never_blocks_readers(redis_client: redis.Red
     keep getting the current value: after the first load no reader waits for a loader
     (which would cost it the loader's 0.6 s)."""
     cache = Cache(redis_client, "hot2", ttl=1.0, stale_ttl=5, early_refresh=1.0, lock_ttl=5)
-    cache.get_or_set("hot", lambda: (time.sleep(0.6), 0)[1])  # records a 0.6 s recompute
+    def first() -> int:
+        time.sleep(0.6)  # records a 0.6 s recompute time
+        return 0
+
+    cache.get_or_set("hot", first)
     calls: list[int] = []
     lock = threading.Lock()
     stop = time.monotonic() + 2.5
@@ -238,7 +243,7 @@ def test_hot_key_with_early_refresh_never_blocks_readers(redis_client: redis.Red
             began = time.monotonic()
             loaded = [False]
 
-            def loader() -> int:
+            def loader(loaded: list[bool] = loaded) -> int:
                 loaded[0] = True
                 with lock:
                     calls.append(1)

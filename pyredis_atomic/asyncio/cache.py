@@ -15,7 +15,7 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from redis import exceptions as redis_exc
 from redis.client import NEVER_DECODE
@@ -231,8 +231,17 @@ class Cache:
         entry = self._core.entry_key(key)
         return inspect_result(self._core, entry, await self._run(self._core.inspect_call(entry)))
 
-    def cached(self, func: Any = None, /, *, ttl: float | None = None,
-               key: Callable[..., str] | None = None, **options: Any) -> Any:
+    @overload
+    def cached(self, func: F, /) -> F: ...
+
+    @overload
+    def cached(self, func: None = None, /, *, ttl: float | None = None,
+               key: Callable[..., str] | None = None,
+               **options: Any) -> Callable[[F], F]: ...
+
+    def cached(self, func: F | None = None, /, *, ttl: float | None = None,
+               key: Callable[..., str] | None = None,
+               **options: Any) -> F | Callable[[F], F]:
         """Decorator for ``async def`` functions (plain functions work too; the wrapper is
         always a coroutine function). Keys as in :meth:`pyredis_atomic.Cache.cached`; the
         wrapper gains ``.cache_key(...)`` and ``await .invalidate(...)``."""
