@@ -71,6 +71,7 @@ HIT, LOAD, REFRESH, WAIT, MISMATCH = 0, 1, 2, 3, 4
 
 UNSET: Any = object()
 _UNSET = UNSET
+KEY_MEMO = 4096
 T = TypeVar("T")
 
 
@@ -185,12 +186,21 @@ class CacheCore:
             none_ms=_check_none(cache_none, ttl_ms),
         )
         self._cache_none = cache_none
+        self._keys: dict[str, str] = {}
         self._lease_arg = str(self.defaults.lease_ms)
 
     # -- keys -----------------------------------------------------------------------------
     def entry_key(self, key: object) -> str:
         """The hash holding ``key``'s value and fill lease."""
-        return self.layout.key(check_name(key, "key"), "e", scope=self.name)
+        # Hot keys are looked up again and again: remember recent ones (bounded).
+        known = self._keys.get(key) if type(key) is str else None
+        if known is not None:
+            return known
+        entry = self.layout.key(check_name(key, "key"), "e", scope=self.name)
+        if len(self._keys) >= KEY_MEMO:
+            self._keys.clear()
+        self._keys[key] = entry  # type: ignore[index]
+        return entry
 
     def wake_key(self, entry: str) -> str:
         """The wake-up list next to an entry hash (same hash tag)."""
@@ -264,13 +274,13 @@ class CacheCore:
 
     # -- calls ----------------------------------------------------------------------------
     def fetch_spec(self, token: str, opts: Options) -> str:
-        """ARGV[1] of cache_fetch: ``"<token> <lease_ms> <gap> <format>"``."""
+        """ARGV[1] of cache_fetch: ``"<gap> <lease_ms> <token> <format>"``."""
         beta = opts.beta
         # XFetch: refresh when now - delta * beta * ln(u) >= expiry. The draw is made here:
         # a script's random numbers are not independent per call.
         gap = repr(beta * -math.log(1.0 - random.random())) if beta else "0"
         lease = self._lease_arg if opts is self.defaults else str(opts.lease_ms)
-        return f"{token} {lease} {gap} {self.format}"
+        return f"{gap} {lease} {token} {self.format}"
 
     def fetch_call(self, entry: str, token: str, opts: Options) -> Call[Any]:
         """The get_or_set read (may take the lease or register a waiter)."""
