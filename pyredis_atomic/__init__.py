@@ -8,11 +8,14 @@ The asyncio API is :mod:`pyredis_atomic.asyncio`; test fixtures are in
 
 from __future__ import annotations
 
+from .cache import Cache
 from .errors import (
     AtomicError,
+    CacheError,
     ConnectionLostError,
     DecodeError,
     DurabilityError,
+    EncodeError,
     LockError,
     LockLostError,
     LockNotOwnedError,
@@ -27,9 +30,12 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AtomicError",
+    "Cache",
+    "CacheError",
     "ConnectionLostError",
     "DecodeError",
     "DurabilityError",
+    "EncodeError",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",

@@ -120,3 +120,20 @@ class EvictionPolicyError(QueueError):
     def __init__(self, message: str, *, key: str | None = None, policy: str = "") -> None:
         super().__init__(message, key=key)
         self.policy = policy
+
+
+# -- Cache (issue #5) --------------------------------------------------------------------
+
+__all__ += ["CacheError", "EncodeError"]
+
+
+class CacheError(AtomicError):
+    """Base of the errors raised by :class:`~pyredis_atomic.Cache`."""
+
+
+class EncodeError(CacheError, TypeError):
+    """A value could not be serialized (it is not JSON, not bytes for ``raw``, ...).
+
+    Raised before anything is written: the entry is left as it was (a loader's lease is
+    released so a waiting caller takes over). Also a ``TypeError``.
+    """

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+from .cache import Cache
+from .queue import Message, ReliableQueue
 from .registry import AsyncScriptRegistry
 
-__all__ = ["AsyncScriptRegistry"]
-
-# -- Reliable queue (issue #4) ----------------------------------------------------------
-from .queue import Message, ReliableQueue
-
-__all__ += ["Message", "ReliableQueue"]
+__all__ = ["AsyncScriptRegistry", "Cache", "Message", "ReliableQueue"]
