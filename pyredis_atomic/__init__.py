@@ -8,6 +8,9 @@ The asyncio API is :mod:`pyredis_atomic.asyncio`; test fixtures are in
 
 from __future__ import annotations
 
+from ._core.counter import MAX_VALUE, MIN_VALUE, CounterResult
+from ._core.ratelimit import RateLimitResult
+from .counter import BoundedCounter
 from .errors import (
     AtomicError,
     ConnectionLostError,
@@ -18,23 +21,38 @@ from .errors import (
     LockTimeoutError,
     ReplyTimeoutError,
     ScriptError,
+    SemaphoreError,
+    SemaphoreLostError,
+    SemaphoreTimeoutError,
     WrongTypeError,
 )
+from .ratelimit import RateLimiter
 from .registry import ScriptRegistry, default_registry
+from .semaphore import Semaphore
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "MAX_VALUE",
+    "MIN_VALUE",
     "AtomicError",
+    "BoundedCounter",
     "ConnectionLostError",
+    "CounterResult",
     "DecodeError",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
     "LockTimeoutError",
+    "RateLimitResult",
+    "RateLimiter",
     "ReplyTimeoutError",
     "ScriptError",
     "ScriptRegistry",
+    "Semaphore",
+    "SemaphoreError",
+    "SemaphoreLostError",
+    "SemaphoreTimeoutError",
     "WrongTypeError",
     "__version__",
     "default_registry",

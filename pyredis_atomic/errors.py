@@ -24,6 +24,9 @@ __all__ = [
     "LockTimeoutError",
     "ReplyTimeoutError",
     "ScriptError",
+    "SemaphoreError",
+    "SemaphoreLostError",
+    "SemaphoreTimeoutError",
     "WrongTypeError",
 ]
 
@@ -90,3 +93,19 @@ class LockLostError(LockError):
 
 class LockTimeoutError(LockError):
     """The lock could not be acquired within the timeout."""
+
+
+# -- Semaphore (issue #6) -------------------------------------------------------------------
+
+
+class SemaphoreError(AtomicError):
+    """Base of the semaphore errors."""
+
+
+class SemaphoreTimeoutError(SemaphoreError):
+    """No permit of the semaphore could be acquired within the timeout (``with sem:``)."""
+
+
+class SemaphoreLostError(SemaphoreError):
+    """A permit's lease ended while it was held (``with sem:``): another holder may have
+    taken its slot, so more than ``limit`` holders may have overlapped."""
