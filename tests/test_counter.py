@@ -29,6 +29,7 @@ from pyredis_atomic import (
     ScriptError,
     WrongTypeError,
 )
+from pyredis_atomic._core.replies import as_str
 from pyredis_atomic.cli.main import cli
 
 
@@ -276,7 +277,7 @@ def test_brace_names_cannot_collide(redis_client: redis.Redis) -> None:
     assert tricky.get() == 1
     assert plain.get() == 10
     assert len({tricky.key, plain.key, plain._spec.request_base + "b"}) == 3
-    keys = sorted(k.decode() for k in redis_client.keys("*"))
+    keys = sorted(as_str(k) for k in redis_client.keys("*"))
     assert tricky.key in keys
     assert tricky.key.count("{") == 1
     assert tricky.key.count("}") == 1

@@ -19,11 +19,12 @@ from pyredis_atomic import BoundedCounter
 WORKERS = 4
 
 
-def apply_deltas(url: str, name: str, lo: int | None, hi: int | None, initial: int,
-                 deltas: list[tuple[int, bool]], start_at: float) -> list[tuple[bool, int, int]]:
+def apply_deltas(job: tuple[str, str, int | None, int | None, int, list[tuple[int, bool]],
+                             float]) -> list[tuple[bool, int, int]]:
     """Worker (spawned process): apply each (delta, clamp), report every reply."""
     import time
 
+    url, name, lo, hi, initial, deltas, start_at = job
     client = redis.Redis.from_url(url)
     counter = BoundedCounter(client, name, min=lo, max=hi, initial=initial)
     counter.get()  # connect before the start line
@@ -67,8 +68,8 @@ def test_processes_never_push_the_counter_out_of_bounds(
     initial = 0
     name = f"race-{uuid.uuid4().hex}"
     start_at = time.time() + 0.3
-    results = pool.starmap(apply_deltas, [(redis_url, name, lo, hi, initial, d, start_at)
-                                          for d in per_worker])
+    results = pool.map(apply_deltas, [(redis_url, name, lo, hi, initial, d, start_at)
+                                      for d in per_worker])
     made = 0
     for replies, deltas in zip(results, per_worker, strict=True):
         for (applied, value, delta), (n, clamp) in zip(replies, deltas, strict=True):
