@@ -80,7 +80,7 @@ class RateLimiterSpec:
         self.rate = _check_rate(rate)
         self.period = check_seconds(period, "period", minimum=1e-6)
         if burst is None:
-            burst = max(1, math.ceil(self.rate))
+            burst = min(MAX_BURST, max(1, math.ceil(self.rate)))
         self.burst = check_int(burst, "burst", minimum=1, maximum=MAX_BURST)
         self.interval = self.period / self.rate  # seconds per unit
         if self.interval * 1e6 < 1e-3:
