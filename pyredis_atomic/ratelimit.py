@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis import exceptions as redis_exc
+
 from ._core.keys import DEFAULT_PREFIX
 from ._core.ratelimit import RateLimiterSpec, RateLimitResult
+from .counter import FastScript
 from .registry import default_registry
 
 __all__ = ["RateLimitResult", "RateLimiter"]
@@ -34,6 +37,9 @@ class RateLimiter:
         self._client = client
         self._registry = default_registry()
         self._hit1 = self._spec.hit_call(1)
+        self._fast = FastScript(client, self._registry, "ratelimit_hit")
+        self._hit_args = (self._spec.key, self._spec.interval_arg, str(self._spec.burst).encode(),
+                          b"1")
         self._peek1 = self._spec.peek_call(1)
         self._reset = self._spec.reset_call()
 
@@ -71,8 +77,13 @@ class RateLimiter:
         Re-sending: a hit whose reply was lost and that is sent again may be counted twice
         (the limiter errs on the side of limiting).
         """
-        call = self._hit1 if n == 1 and n.__class__ is int else self._spec.hit_call(n)
-        return self._registry.run(self._client, call)
+        if n == 1 and n.__class__ is int:
+            try:
+                r = self._fast.execute("EVALSHA", self._fast.sha, 1, *self._hit_args)
+            except redis_exc.RedisError as exc:
+                return self._fast.recover(self._client, exc, self._hit1)
+            return self._spec.decode(r)
+        return self._registry.run(self._client, self._spec.hit_call(n))
 
     def peek(self, n: int = 1) -> RateLimitResult:
         """Exactly the answer ``hit(n)`` would get now, spending nothing (read-only; runs
