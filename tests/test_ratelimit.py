@@ -156,10 +156,11 @@ def test_bad_settings(redis_client: redis.Redis, kwargs: dict[str, Any],
 def test_bad_costs_are_refused_before_anything_is_sent(redis_client: redis.Redis) -> None:
     rl = RateLimiter(redis_client, "costs", rate=5, burst=3)
     redis_client.config_resetstat()
-    for n, error, match in [(0, ValueError, "n must be at least 1"),
+    cases: list[tuple[Any, type[Exception], str]] = [(0, ValueError, "n must be at least 1"),
                             (4, ValueError, r"n \(4\) exceeds burst \(3\)"),
                             (1.0, TypeError, "n must be an int"),
-                            (True, TypeError, "n must be an int")]:
+                            (True, TypeError, "n must be an int")]
+    for n, error, match in cases:
         with pytest.raises(error, match=match):
             rl.hit(n)
         with pytest.raises(error, match=match):
