@@ -16,15 +16,22 @@ from redis import exceptions as redis_exc
 
 __all__ = [
     "AtomicError",
+    "CacheError",
     "ConnectionLostError",
     "DecodeError",
     "DurabilityError",
+    "EncodeError",
+    "EvictionPolicyError",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
     "LockTimeoutError",
+    "QueueError",
     "ReplyTimeoutError",
     "ScriptError",
+    "SemaphoreError",
+    "SemaphoreLostError",
+    "SemaphoreTimeoutError",
     "WrongTypeError",
 ]
 
@@ -105,7 +112,6 @@ class LockTimeoutError(LockError):
 
 # -- Reliable queue (issue #4) ----------------------------------------------------------
 
-__all__ += ["EvictionPolicyError", "QueueError"]
 
 
 class QueueError(AtomicError):
@@ -124,7 +130,6 @@ class EvictionPolicyError(QueueError):
 
 # -- Cache (issue #5) --------------------------------------------------------------------
 
-__all__ += ["CacheError", "EncodeError"]
 
 
 class CacheError(AtomicError):
@@ -137,3 +142,19 @@ class EncodeError(CacheError, TypeError):
     Raised before anything is written: the entry is left as it was (a loader's lease is
     released so a waiting caller takes over). Also a ``TypeError``.
     """
+
+
+# -- Semaphore (issue #6) -------------------------------------------------------------------
+
+
+class SemaphoreError(AtomicError):
+    """Base of the semaphore errors."""
+
+
+class SemaphoreTimeoutError(SemaphoreError):
+    """No permit of the semaphore could be acquired within the timeout (``with sem:``)."""
+
+
+class SemaphoreLostError(SemaphoreError):
+    """A permit's lease ended while it was held (``with sem:``): another holder may have
+    taken its slot, so more than ``limit`` holders may have overlapped."""
