@@ -43,7 +43,7 @@ from ._core.calls import (
 )
 from ._core.script import Catalog, Script
 
-__all__ = ["ScriptRegistry", "default_registry"]
+__all__ = ["BoundScript", "ScriptRegistry", "default_registry"]
 
 T = TypeVar("T")
 
@@ -173,24 +173,37 @@ class ScriptRegistry(Catalog):
             raise TypeError(f"queue() wants a redis-py pipeline, got {type(pipeline).__name__}")
         self.call(pipeline, call.script, call.keys, call.args)
 
+    def bind(self, client: Any, name: str, *, raw: bool = False) -> BoundScript:
+        """Script ``name`` bound to ``client``: the leanest call for a primitive's hot path
+        (no per-call lookup or arity check; the primitive built the keys and arguments)."""
+        return BoundScript(self, client, self.get(name), raw=raw)
+
+    def recover(self, client: Any, script: Script, keys: tuple[str, ...],
+                argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:
+        """Finish a call whose ``EVALSHA`` raised ``exc``: on ``NOSCRIPT`` (nothing ran)
+        re-send it as ``EVAL`` and ``SCRIPT LOAD`` the script; otherwise raise the
+        package's error for ``exc``. Nothing that may have run is re-sent."""
+        try:
+            if not isinstance(exc, redis_exc.NoScriptError):
+                raise exc
+            # EVAL cannot miss, even if the cache is flushed again at this instant.
+            reply = client.execute_command("EVAL", script.source, len(keys), *keys, *argv,
+                                           **(_RAW if raw else _DECODED))
+            self._reload(client, script)
+            return reply
+        except redis_exc.ResponseError as err:
+            raise self._translate(client, script, keys, err) from err
+        except redis_exc.TimeoutError as err:
+            raise timeout_error(script, keys, err) from err
+        except redis_exc.ConnectionError as err:
+            raise connection_error(script, keys, err) from err
+
     def _run(self, client: Any, script: Script, keys: tuple[str, ...],
              argv: tuple[Any, ...], raw: bool = False) -> Any:
-        options = _RAW if raw else _DECODED
         try:
-            try:
-                return self._evalsha(client, script, keys, argv, options)
-            except redis_exc.NoScriptError:
-                # Nothing ran. EVAL cannot miss, even if the cache is flushed again now.
-                reply = client.execute_command("EVAL", script.source, len(keys), *keys, *argv,
-                                               **options)
-                self._reload(client, script)
-                return reply
-        except redis_exc.ResponseError as exc:
-            raise self._translate(client, script, keys, exc) from exc
-        except redis_exc.TimeoutError as exc:
-            raise timeout_error(script, keys, exc) from exc
-        except redis_exc.ConnectionError as exc:
-            raise connection_error(script, keys, exc) from exc
+            return self._evalsha(client, script, keys, argv, _RAW if raw else _DECODED)
+        except redis_exc.RedisError as exc:
+            return self.recover(client, script, keys, argv, exc, raw=raw)
 
     def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
                  argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
@@ -226,6 +239,35 @@ class ScriptRegistry(Catalog):
                 types.append(t.decode() if isinstance(t, bytes) else t)
             return wrong_type_error(script, keys, types)
         return script_error(script, keys, exc)
+
+
+class BoundScript:
+    """One script bound to one client (see :meth:`ScriptRegistry.bind`).
+
+    ``bound(keys, args)`` sends ``EVALSHA`` straight away; failures go through
+    :meth:`ScriptRegistry.recover`, so NOSCRIPT recovery and error mapping are the
+    registry's own.
+    """
+
+    __slots__ = ("_client", "_execute", "_options", "_raw", "_registry", "script", "sha")
+
+    def __init__(self, registry: ScriptRegistry, client: Any, script: Script, *,
+                 raw: bool = False) -> None:
+        self._registry = registry
+        self._client = client
+        self._execute = client.execute_command
+        self._raw = raw
+        self._options = _RAW if raw else _DECODED
+        self.script = script
+        self.sha = script.sha1
+
+    def __call__(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """Run the script; the raw reply."""
+        try:
+            return self._execute("EVALSHA", self.sha, len(keys), *keys, *args, **self._options)
+        except redis_exc.RedisError as exc:
+            return self._registry.recover(self._client, self.script, keys, args, exc,
+                                          raw=self._raw)
 
 
 _DEFAULT: ScriptRegistry | None = None

@@ -262,3 +262,20 @@ def test_raw_calls_return_bytes_on_a_decoding_client(
     assert test_registry.run(c, Call("peek", ("blob",), (), raw=True)) == binary
     with pytest.raises(UnicodeDecodeError):
         test_registry.run(c, Call("peek", ("blob",), ()))
+
+
+def test_bound_scripts_recover_and_translate_like_the_registry(
+    test_registry: ScriptRegistry, client: redis.Redis,
+) -> None:
+    bump = test_registry.bind(client, "bump")
+    assert bump(("n",), (2,)) == 2
+    client.script_flush()
+    assert bump(("n",), (3,)) == 5  # NOSCRIPT: EVAL, then SCRIPT LOAD
+    assert "bump" not in test_registry.missing(client)
+    client.rpush("l", "x")
+    with pytest.raises(WrongTypeError) as info:
+        bump(("l",), (1,))
+    assert info.value.key == "l"
+    peek = test_registry.bind(client, "peek", raw=True)
+    client.set("blob", b"\xff\x00")
+    assert peek(("blob",), ()) == b"\xff\x00"

@@ -119,3 +119,13 @@ async def test_raw_calls_return_bytes(registry: AsyncScriptRegistry, redis_url: 
         assert await registry.run(c, Call("peek", ("blob",), (), raw=True)) == binary
     finally:
         await c.aclose()
+
+
+async def test_bound_scripts(registry: AsyncScriptRegistry, aclient: Any) -> None:
+    bump = registry.bind(aclient, "bump")
+    assert await bump(("n",), (2,)) == 2
+    await aclient.script_flush()
+    assert await bump(("n",), (3,)) == 5
+    await aclient.rpush("l", "x")
+    with pytest.raises(WrongTypeError):
+        await bump(("l",), (1,))

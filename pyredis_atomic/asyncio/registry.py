@@ -29,7 +29,7 @@ from .._core.calls import (
 )
 from .._core.script import Catalog, Script
 
-__all__ = ["AsyncScriptRegistry", "default_registry"]
+__all__ = ["AsyncBoundScript", "AsyncScriptRegistry", "default_registry"]
 
 T = TypeVar("T")
 
@@ -151,23 +151,33 @@ class AsyncScriptRegistry(Catalog):
         script.check_arity(len(call.keys), len(call.args))
         pipeline.execute_command("EVAL", script.source, len(call.keys), *call.keys, *call.args)
 
+    def bind(self, client: Any, name: str, *, raw: bool = False) -> AsyncBoundScript:
+        """Script ``name`` bound to ``client``, for a primitive's hot path."""
+        return AsyncBoundScript(self, client, self.get(name), raw=raw)
+
+    async def recover(self, client: Any, script: Script, keys: tuple[str, ...],
+                      argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:
+        """Finish a call whose ``EVALSHA`` raised ``exc`` (see the sync registry)."""
+        try:
+            if not isinstance(exc, redis_exc.NoScriptError):
+                raise exc
+            reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
+                                                 *argv, **(_RAW if raw else _DECODED))
+            await self._reload(client, script)
+            return reply
+        except redis_exc.ResponseError as err:
+            raise await self._translate(client, script, keys, err) from err
+        except redis_exc.TimeoutError as err:
+            raise timeout_error(script, keys, err) from err
+        except redis_exc.ConnectionError as err:
+            raise connection_error(script, keys, err) from err
+
     async def _run(self, client: Any, script: Script, keys: tuple[str, ...],
                    argv: tuple[Any, ...], raw: bool = False) -> Any:
-        options = _RAW if raw else _DECODED
         try:
-            try:
-                return await self._evalsha(client, script, keys, argv, options)
-            except redis_exc.NoScriptError:
-                reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
-                                                     *argv, **options)
-                await self._reload(client, script)
-                return reply
-        except redis_exc.ResponseError as exc:
-            raise await self._translate(client, script, keys, exc) from exc
-        except redis_exc.TimeoutError as exc:
-            raise timeout_error(script, keys, exc) from exc
-        except redis_exc.ConnectionError as exc:
-            raise connection_error(script, keys, exc) from exc
+            return await self._evalsha(client, script, keys, argv, _RAW if raw else _DECODED)
+        except redis_exc.RedisError as exc:
+            return await self.recover(client, script, keys, argv, exc, raw=raw)
 
     async def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
                        argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
@@ -198,6 +208,31 @@ class AsyncScriptRegistry(Catalog):
                 types.append(t.decode() if isinstance(t, bytes) else t)
             return wrong_type_error(script, keys, types)
         return script_error(script, keys, exc)
+
+
+class AsyncBoundScript:
+    """One script bound to one ``redis.asyncio`` client (see :meth:`AsyncScriptRegistry.bind`)."""
+
+    __slots__ = ("_client", "_execute", "_options", "_raw", "_registry", "script", "sha")
+
+    def __init__(self, registry: AsyncScriptRegistry, client: Any, script: Script, *,
+                 raw: bool = False) -> None:
+        self._registry = registry
+        self._client = client
+        self._execute = client.execute_command
+        self._raw = raw
+        self._options = _RAW if raw else _DECODED
+        self.script = script
+        self.sha = script.sha1
+
+    async def __call__(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """Run the script; the raw reply."""
+        try:
+            return await self._execute("EVALSHA", self.sha, len(keys), *keys, *args,
+                                       **self._options)
+        except redis_exc.RedisError as exc:
+            return await self._registry.recover(self._client, self.script, keys, args, exc,
+                                                raw=self._raw)
 
 
 _DEFAULT: AsyncScriptRegistry | None = None
