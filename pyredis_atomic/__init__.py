@@ -1,40 +1,74 @@
 """pyredis-atomic: atomic Redis primitives, each operation one Lua script run inside Redis.
 
-The public surface: the primitives (coming per issue), the error hierarchy rooted at
-:class:`AtomicError`, and the :class:`ScriptRegistry` that loads and runs the scripts.
-The asyncio API is :mod:`pyredis_atomic.asyncio`; test fixtures are in
+The public surface: the primitives (:class:`Lock`, :class:`Cache`, :class:`ReliableQueue`,
+:class:`BoundedCounter`, :class:`Semaphore`, :class:`RateLimiter`), the error hierarchy
+rooted at :class:`AtomicError`, and the :class:`ScriptRegistry` that loads and runs the
+scripts. The asyncio API is :mod:`pyredis_atomic.asyncio`; test fixtures are in
 :mod:`pyredis_atomic.testing`.
 """
 
 from __future__ import annotations
 
+from ._core.counter import MAX_VALUE, MIN_VALUE, CounterResult
+from ._core.ratelimit import RateLimitResult
+from .cache import Cache
+from .counter import BoundedCounter
 from .errors import (
     AtomicError,
+    CacheError,
     ConnectionLostError,
     DecodeError,
+    DurabilityError,
+    EncodeError,
+    EvictionPolicyError,
     LockError,
     LockLostError,
     LockNotOwnedError,
     LockTimeoutError,
+    QueueError,
     ReplyTimeoutError,
     ScriptError,
+    SemaphoreError,
+    SemaphoreLostError,
+    SemaphoreTimeoutError,
     WrongTypeError,
 )
+from .queue import Message, ReliableQueue
+from .ratelimit import RateLimiter
 from .registry import ScriptRegistry, default_registry
+from .semaphore import Semaphore
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "MAX_VALUE",
+    "MIN_VALUE",
     "AtomicError",
+    "BoundedCounter",
+    "Cache",
+    "CacheError",
     "ConnectionLostError",
+    "CounterResult",
     "DecodeError",
+    "DurabilityError",
+    "EncodeError",
+    "EvictionPolicyError",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
     "LockTimeoutError",
+    "Message",
+    "QueueError",
+    "RateLimitResult",
+    "RateLimiter",
+    "ReliableQueue",
     "ReplyTimeoutError",
     "ScriptError",
     "ScriptRegistry",
+    "Semaphore",
+    "SemaphoreError",
+    "SemaphoreLostError",
+    "SemaphoreTimeoutError",
     "WrongTypeError",
     "__version__",
     "default_registry",

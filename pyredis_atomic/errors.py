@@ -16,14 +16,22 @@ from redis import exceptions as redis_exc
 
 __all__ = [
     "AtomicError",
+    "CacheError",
     "ConnectionLostError",
     "DecodeError",
+    "DurabilityError",
+    "EncodeError",
+    "EvictionPolicyError",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
     "LockTimeoutError",
+    "QueueError",
     "ReplyTimeoutError",
     "ScriptError",
+    "SemaphoreError",
+    "SemaphoreLostError",
+    "SemaphoreTimeoutError",
     "WrongTypeError",
 ]
 
@@ -75,6 +83,16 @@ class ReplyTimeoutError(AtomicError, redis_exc.TimeoutError):
     """No reply within the client's socket timeout; the operation may or may not have run."""
 
 
+class DurabilityError(AtomicError):
+    """A write was applied on the primary but fewer replicas than asked acknowledged it in
+    time (``WAIT``): it may be lost if the primary fails before replicating it."""
+
+    def __init__(self, message: str, *, key: str | None, wanted: int, acknowledged: int):
+        super().__init__(message, key=key)
+        self.wanted = wanted
+        self.acknowledged = acknowledged
+
+
 class LockError(AtomicError):
     """Base of the lock errors."""
 
@@ -90,3 +108,53 @@ class LockLostError(LockError):
 
 class LockTimeoutError(LockError):
     """The lock could not be acquired within the timeout."""
+
+
+# -- Reliable queue (issue #4) ----------------------------------------------------------
+
+
+
+class QueueError(AtomicError):
+    """Base of the reliable queue's errors."""
+
+
+class EvictionPolicyError(QueueError):
+    """The server's ``maxmemory-policy`` may evict keys without a TTL (``allkeys-*``), so a
+    queue on it could lose messages silently under memory pressure. ``policy`` is the
+    offending policy; pass ``allow_eviction=True`` to the queue to accept the risk."""
+
+    def __init__(self, message: str, *, key: str | None = None, policy: str = "") -> None:
+        super().__init__(message, key=key)
+        self.policy = policy
+
+
+# -- Cache (issue #5) --------------------------------------------------------------------
+
+
+
+class CacheError(AtomicError):
+    """Base of the errors raised by :class:`~pyredis_atomic.Cache`."""
+
+
+class EncodeError(CacheError, TypeError):
+    """A value could not be serialized (it is not JSON, not bytes for ``raw``, ...).
+
+    Raised before anything is written: the entry is left as it was (a loader's lease is
+    released so a waiting caller takes over). Also a ``TypeError``.
+    """
+
+
+# -- Semaphore (issue #6) -------------------------------------------------------------------
+
+
+class SemaphoreError(AtomicError):
+    """Base of the semaphore errors."""
+
+
+class SemaphoreTimeoutError(SemaphoreError):
+    """No permit of the semaphore could be acquired within the timeout (``with sem:``)."""
+
+
+class SemaphoreLostError(SemaphoreError):
+    """A permit's lease ended while it was held (``with sem:``): another holder may have
+    taken its slot, so more than ``limit`` holders may have overlapped."""

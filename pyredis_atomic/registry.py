@@ -28,25 +28,30 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
-from redis.client import Pipeline
+from redis.client import NEVER_DECODE, Pipeline
 from redis.cluster import ClusterPipeline, RedisCluster
 
 from ._core.calls import (
     Call,
     connection_error,
+    durability_error,
     encode_args,
     script_error,
     timeout_error,
+    wait_millis,
     wrong_type_error,
 )
 from ._core.script import Catalog, Script
 
-__all__ = ["ScriptRegistry", "default_registry"]
+__all__ = ["BoundScript", "ScriptRegistry", "default_registry"]
 
 T = TypeVar("T")
 
 # Clients whose server lacks EVALSHA_RO (Redis < 7.0): we fall back to EVALSHA for them.
 _NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
+# execute_command options: string replies as bytes whatever the client's decode_responses.
+_RAW: dict[str, Any] = {NEVER_DECODE: True}
+_DECODED: dict[str, Any] = {}
 
 
 def _is_pipeline(client: Any) -> bool:
@@ -120,7 +125,47 @@ class ScriptRegistry(Catalog):
         """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
-        return call.decode(self._run(client, script, call.keys, call.args))
+        return call.decode(self._run(client, script, call.keys, call.args, call.raw))
+
+    def run_durable(self, client: Any, call: Call[T], replicas: int, timeout: float) -> T:
+        """Run ``call``, then ``WAIT`` until ``replicas`` replicas have it, on the same
+        connection. Raises :class:`~pyredis_atomic.DurabilityError` (the write stays
+        applied on the primary) if fewer acknowledge it within ``timeout`` seconds.
+
+        ``WAIT`` cannot run inside a script, so both go out in one pipeline on the node
+        that owns the keys; on ``NOSCRIPT`` the pair is re-sent with ``EVAL``.
+        """
+        script = self.get(call.script)
+        script.check_arity(len(call.keys), len(call.args))
+        ms = wait_millis(replicas, timeout)
+        target = client
+        if isinstance(client, RedisCluster):
+            node = client.get_node_from_key(call.keys[0]) if call.keys else client.get_random_node()
+            target = client.get_redis_connection(node)
+        n = len(call.keys)
+        try:
+            for command, body in (("EVALSHA", script.sha1), ("EVAL", script.source)):
+                pipe = target.pipeline(transaction=False)
+                pipe.execute_command(command, body, n, *call.keys, *call.args)
+                pipe.execute_command("WAIT", replicas, ms)
+                reply, acknowledged = pipe.execute(raise_on_error=False)
+                if isinstance(reply, redis_exc.NoScriptError):
+                    continue  # nothing ran; the EVAL round cannot miss
+                if isinstance(reply, redis_exc.ResponseError):
+                    raise self._translate(target, script, call.keys, reply) from reply
+                if isinstance(reply, Exception):
+                    raise reply
+                if body is script.source:
+                    self._reload(target, script)
+                if int(acknowledged) < replicas:
+                    raise durability_error(script, call.keys, replicas, int(acknowledged),
+                                           timeout)
+                return call.decode(reply)
+        except redis_exc.TimeoutError as exc:
+            raise timeout_error(script, call.keys, exc) from exc
+        except redis_exc.ConnectionError as exc:
+            raise connection_error(script, call.keys, exc) from exc
+        raise AssertionError("unreachable: EVAL cannot answer NOSCRIPT")
 
     def queue(self, pipeline: Any, call: Call[Any]) -> None:
         """Queue a :class:`Call` on a redis-py pipeline (decode its reply after execute)."""
@@ -128,35 +173,52 @@ class ScriptRegistry(Catalog):
             raise TypeError(f"queue() wants a redis-py pipeline, got {type(pipeline).__name__}")
         self.call(pipeline, call.script, call.keys, call.args)
 
-    def _run(self, client: Any, script: Script, keys: tuple[str, ...],
-             argv: tuple[Any, ...]) -> Any:
+    def bind(self, client: Any, name: str, *, raw: bool = False) -> BoundScript:
+        """Script ``name`` bound to ``client``: the leanest call for a primitive's hot path
+        (no per-call lookup or arity check; the primitive built the keys and arguments)."""
+        return BoundScript(self, client, self.get(name), raw=raw)
+
+    def recover(self, client: Any, script: Script, keys: tuple[str, ...],
+                argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:
+        """Finish a call whose ``EVALSHA`` raised ``exc``: on ``NOSCRIPT`` (nothing ran)
+        re-send it as ``EVAL`` and ``SCRIPT LOAD`` the script; otherwise raise the
+        package's error for ``exc``. Nothing that may have run is re-sent."""
         try:
-            try:
-                return self._evalsha(client, script, keys, argv)
-            except redis_exc.NoScriptError:
-                # Nothing ran. EVAL cannot miss, even if the cache is flushed again now.
-                reply = client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
-                self._reload(client, script)
-                return reply
-        except redis_exc.ResponseError as exc:
-            raise self._translate(client, script, keys, exc) from exc
-        except redis_exc.TimeoutError as exc:
-            raise timeout_error(script, keys, exc) from exc
-        except redis_exc.ConnectionError as exc:
-            raise connection_error(script, keys, exc) from exc
+            if not isinstance(exc, redis_exc.NoScriptError):
+                raise exc
+            # EVAL cannot miss, even if the cache is flushed again at this instant.
+            reply = client.execute_command("EVAL", script.source, len(keys), *keys, *argv,
+                                           **(_RAW if raw else _DECODED))
+            self._reload(client, script)
+            return reply
+        except redis_exc.ResponseError as err:
+            raise self._translate(client, script, keys, err) from err
+        except redis_exc.TimeoutError as err:
+            raise timeout_error(script, keys, err) from err
+        except redis_exc.ConnectionError as err:
+            raise connection_error(script, keys, err) from err
+
+    def _run(self, client: Any, script: Script, keys: tuple[str, ...],
+             argv: tuple[Any, ...], raw: bool = False) -> Any:
+        try:
+            return self._evalsha(client, script, keys, argv, _RAW if raw else _DECODED)
+        except redis_exc.RedisError as exc:
+            return self.recover(client, script, keys, argv, exc, raw=raw)
 
     def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
-                 argv: tuple[Any, ...]) -> Any:
+                 argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
         # EVALSHA_RO lets read-only scripts run on replicas; cluster routing in redis-py only
         # understands EVALSHA, and Redis < 7.0 lacks EVALSHA_RO.
         if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
             try:
-                return client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys, *argv)
+                return client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys,
+                                              *argv, **options)
             except redis_exc.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise
                 _NO_RO.add(client)
-        return client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv)
+        return client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv,
+                                      **options)
 
     def _reload(self, client: Any, script: Script) -> None:
         # Keep the script in the server's cache (Redis 8 evicts scripts that only EVAL
@@ -177,6 +239,35 @@ class ScriptRegistry(Catalog):
                 types.append(t.decode() if isinstance(t, bytes) else t)
             return wrong_type_error(script, keys, types)
         return script_error(script, keys, exc)
+
+
+class BoundScript:
+    """One script bound to one client (see :meth:`ScriptRegistry.bind`).
+
+    ``bound(keys, args)`` sends ``EVALSHA`` straight away; failures go through
+    :meth:`ScriptRegistry.recover`, so NOSCRIPT recovery and error mapping are the
+    registry's own.
+    """
+
+    __slots__ = ("_client", "_execute", "_options", "_raw", "_registry", "script", "sha")
+
+    def __init__(self, registry: ScriptRegistry, client: Any, script: Script, *,
+                 raw: bool = False) -> None:
+        self._registry = registry
+        self._client = client
+        self._execute = client.execute_command
+        self._raw = raw
+        self._options = _RAW if raw else _DECODED
+        self.script = script
+        self.sha = script.sha1
+
+    def __call__(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """Run the script; the raw reply."""
+        try:
+            return self._execute("EVALSHA", self.sha, len(keys), *keys, *args, **self._options)
+        except redis_exc.RedisError as exc:
+            return self._registry.recover(self._client, self.script, keys, args, exc,
+                                          raw=self._raw)
 
 
 _DEFAULT: ScriptRegistry | None = None

@@ -86,3 +86,13 @@ async def test_async_cluster(redis_cluster: RedisClusterHarness,
         assert "bump" not in await registry.missing(client)
     finally:
         await client.aclose()
+
+
+def test_run_durable_on_the_node_that_owns_the_key(
+    redis_cluster_client: Any, test_registry: ScriptRegistry,
+) -> None:
+    from pyredis_atomic._core.calls import Call
+
+    for key in KEYS:
+        assert test_registry.run_durable(redis_cluster_client, Call("bump", (key,), (1,)),
+                                         1, 5.0) == 1

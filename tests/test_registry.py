@@ -14,11 +14,13 @@ from redis.retry import Retry
 
 from pyredis_atomic import (
     ConnectionLostError,
+    DurabilityError,
     ScriptError,
     ScriptRegistry,
     WrongTypeError,
     default_registry,
 )
+from pyredis_atomic._core.calls import Call
 from pyredis_atomic._core.replies import as_int, as_optional_str
 from pyredis_atomic.testing import RedisServer
 
@@ -221,3 +223,59 @@ def test_extra_directories_and_manifest(test_registry: ScriptRegistry) -> None:
     assert entries["append_all"]["args"][0]["variadic"] is True
     assert entries["peek"]["flags"] == ["read-only"]
     assert entries["bump"]["sha1"] == test_registry.get("bump").sha1
+
+
+def test_run_durable_waits_for_replicas(
+    test_registry: ScriptRegistry, redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    primary = redis_server_factory()
+    replica = redis_server_factory(replica_of=primary)
+    with primary.client() as pc, replica.client() as rc:
+        deadline = time.monotonic() + 10
+        while pc.info("replication")["connected_slaves"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert test_registry.run_durable(pc, Call("bump", ("n",), (2,)), 1, 2.0) == 2
+        assert rc.get("n") == b"2"  # WAIT returned: the replica has it
+        pc.script_flush()  # the EVAL fallback keeps the pair on one connection
+        assert test_registry.run_durable(pc, Call("bump", ("n",), (1,)), 1, 2.0) == 3
+        started = time.monotonic()
+        with pytest.raises(DurabilityError) as info:
+            test_registry.run_durable(pc, Call("bump", ("n",), (1,)), 2, 0.2)
+        assert time.monotonic() - started >= 0.15
+        assert (info.value.wanted, info.value.acknowledged) == (2, 1)
+        assert info.value.key == "n"
+        assert pc.get("n") == b"4"  # applied on the primary all the same
+        with pytest.raises(ValueError, match="replicas must be at least 1"):
+            test_registry.run_durable(pc, Call("bump", ("n",), (1,)), 0, 1.0)
+        assert pc.get("n") == b"4"
+
+
+def test_raw_calls_return_bytes_on_a_decoding_client(
+    test_registry: ScriptRegistry, make_client: Callable[..., redis.Redis],
+    client_kwargs: dict[str, Any],
+) -> None:
+    binary = bytes(range(256))
+    c = make_client(**{**client_kwargs, "decode_responses": True})
+    assert test_registry.call(c, "append_all", ["log"], [binary]) == 1
+    raw = make_client(**client_kwargs)
+    raw.set("blob", binary)
+    assert test_registry.run(c, Call("peek", ("blob",), (), raw=True)) == binary
+    with pytest.raises(UnicodeDecodeError):
+        test_registry.run(c, Call("peek", ("blob",), ()))
+
+
+def test_bound_scripts_recover_and_translate_like_the_registry(
+    test_registry: ScriptRegistry, client: redis.Redis,
+) -> None:
+    bump = test_registry.bind(client, "bump")
+    assert bump(("n",), (2,)) == 2
+    client.script_flush()
+    assert bump(("n",), (3,)) == 5  # NOSCRIPT: EVAL, then SCRIPT LOAD
+    assert "bump" not in test_registry.missing(client)
+    client.rpush("l", "x")
+    with pytest.raises(WrongTypeError) as info:
+        bump(("l",), (1,))
+    assert info.value.key == "l"
+    peek = test_registry.bind(client, "peek", raw=True)
+    client.set("blob", b"\xff\x00")
+    assert peek(("blob",), ()) == b"\xff\x00"

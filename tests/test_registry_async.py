@@ -11,7 +11,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from pyredis_atomic import ConnectionLostError, ScriptError, WrongTypeError
+from pyredis_atomic import ConnectionLostError, DurabilityError, ScriptError, WrongTypeError
 from pyredis_atomic._core.calls import Call
 from pyredis_atomic._core.replies import as_optional_str
 from pyredis_atomic.asyncio import AsyncScriptRegistry
@@ -98,3 +98,34 @@ async def test_default_registry_runs_builtin_scripts(aclient: Any) -> None:
     seconds, micros = await default_registry().call(aclient, "server_time")
     assert isinstance(seconds, int)
     assert isinstance(micros, int)
+
+
+async def test_run_durable_without_replicas_raises_but_applies(
+    registry: AsyncScriptRegistry, aclient: Any,
+) -> None:
+    with pytest.raises(DurabilityError) as info:
+        await registry.run_durable(aclient, Call("bump", ("n",), (5,)), 1, 0.1)
+    assert info.value.acknowledged == 0
+    assert await registry.call(aclient, "bump", ["n"], [0]) == 5
+
+
+async def test_raw_calls_return_bytes(registry: AsyncScriptRegistry, redis_url: str) -> None:
+    binary = bytes(range(256))
+    c = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        raw_client = redis.asyncio.Redis.from_url(redis_url)
+        await raw_client.set("blob", binary)
+        await raw_client.aclose()
+        assert await registry.run(c, Call("peek", ("blob",), (), raw=True)) == binary
+    finally:
+        await c.aclose()
+
+
+async def test_bound_scripts(registry: AsyncScriptRegistry, aclient: Any) -> None:
+    bump = registry.bind(aclient, "bump")
+    assert await bump(("n",), (2,)) == 2
+    await aclient.script_flush()
+    assert await bump(("n",), (3,)) == 5
+    await aclient.rpush("l", "x")
+    with pytest.raises(WrongTypeError):
+        await bump(("l",), (1,))

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from ..errors import (
     AtomicError,
     ConnectionLostError,
+    DurabilityError,
     ReplyTimeoutError,
     ScriptError,
     WrongTypeError,
@@ -32,9 +33,11 @@ __all__ = [
     "Flow",
     "Sleep",
     "connection_error",
+    "durability_error",
     "encode_args",
     "script_error",
     "timeout_error",
+    "wait_millis",
     "wrong_type_error",
 ]
 
@@ -48,12 +51,17 @@ def _identity(reply: Any) -> Any:
 
 @dataclass(frozen=True)
 class Call(Generic[T]):
-    """Run script ``script`` with ``keys`` and ``args``; ``decode`` turns the reply into T."""
+    """Run script ``script`` with ``keys`` and ``args``; ``decode`` turns the reply into T.
+
+    ``raw``: read the reply's strings as ``bytes`` even on a ``decode_responses=True``
+    client (payloads that need not be UTF-8: queue messages, pickled cache values).
+    """
 
     script: str
     keys: tuple[str, ...]
     args: tuple[Arg, ...]
     decode: Callable[[Any], T] = field(default=_identity)
+    raw: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,31 @@ def connection_error(script: Script, keys: Sequence[str], exc: Exception) -> Ato
         f"lost the connection to Redis running {script.name!r}{where}{maybe}: {exc}",
         key=keys[0] if keys else None,
     )
+
+
+def durability_error(script: Script, keys: Sequence[str], wanted: int, acknowledged: int,
+                     timeout: float) -> AtomicError:
+    """Fewer replicas than asked acknowledged a write within ``timeout`` seconds."""
+    where = f" on {keys[0]!r}" if keys else ""
+    return DurabilityError(
+        f"{script.name!r}{where} was applied on the primary, but only {acknowledged} of "
+        f"{wanted} replicas acknowledged it within {timeout:g} s: it may be lost if the "
+        f"primary fails now",
+        key=keys[0] if keys else None, wanted=wanted, acknowledged=acknowledged,
+    )
+
+
+def wait_millis(replicas: int, timeout: float) -> int:
+    """Validate a durability request; the ``WAIT`` timeout in ms (never 0: 0 blocks forever)."""
+    if isinstance(replicas, bool) or not isinstance(replicas, int):
+        raise TypeError(f"replicas must be an int, got {type(replicas).__name__}")
+    if replicas < 1:
+        raise ValueError(f"replicas must be at least 1, got {replicas}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
+            0 < timeout < 3600):
+        raise ValueError(f"durability timeout must be a number of seconds in (0, 3600), "
+                         f"got {timeout!r}")
+    return max(1, round(timeout * 1000))
 
 
 def timeout_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicError:

@@ -1,7 +1,28 @@
-"""The asyncio API of pyredis-atomic: the same primitives for ``redis.asyncio`` clients."""
+"""The asyncio API of pyredis-atomic: the same primitives for ``redis.asyncio`` clients.
+
+Every class here mirrors its sync namesake in :mod:`pyredis_atomic` and drives the same
+I/O-free core, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
+from .._core.counter import CounterResult
+from .._core.ratelimit import RateLimitResult
+from .cache import Cache
+from .counter import BoundedCounter
+from .queue import Message, ReliableQueue
+from .ratelimit import RateLimiter
 from .registry import AsyncScriptRegistry
+from .semaphore import Semaphore
 
-__all__ = ["AsyncScriptRegistry"]
+__all__ = [
+    "AsyncScriptRegistry",
+    "BoundedCounter",
+    "Cache",
+    "CounterResult",
+    "Message",
+    "RateLimitResult",
+    "RateLimiter",
+    "ReliableQueue",
+    "Semaphore",
+]

@@ -15,22 +15,28 @@ from typing import Any, TypeVar
 from redis import exceptions as redis_exc
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.client import NEVER_DECODE
 
 from .._core.calls import (
     Call,
     connection_error,
+    durability_error,
     encode_args,
     script_error,
     timeout_error,
+    wait_millis,
     wrong_type_error,
 )
 from .._core.script import Catalog, Script
 
-__all__ = ["AsyncScriptRegistry", "default_registry"]
+__all__ = ["AsyncBoundScript", "AsyncScriptRegistry", "default_registry"]
 
 T = TypeVar("T")
 
 _NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
+# execute_command options: string replies as bytes whatever the client's decode_responses.
+_RAW: dict[str, Any] = {NEVER_DECODE: True}
+_DECODED: dict[str, Any] = {}
 
 
 def _is_pipeline(client: Any) -> bool:
@@ -98,7 +104,44 @@ class AsyncScriptRegistry(Catalog):
         """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
-        return call.decode(await self._run(client, script, call.keys, call.args))
+        return call.decode(await self._run(client, script, call.keys, call.args, call.raw))
+
+    async def run_durable(self, client: Any, call: Call[T], replicas: int,
+                          timeout: float) -> T:
+        """Run ``call``, then ``WAIT`` for ``replicas`` replicas on the same connection
+        (see :meth:`pyredis_atomic.registry.ScriptRegistry.run_durable`)."""
+        script = self.get(call.script)
+        script.check_arity(len(call.keys), len(call.args))
+        ms = wait_millis(replicas, timeout)
+        if isinstance(client, RedisCluster):
+            # WAIT counts the writes of its own connection, and redis.asyncio's cluster
+            # client cannot pin a pipeline to one node's connection.
+            raise TypeError("durability (WAIT) is not supported on redis.asyncio cluster "
+                            "clients; use a sync RedisCluster or a standalone client")
+        n = len(call.keys)
+        try:
+            for command, body in (("EVALSHA", script.sha1), ("EVAL", script.source)):
+                pipe = client.pipeline(transaction=False)
+                pipe.execute_command(command, body, n, *call.keys, *call.args)
+                pipe.execute_command("WAIT", replicas, ms)
+                reply, acknowledged = await pipe.execute(raise_on_error=False)
+                if isinstance(reply, redis_exc.NoScriptError):
+                    continue
+                if isinstance(reply, redis_exc.ResponseError):
+                    raise await self._translate(client, script, call.keys, reply) from reply
+                if isinstance(reply, Exception):
+                    raise reply
+                if body is script.source:
+                    await self._reload(client, script)
+                if int(acknowledged) < replicas:
+                    raise durability_error(script, call.keys, replicas, int(acknowledged),
+                                           timeout)
+                return call.decode(reply)
+        except redis_exc.TimeoutError as exc:
+            raise timeout_error(script, call.keys, exc) from exc
+        except redis_exc.ConnectionError as exc:
+            raise connection_error(script, call.keys, exc) from exc
+        raise AssertionError("unreachable: EVAL cannot answer NOSCRIPT")
 
     def queue(self, pipeline: Any, call: Call[Any]) -> None:
         """Queue a :class:`Call` on a ``redis.asyncio`` pipeline."""
@@ -108,34 +151,46 @@ class AsyncScriptRegistry(Catalog):
         script.check_arity(len(call.keys), len(call.args))
         pipeline.execute_command("EVAL", script.source, len(call.keys), *call.keys, *call.args)
 
-    async def _run(self, client: Any, script: Script, keys: tuple[str, ...],
-                   argv: tuple[Any, ...]) -> Any:
+    def bind(self, client: Any, name: str, *, raw: bool = False) -> AsyncBoundScript:
+        """Script ``name`` bound to ``client``, for a primitive's hot path."""
+        return AsyncBoundScript(self, client, self.get(name), raw=raw)
+
+    async def recover(self, client: Any, script: Script, keys: tuple[str, ...],
+                      argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:
+        """Finish a call whose ``EVALSHA`` raised ``exc`` (see the sync registry)."""
         try:
-            try:
-                return await self._evalsha(client, script, keys, argv)
-            except redis_exc.NoScriptError:
-                reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
-                                                     *argv)
-                await self._reload(client, script)
-                return reply
-        except redis_exc.ResponseError as exc:
-            raise await self._translate(client, script, keys, exc) from exc
-        except redis_exc.TimeoutError as exc:
-            raise timeout_error(script, keys, exc) from exc
-        except redis_exc.ConnectionError as exc:
-            raise connection_error(script, keys, exc) from exc
+            if not isinstance(exc, redis_exc.NoScriptError):
+                raise exc
+            reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
+                                                 *argv, **(_RAW if raw else _DECODED))
+            await self._reload(client, script)
+            return reply
+        except redis_exc.ResponseError as err:
+            raise await self._translate(client, script, keys, err) from err
+        except redis_exc.TimeoutError as err:
+            raise timeout_error(script, keys, err) from err
+        except redis_exc.ConnectionError as err:
+            raise connection_error(script, keys, err) from err
+
+    async def _run(self, client: Any, script: Script, keys: tuple[str, ...],
+                   argv: tuple[Any, ...], raw: bool = False) -> Any:
+        try:
+            return await self._evalsha(client, script, keys, argv, _RAW if raw else _DECODED)
+        except redis_exc.RedisError as exc:
+            return await self.recover(client, script, keys, argv, exc, raw=raw)
 
     async def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
-                       argv: tuple[Any, ...]) -> Any:
+                       argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
         if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
             try:
                 return await client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys,
-                                                    *argv)
+                                                    *argv, **options)
             except redis_exc.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise
                 _NO_RO.add(client)
-        return await client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv)
+        return await client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv,
+                                            **options)
 
     async def _reload(self, client: Any, script: Script) -> None:
         with contextlib.suppress(redis_exc.RedisError):
@@ -153,6 +208,31 @@ class AsyncScriptRegistry(Catalog):
                 types.append(t.decode() if isinstance(t, bytes) else t)
             return wrong_type_error(script, keys, types)
         return script_error(script, keys, exc)
+
+
+class AsyncBoundScript:
+    """One script bound to one ``redis.asyncio`` client (see :meth:`AsyncScriptRegistry.bind`)."""
+
+    __slots__ = ("_client", "_execute", "_options", "_raw", "_registry", "script", "sha")
+
+    def __init__(self, registry: AsyncScriptRegistry, client: Any, script: Script, *,
+                 raw: bool = False) -> None:
+        self._registry = registry
+        self._client = client
+        self._execute = client.execute_command
+        self._raw = raw
+        self._options = _RAW if raw else _DECODED
+        self.script = script
+        self.sha = script.sha1
+
+    async def __call__(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """Run the script; the raw reply."""
+        try:
+            return await self._execute("EVALSHA", self.sha, len(keys), *keys, *args,
+                                       **self._options)
+        except redis_exc.RedisError as exc:
+            return await self._registry.recover(self._client, self.script, keys, args, exc,
+                                                raw=self._raw)
 
 
 _DEFAULT: AsyncScriptRegistry | None = None

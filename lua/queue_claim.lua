@@ -1,0 +1,187 @@
+--[[
+Acknowledge deliveries, requeue expired leases and due delayed messages, then claim messages.
+
+KEYS[1] pending (list): entries "id/deliveries" ready; given-back entries go to the front
+KEYS[2] inflight (zset): entries "id/delivery" being worked on (score: lease deadline, ms)
+KEYS[3] delayed (zset): entries "id/deliveries" waiting until their score (ms)
+KEYS[4] payload (hash): id -> payload bytes
+KEYS[5] dead (zset): dead-lettered ids (score: when they died, ms of server TIME)
+KEYS[6] deadinfo (hash): dead id -> "deliveries reason" (reason: expired or nacked)
+KEYS[7] dedup (hash): dedup key -> id
+KEYS[8] dedupof (hash): id -> dedup key
+KEYS[9] signal (list): wake-up tokens for blocked consumers (bounded length)
+ARGV[1] lease_ms: lease of each claimed message, in milliseconds
+ARGV[2] max_deliveries: an expired lease of a message delivered this often dead-letters it
+ARGV[3] n: how many messages to claim (0 = none: ack and housekeeping only)
+ARGV[4] reclaim: at most this many expired leases and due delayed messages to move
+ARGV[5] acks: receipts "id/delivery" separated by spaces, acknowledged first ("" = none)
+
+Returns: {acked, reclaimed, wait_ms, claimed, payload1, payload2, ...}: acked counts
+  the acks that matched a current delivery; reclaimed counts the expired leases moved;
+  wait_ms (only when nothing was claimed) is the time until the next delayed message is
+  due or the next lease expires, -1 if neither exists; claimed is "id1 deliveries1 id2
+  deliveries2 ..." (one string: cheap to parse), followed by the payloads in that order
+Redis: 6.2
+]]
+local pending, inflight, delayed, payload = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local dead, deadinfo, dedup, dedupof, signal = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local lease = tonumber(ARGV[1])
+local max_deliveries = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local reclaim_limit = tonumber(ARGV[4])
+local SIGNAL_CAP = 1024
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function forget_dedup(all)
+  -- Only ids ending in "k" were pushed with a dedup key.
+  local ids = {}
+  for i = 1, #all do
+    if string.byte(all[i], -1) == 107 then ids[#ids + 1] = all[i] end
+  end
+  if #ids == 0 then return end
+  local keys = redis.call('HMGET', dedupof, unpack(ids))
+  local owned = {}
+  for i = 1, #ids do
+    if keys[i] then
+      -- Only drop the mapping if it still points at this message.
+      if redis.call('HGET', dedup, keys[i]) == ids[i] then redis.call('HDEL', dedup, keys[i]) end
+      owned[#owned + 1] = ids[i]
+    end
+  end
+  if #owned > 0 then redis.call('HDEL', dedupof, unpack(owned)) end
+end
+
+local function wake(k)
+  local tokens = {}
+  for i = 1, math.min(k, SIGNAL_CAP) do tokens[i] = '1' end
+  if redis.call('RPUSH', signal, unpack(tokens)) > SIGNAL_CAP then
+    redis.call('LTRIM', signal, -SIGNAL_CAP, -1)
+  end
+end
+
+-- 1. Acknowledge. The in-flight entry is the receipt itself, so removing it is the check:
+--    a receipt of an older delivery (or an applied ack, re-sent) matches nothing.
+local acked = 0
+if ARGV[5] ~= '' then
+  local receipts, seen = {}, {}
+  for r in string.gmatch(ARGV[5], '%S+') do
+    if not seen[r] then
+      seen[r] = true
+      receipts[#receipts + 1] = r
+    end
+  end
+  local done = {}
+  if #receipts == 1 then
+    if redis.call('ZREM', inflight, receipts[1]) == 1 then
+      done[1] = string.match(receipts[1], '^[^/]+')
+    end
+  elseif #receipts > 1 then
+    local scores = redis.call('ZMSCORE', inflight, unpack(receipts))
+    local gone = {}
+    for i = 1, #receipts do
+      if scores[i] then
+        gone[#gone + 1] = receipts[i]
+        done[#done + 1] = string.match(receipts[i], '^[^/]+')
+      end
+    end
+    if #gone > 0 then redis.call('ZREM', inflight, unpack(gone)) end
+  end
+  if #done > 0 then
+    redis.call('HDEL', payload, unpack(done))
+    forget_dedup(done)
+    acked = #done
+  end
+end
+
+-- 2. Expired leases go back to the front of pending (earliest expiry first), or to the
+--    dead letters once delivered max_deliveries times. Bounded per call.
+local reclaimed = 0
+local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, reclaim_limit)
+if #expired > 0 then
+  redis.call('ZREM', inflight, unpack(expired))
+  local back, z, info, buried = {}, {}, {}, {}
+  for i = #expired, 1, -1 do
+    local id, d = string.match(expired[i], '^([^/]+)/(%d+)$')
+    if not id then id, d = expired[i], '0' end
+    if tonumber(d) >= max_deliveries then
+      z[#z + 1] = now
+      z[#z + 1] = id
+      info[#info + 1] = id
+      info[#info + 1] = d .. ' expired'
+      buried[#buried + 1] = id
+    else
+      back[#back + 1] = expired[i]
+    end
+  end
+  if #back > 0 then
+    redis.call('LPUSH', pending, unpack(back))
+    wake(#back)
+  end
+  if #buried > 0 then
+    redis.call('ZADD', dead, unpack(z))
+    redis.call('HSET', deadinfo, unpack(info))
+    forget_dedup(buried)
+  end
+  reclaimed = #expired
+end
+
+-- 3. Due delayed messages join the tail of pending. Bounded per call.
+local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, reclaim_limit)
+if #due > 0 then
+  redis.call('ZREM', delayed, unpack(due))
+  redis.call('RPUSH', pending, unpack(due))
+  wake(#due)
+end
+
+-- 4. Claim.
+local out = {acked, reclaimed, -1, ''}
+if n > 0 then
+  local entries = redis.call('LPOP', pending, n)
+  if entries then
+    local ids, counts = {}, {}
+    for i = 1, #entries do
+      local id, d = string.match(entries[i], '^([^/]+)/(%d+)$')
+      ids[i] = id or entries[i]
+      counts[i] = (tonumber(d) or 0) + 1
+    end
+    local bodies = redis.call('HMGET', payload, unpack(ids))
+    local z, meta = {}, {}
+    local deadline = now + lease
+    for i = 1, #ids do
+      -- An entry without a payload was purged under our feet: drop it.
+      if bodies[i] then
+        z[#z + 1] = deadline
+        z[#z + 1] = ids[i] .. '/' .. counts[i]
+        meta[#meta + 1] = ids[i]
+        meta[#meta + 1] = counts[i]
+        out[#out + 1] = bodies[i]
+      end
+    end
+    if #z > 0 then
+      redis.call('ZADD', inflight, unpack(z))
+      out[4] = table.concat(meta, ' ')
+    end
+  end
+end
+
+if n > 0 and #out == 4 then
+  if redis.call('LLEN', pending) > 0 then
+    out[3] = 0  -- only purged entries were popped: try again at once
+  else
+    -- Nothing is ready, so every wake-up token left is stale: clear them, and a waiter
+    -- then blocks until a push (or a requeue) adds a fresh one.
+    redis.call('DEL', signal)
+    local wait = -1
+    local nextd = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+    if nextd[2] then wait = math.max(0, tonumber(nextd[2]) - now) end
+    local nextl = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
+    if nextl[2] then
+      local w = math.max(0, tonumber(nextl[2]) - now)
+      if wait < 0 or w < wait then wait = w end
+    end
+    out[3] = wait
+  end
+end
+return out

@@ -1,0 +1,47 @@
+--[[
+Give a delivery back: to the front of pending, to the delayed set, or to the dead letters.
+
+KEYS[1] pending (list): entries "id/deliveries" ready; a given-back entry goes to the front
+KEYS[2] inflight (zset): entries "id/delivery" being worked on (score: lease deadline, ms)
+KEYS[3] delayed (zset): entries "id/deliveries" waiting until their score (ms)
+KEYS[4] dead (zset): dead-lettered ids (score: when they died, ms of server TIME)
+KEYS[5] deadinfo (hash): dead id -> "deliveries reason"
+KEYS[6] dedup (hash): dedup key -> id
+KEYS[7] dedupof (hash): id -> dedup key
+KEYS[8] signal (list): wake-up tokens for blocked consumers (bounded length)
+ARGV[1] receipt: "id/delivery" of the delivery to give back
+ARGV[2] delay_ms: 0 = ready again now, else milliseconds until it is ready
+ARGV[3] max_deliveries: a message delivered this often goes to the dead letters instead
+
+Returns: 0 when the delivery is no longer current (nothing changed), 1 when the message is
+  ready again, 2 when it is delayed, 3 when it was dead-lettered
+Redis: 6.2
+]]
+local pending, inflight, delayed, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local deadinfo, dedup, dedupof, signal = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local receipt = ARGV[1]
+local delay = tonumber(ARGV[2])
+
+if redis.call('ZREM', inflight, receipt) == 0 then return 0 end
+local id, d = string.match(receipt, '^([^/]+)/(%d+)$')
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+if tonumber(d) >= tonumber(ARGV[3]) then
+  redis.call('ZADD', dead, now, id)
+  redis.call('HSET', deadinfo, id, d .. ' nacked')
+  local key = string.byte(id, -1) == 107 and redis.call('HGET', dedupof, id)  -- "k": deduped
+  if key then
+    if redis.call('HGET', dedup, key) == id then redis.call('HDEL', dedup, key) end
+    redis.call('HDEL', dedupof, id)
+  end
+  return 3
+end
+if delay > 0 then
+  redis.call('ZADD', delayed, now + delay, receipt)
+  return 2
+end
+redis.call('LPUSH', pending, receipt)
+if redis.call('RPUSH', signal, '1') > 1024 then redis.call('LTRIM', signal, -1024, -1) end
+return 1

@@ -1,0 +1,79 @@
+--[[
+Push messages onto a reliable queue (ready now, or delayed), optionally deduplicated.
+
+KEYS[1] pending (list): entries "id/deliveries" ready for delivery, oldest first
+KEYS[2] delayed (zset): entries "id/deliveries" waiting until their score (ms, server TIME)
+KEYS[3] payload (hash): id -> payload bytes
+KEYS[4] dedup (hash): dedup key -> id of the queued message that carries it
+KEYS[5] dedupof (hash): id -> its dedup key
+KEYS[6] signal (list): wake-up tokens for blocked consumers (bounded length)
+KEYS[7] seq (string): id counter; never reset, so ids are never reused
+ARGV[1] delay_ms: 0 = ready now, else milliseconds until the messages become ready
+ARGV[2] dedup: "1" when the items are (dedup key, payload) pairs, "0" when they are payloads
+ARGV[3...] items: payloads, or dedup key and payload pairs (one or more)
+
+Returns: the ids separated by single spaces, one per message in order (one string keeps
+  the reply cheap to parse); a deduplicated message gives the id of the message already
+  queued with that dedup key
+Redis: 6.2
+]]
+local pending, delayed, payload = KEYS[1], KEYS[2], KEYS[3]
+local dedup, dedupof, signal, seq = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local SIGNAL_CAP = 1024
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local delay = tonumber(ARGV[1])
+local paired = ARGV[2] == '1'
+local step = paired and 2 or 1
+
+-- One INCRBY reserves the sequence numbers of the whole batch.
+local count = (#ARGV - 2) / step
+local nextseq = redis.call('INCRBY', seq, count) - count + 1
+
+local ids, entries, fields = {}, {}, {}
+for i = 3, #ARGV, step do
+  local existing = false
+  local key
+  if paired then
+    key = ARGV[i]
+    existing = redis.call('HGET', dedup, key)
+    -- A mapping whose message is gone (acked, dead-lettered, purged) is stale.
+    if existing and redis.call('HEXISTS', payload, existing) == 0 then existing = false end
+  end
+  if existing then
+    ids[#ids + 1] = existing
+  else
+    -- Ids of deduplicated messages end in "k": acks skip the dedup lookup for the rest.
+    local id = string.format(paired and '%d-%dk' or '%d-%d', now, nextseq)
+    nextseq = nextseq + 1
+    ids[#ids + 1] = id
+    entries[#entries + 1] = id .. '/0'
+    fields[#fields + 1] = id
+    fields[#fields + 1] = ARGV[i + step - 1]
+    if paired then
+      redis.call('HSET', dedup, key, id)
+      redis.call('HSET', dedupof, id, key)
+    end
+  end
+end
+
+if #entries > 0 then
+  redis.call('HSET', payload, unpack(fields))
+  if delay > 0 then
+    local z = {}
+    for i = 1, #entries do
+      z[#z + 1] = now + delay
+      z[#z + 1] = entries[i]
+    end
+    redis.call('ZADD', delayed, unpack(z))
+  else
+    redis.call('RPUSH', pending, unpack(entries))
+    local tokens = {}
+    for i = 1, math.min(#entries, SIGNAL_CAP) do tokens[i] = '1' end
+    if redis.call('RPUSH', signal, unpack(tokens)) > SIGNAL_CAP then
+      redis.call('LTRIM', signal, -SIGNAL_CAP, -1)
+    end
+  end
+end
+return table.concat(ids, ' ')

@@ -1,0 +1,25 @@
+--[[
+Take a permit of a counting semaphore if fewer than limit live permits are held.
+
+KEYS[1] holders (zset): permit id -> lease deadline (server time, ms)
+ARGV[1] permit: the caller's random permit id
+ARGV[2] limit: how many permits may be held at once
+ARGV[3] ttl_ms: lease of the permit in milliseconds
+
+Returns: {1, ttl_ms} when the permit is held (a re-sent call for a held permit renews it),
+  {0, ms until the earliest lease ends} when all permits are taken
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Leases that ended belong to crashed or stalled holders: their slots are free again.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local ttl = tonumber(ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+  if redis.call('PTTL', KEYS[1]) < ttl then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+  end
+  return {1, ttl}
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, tonumber(first[2]) - now}

@@ -1,0 +1,457 @@
+"""The I/O-free core of :class:`pyredis_atomic.Cache` and its asyncio twin.
+
+Layout of one entry (``KeyLayout("cache", prefix).key(key, part, scope=cache_name)``, so
+both keys of an entry share the entry's hash tag and every entry may live on another
+cluster slot):
+
+``...:{<key>}:e`` (hash)
+    the value ``p`` (serialized; empty for a stored ``None``, flagged by ``n``), the
+    serializer name ``f``, the loader's duration ``d`` (ms, for XFetch), the logical expiry
+    ``e`` and the end of the stale window ``s`` (absolute server ms), the writer's token
+    ``wt``; and the fill lease: holder token ``lt``, lease end ``lx``, waiter count ``w``.
+    One hash, so a hit reads one key and the lease can never outlive or miss its value.
+``...:{<key>}:wake`` (list)
+    wake-up signals: a fill pushes one per waiter, a failed loader one (for its successor).
+
+The flow of ``get_or_set`` is written once here; the front ends only perform its effects,
+including :class:`RunLoader` (call the user's loader: plain call or ``await``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from hashlib import sha256
+from itertools import count
+from typing import Any, TypeVar
+
+from ..errors import DecodeError, EncodeError
+from .calls import Call, Effect
+from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
+from .replies import as_int
+from .serializers import Serializer, resolve_serializer
+from .validate import check_seconds, check_timeout, to_millis
+from .waiting import Deadline, wait_step
+
+__all__ = [
+    "FETCH",
+    "HIT",
+    "LOAD",
+    "REFRESH",
+    "UNSET",
+    "WAIT",
+    "CacheCore",
+    "CacheFlow",
+    "Options",
+    "RunLoader",
+    "build_key",
+    "new_token",
+]
+
+log = logging.getLogger("pyredis_atomic.cache")
+
+FETCH = "cache_fetch"
+FILL = "cache_fill"
+RELEASE = "cache_release"
+SET = "cache_set"
+DELETE = "cache_delete"
+PEEK = "cache_peek"
+INSPECT = "cache_inspect"
+
+# Reply kinds of cache_fetch.lua
+HIT, LOAD, REFRESH, WAIT, MISMATCH = 0, 1, 2, 3, 4
+
+UNSET: Any = object()
+_UNSET = UNSET
+KEY_MEMO = 4096
+T = TypeVar("T")
+
+
+# Tokens: unique per get_or_set call across processes and hosts, and cheap (the hit path
+# makes one): a random per-process prefix and a counter; a forked child draws a new prefix.
+def _new_prefix() -> str:
+    return os.urandom(9).hex() + ":"
+
+
+_token_state: list[Any] = [_new_prefix(), count(1)]
+
+
+def _reseed() -> None:
+    _token_state[0] = _new_prefix()
+    _token_state[1] = count(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed)
+
+
+def new_token() -> str:
+    """A lease token no other call anywhere uses."""
+    return f"{_token_state[0]}{next(_token_state[1])}"
+
+
+@dataclass(frozen=True)
+class RunLoader:
+    """Effect: call the user's loader (awaiting it in asyncio); its value is sent back, its
+    exception thrown in. ``release`` is the call that frees the lease if the loader is
+    abandoned (cancelled); ``None`` when the caller loads without a lease."""
+
+    release: Call[Any] | None
+
+
+CacheEffect = Effect | RunLoader
+CacheFlow = Generator[CacheEffect, Any, T]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Resolved per-call settings, in the units the scripts take."""
+
+    ttl_ms: int
+    stale_ms: int
+    lease_ms: int
+    wait_timeout: float | None
+    beta: float
+    none_ms: int | None  # None: a None result is not stored
+
+
+def _check_beta(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"early_refresh must be a number (XFetch beta), got "
+                        f"{type(value).__name__}")
+    beta = float(value)
+    if math.isnan(beta) or math.isinf(beta) or beta < 0:
+        raise ValueError(f"early_refresh must be a finite number >= 0, got {value!r}")
+    return beta
+
+
+def _check_stale(value: object) -> int:
+    if isinstance(value, bool):
+        raise TypeError("stale_ttl must be a number of seconds, got bool")
+    if value == 0:
+        return 0
+    return to_millis(check_seconds(value, "stale_ttl"))
+
+
+def _check_none(value: object, ttl_ms: int) -> int | None:
+    """``cache_none``: False (do not store None), True (store it for ttl), or seconds."""
+    if value is False:
+        return None
+    if value is True:
+        return ttl_ms
+    return to_millis(check_seconds(value, "cache_none"))
+
+
+def _describe(key: str) -> str:
+    return key if len(key) <= 200 else key[:200] + "..."
+
+
+class CacheCore:
+    """Keys, options, calls, value coding and the get_or_set flow of one named cache."""
+
+    def __init__(
+        self,
+        name: object,
+        *,
+        ttl: object,
+        serializer: object = "json",
+        prefix: object = DEFAULT_PREFIX,
+        lock_ttl: object = 10.0,
+        wait_timeout: object = 10.0,
+        early_refresh: object = 1.0,
+        stale_ttl: object = 0,
+        cache_none: object = False,
+    ) -> None:
+        self.name = check_name(name, "name")
+        self.layout = KeyLayout("cache", check_prefix(prefix))
+        self.serializer: Serializer = resolve_serializer(serializer)
+        self.format = self.serializer.name
+        self._dumps = self.serializer.dumps
+        self._loads = self.serializer.loads
+        ttl_ms = to_millis(check_seconds(ttl, "ttl"))
+        self.defaults = Options(
+            ttl_ms=ttl_ms,
+            stale_ms=_check_stale(stale_ttl),
+            lease_ms=to_millis(check_seconds(lock_ttl, "lock_ttl")),
+            wait_timeout=check_timeout(wait_timeout, "wait_timeout"),
+            beta=_check_beta(early_refresh),
+            none_ms=_check_none(cache_none, ttl_ms),
+        )
+        self._cache_none = cache_none
+        self._keys: dict[str, str] = {}
+        self._lease_arg = str(self.defaults.lease_ms)
+
+    # -- keys -----------------------------------------------------------------------------
+    def entry_key(self, key: object) -> str:
+        """The hash holding ``key``'s value and fill lease."""
+        # Hot keys are looked up again and again: remember recent ones (bounded).
+        known = self._keys.get(key) if type(key) is str else None
+        if known is not None:
+            return known
+        entry = self.layout.key(check_name(key, "key"), "e", scope=self.name)
+        if len(self._keys) >= KEY_MEMO:
+            self._keys.clear()
+        self._keys[key] = entry  # type: ignore[index]
+        return entry
+
+    def wake_key(self, entry: str) -> str:
+        """The wake-up list next to an entry hash (same hash tag)."""
+        return entry[:-1] + "wake"
+
+    # -- options --------------------------------------------------------------------------
+    def options(
+        self,
+        ttl: object = None,
+        *,
+        lock_ttl: object = _UNSET,
+        wait_timeout: object = _UNSET,
+        early_refresh: object = _UNSET,
+        stale_ttl: object = _UNSET,
+        cache_none: object = _UNSET,
+    ) -> Options:
+        """The cache's defaults with the given per-call overrides (validated)."""
+        d = self.defaults
+        if (ttl is None and lock_ttl is _UNSET and wait_timeout is _UNSET
+                and early_refresh is _UNSET and stale_ttl is _UNSET and cache_none is _UNSET):
+            return d
+        ttl_ms = d.ttl_ms if ttl is None else to_millis(check_seconds(ttl, "ttl"))
+        none = self._cache_none if cache_none is _UNSET else cache_none
+        return Options(
+            ttl_ms=ttl_ms,
+            stale_ms=d.stale_ms if stale_ttl is _UNSET else _check_stale(stale_ttl),
+            lease_ms=(d.lease_ms if lock_ttl is _UNSET
+                      else to_millis(check_seconds(lock_ttl, "lock_ttl"))),
+            wait_timeout=(d.wait_timeout if wait_timeout is _UNSET
+                          else check_timeout(wait_timeout, "wait_timeout")),
+            beta=d.beta if early_refresh is _UNSET else _check_beta(early_refresh),
+            none_ms=_check_none(none, ttl_ms),
+        )
+
+    # -- values ---------------------------------------------------------------------------
+    def encode(self, entry: str, value: Any, argument: str = "value") -> tuple[bytes, str]:
+        """``(payload, none_flag)``; :class:`EncodeError` (a ``TypeError``) naming the key."""
+        if value is None:
+            return b"", "1"
+        try:
+            return self._dumps(value), "0"
+        except Exception as exc:
+            raise EncodeError(
+                f"cannot store {argument} of type {type(value).__name__} under "
+                f"{_describe(entry)!r} with the {self.format!r} serializer: {exc}",
+                key=entry,
+            ) from exc
+
+    def decode(self, entry: str, payload: Any, none: Any) -> Any:
+        """A stored value; :class:`DecodeError` naming the key if it does not decode."""
+        if none == 1:
+            return None
+        try:
+            return self._loads(payload)
+        except Exception as exc:
+            raise DecodeError(
+                f"the value under {_describe(entry)!r} does not decode with the "
+                f"{self.format!r} serializer: {exc}",
+                key=entry,
+            ) from exc
+
+    def mismatch(self, entry: str, other: Any) -> DecodeError:
+        """The entry was written with another serializer."""
+        fmt = other.decode("utf-8", "replace") if isinstance(other, bytes) else str(other)
+        return DecodeError(
+            f"the value under {_describe(entry)!r} was written with the {fmt!r} serializer; "
+            f"this cache uses {self.format!r} (two caches share a name with different "
+            f"serializers?)",
+            key=entry,
+        )
+
+    # -- calls ----------------------------------------------------------------------------
+    def fetch_spec(self, token: str, opts: Options) -> str:
+        """ARGV[1] of cache_fetch: ``"<gap> <lease_ms> <token> <format>"``."""
+        beta = opts.beta
+        # XFetch: refresh when now - delta * beta * ln(u) >= expiry. The draw is made here:
+        # a script's random numbers are not independent per call.
+        gap = repr(beta * -math.log(1.0 - random.random())) if beta else "0"
+        lease = self._lease_arg if opts is self.defaults else str(opts.lease_ms)
+        return f"{gap} {lease} {token} {self.format}"
+
+    def fetch_call(self, entry: str, token: str, opts: Options) -> Call[Any]:
+        """The get_or_set read (may take the lease or register a waiter)."""
+        return Call(FETCH, (entry,), (self.fetch_spec(token, opts),))
+
+    def release_call(self, entry: str, token: str, opts: Options) -> Call[int]:
+        """Free our lease and wake one waiter."""
+        return Call(RELEASE, (entry, self.wake_key(entry)), (token, opts.lease_ms), as_int)
+
+    def fill_call(self, entry: str, token: str, payload: bytes, none: str, *, opts: Options,
+                  delta_ms: int) -> Call[int]:
+        """Store the loaded value if our lease still holds (fenced); wake every waiter."""
+        ttl_ms = opts.ttl_ms if none == "0" else (opts.none_ms or opts.ttl_ms)
+        return Call(FILL, (entry, self.wake_key(entry)),
+                    (token, payload, none, self.format, ttl_ms, opts.stale_ms, delta_ms,
+                     opts.lease_ms), as_int)
+
+    def set_call(self, entry: str, payload: bytes, none: str, opts: Options) -> Call[int]:
+        """Store unconditionally, revoking any lease."""
+        ttl_ms = opts.ttl_ms if none == "0" else (opts.none_ms or opts.ttl_ms)
+        return Call(SET, (entry, self.wake_key(entry)),
+                    (payload, none, self.format, ttl_ms, opts.stale_ms, opts.lease_ms), as_int)
+
+    def delete_call(self, entry: str) -> Call[bool]:
+        """Remove value and lease; wake the waiters."""
+        return Call(DELETE, (entry, self.wake_key(entry)), (self.defaults.lease_ms,),
+                    lambda r: as_int(r) == 1)
+
+    def peek_call(self, entry: str) -> Call[Any]:
+        """Read a fresh value without loading."""
+        return Call(PEEK, (entry,), (self.format,))
+
+    def inspect_call(self, entry: str) -> Call[Any]:
+        """Describe an entry for operators."""
+        return Call(INSPECT, (entry,), ())
+
+    def peek_result(self, entry: str, reply: Any, default: Any) -> Any:
+        """Decode cache_peek's reply."""
+        kind = reply[0]
+        if kind == 1:
+            return self.decode(entry, reply[1], reply[2])
+        if kind == MISMATCH:
+            raise self.mismatch(entry, reply[1])
+        return default
+
+    # -- the get_or_set flow --------------------------------------------------------------
+    def get_or_set_flow(self, entry: str, token: str, opts: Options, reply: Any) -> CacheFlow[Any]:
+        """Everything after the first fetch (which the front ends send themselves, so a hit
+        costs no generator): wait for another loader, or load, fill and wake."""
+        deadline: Deadline | None = None
+        wake = self.wake_key(entry)
+        release = self.release_call(entry, token, opts)
+        while True:
+            if isinstance(reply, bytes):
+                return self.decode(entry, reply, 0)
+            kind = reply[0]
+            if kind == HIT:
+                return self.decode(entry, reply[1], reply[2])
+            if kind == LOAD:
+                return (yield from self._load(entry, token, opts, release, None))
+            if kind == REFRESH:
+                return (yield from self._load(entry, token, opts, release, reply))
+            if kind == MISMATCH:
+                raise self.mismatch(entry, reply[1])
+            if kind != WAIT:
+                raise DecodeError(f"unexpected reply from {FETCH}: {reply!r}", key=entry)
+            if deadline is None:
+                deadline = Deadline(opts.wait_timeout)
+            # Bounded by the lease: if its holder dies, the lease ends and we take over.
+            step = wait_step(deadline, wake, as_int(reply[1]) / 1000.0)
+            if step is None:
+                # wait_timeout is over: load for ourselves, without the lease; the holder's
+                # fill still stores its value (ours is returned, not stored).
+                log.info("cache %r: waited wait_timeout for the loader of %r; loading "
+                         "without the lease", self.name, entry)
+                return (yield RunLoader(None))
+            yield step
+            try:
+                reply = yield self.fetch_call(entry, token, opts)
+            except (GeneratorExit, Exception):
+                raise
+            except BaseException:
+                # Cancelled while the fetch was in flight: it may have given us the lease.
+                yield from _quietly(release)
+                raise
+
+    def _load(self, entry: str, token: str, opts: Options, release: Call[int],
+              current: Any) -> CacheFlow[Any]:
+        started = time.monotonic()
+        try:
+            value = yield RunLoader(release)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            yield from _quietly(release)
+            if current is not None and isinstance(exc, Exception):
+                # An early refresh failed, but the cached value is still fresh: serve it.
+                log.warning("cache %r: early refresh of %r failed (%r); serving the cached "
+                            "value", self.name, entry, exc)
+                return self.decode(entry, current[1], current[2])
+            raise
+        delta_ms = max(1, round((time.monotonic() - started) * 1000))
+        if value is None and opts.none_ms is None:
+            # Not stored: the next waiter (if any) loads for itself.
+            yield from _quietly(release)
+            return None
+        try:
+            payload, none = self.encode(entry, value, "the loader's result")
+        except EncodeError:
+            yield from _quietly(release)
+            raise
+        stored = yield self.fill_call(entry, token, payload, none, opts=opts,
+                                             delta_ms=delta_ms)
+        if not stored:
+            log.warning("cache %r: the value loaded for %r was not stored: the lease "
+                        "(lock_ttl=%.3fs) ended after %d ms of loading, or set/delete "
+                        "replaced it", self.name, entry, opts.lease_ms / 1000, delta_ms)
+        return value
+
+
+def _quietly(call: Call[Any]) -> CacheFlow[None]:
+    """Send ``call``; a failure is ignored (the lease then simply runs out)."""
+    try:
+        yield call
+    except Exception as exc:
+        log.debug("ignored failure of %s: %r", call.script, exc)
+
+
+# -- decorator keys -----------------------------------------------------------------------
+
+MAX_READABLE_KEY = 200
+
+
+def build_key(func: Callable[..., Any], signature: inspect.Signature | None,
+              args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The default key of ``@cached``: ``module.qualname`` and the JSON of the bound
+    arguments (defaults applied, so ``f(1)`` and ``f(x=1)`` share an entry). Arguments that
+    JSON cannot encode raise ``TypeError``: pass ``key=`` then. Long keys are hashed."""
+    name = f"{func.__module__}.{func.__qualname__}"
+    if signature is None:
+        bound: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
+    else:
+        b = signature.bind(*args, **kwargs)
+        b.apply_defaults()
+        bound = dict(b.arguments)
+    try:
+        text = json.dumps(bound, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"@cached({name}): cannot build a cache key from the arguments "
+                        f"({exc}); pass key=callable returning a str") from exc
+    key = f"{name}:{text}"
+    if len(key) > MAX_READABLE_KEY:
+        key = f"{name}:sha256:{sha256(text.encode('utf-8')).hexdigest()}"
+    return key
+
+
+def key_builder(func: Callable[..., Any],
+                key: Callable[..., str] | None) -> Callable[..., str]:
+    """The function that maps a call's arguments to its cache key."""
+    if key is not None:
+        if not callable(key):
+            raise TypeError(f"key must be a callable returning str, got {type(key).__name__}")
+        return key
+    try:
+        signature: inspect.Signature | None = inspect.signature(func)
+    except (TypeError, ValueError):
+        signature = None
+    return functools.partial(_default_key, func, signature)
+
+
+def _default_key(func: Callable[..., Any], signature: inspect.Signature | None,
+                 *args: Any, **kwargs: Any) -> str:
+    return build_key(func, signature, args, kwargs)

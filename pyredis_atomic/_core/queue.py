@@ -1,0 +1,524 @@
+"""The reliable queue, free of I/O: keys, argument checks, script calls, reply decoding and
+the blocking-pop flow. :mod:`pyredis_atomic.queue` (sync) and
+:mod:`pyredis_atomic.asyncio.queue` only perform what this module plans, so the two APIs
+cannot drift.
+
+Data model (one hash tag per queue, so every key of a queue sits in one cluster slot):
+
+* ``pending`` (list): entries ``"<id>/<deliveries so far>"`` ready for delivery. Fresh and
+  due delayed messages join the tail; messages given back (``nack`` without delay, expired
+  leases) go to the front.
+* ``inflight`` (zset): entries ``"<id>/<delivery>"`` being worked on, scored by their lease
+  deadline (ms, server time). The entry *is* the receipt: an ack is one ``ZREM`` of it
+  (O(log n), flat with the in-flight count) and a receipt of an older delivery matches
+  nothing.
+* ``delayed`` (zset): entries scored by the time they become ready.
+* ``dead`` (zset): dead letters scored by the time they died; ``deadinfo`` (hash) holds
+  their delivery count and why they died.
+* ``payload`` (hash): a message's bytes.
+* ``dedup`` / ``dedupof`` (hashes): dedup key <-> id, while the message is queued.
+* ``signal`` (list): wake-up tokens for blocked consumers (bounded); ``seq``: id counter.
+
+A message's id is ``"<push ms>-<seq>"``; a receipt is ``"<id>/<delivery>"``. The delivery
+number only grows, and a redriven dead letter gets a new id, so an old receipt can never
+match a newer delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import EvictionPolicyError
+from .calls import Call, Flow, Sleep
+from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
+from .replies import as_bytes, as_int, as_list, as_str
+from .validate import check_int, check_seconds, check_timeout, to_millis
+from .waiting import Deadline, wait_step
+
+__all__ = [
+    "DEFAULT_MAX_DELIVERIES",
+    "DEFAULT_VISIBILITY_TIMEOUT",
+    "EVICTING_POLICIES",
+    "MAX_BATCH",
+    "Message",
+    "QueueCore",
+    "QueueStats",
+    "check_eviction_policy",
+    "decodes_responses",
+    "io_client",
+]
+
+DEFAULT_VISIBILITY_TIMEOUT = 30.0
+DEFAULT_MAX_DELIVERIES = 5
+# Largest batch one script call handles: keeps every call's work (and Lua's unpack stack)
+# bounded; longer inputs are split into several calls.
+MAX_BATCH = 1000
+# Expired leases and due delayed messages moved by one claim/ack call: enough to keep up
+# with any realistic expiry rate, small enough to keep each call short.
+RECLAIM_BATCH = 100
+# Re-claim interval of a blocked consumer in the last ~100 ms before its deadline.
+TAIL_POLL = 0.025
+# maxmemory policies that may evict keys without a TTL (the queue's keys have none).
+EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
+
+_PARTS = ("pending", "inflight", "delayed", "payload", "dead", "deadinfo", "dedup", "dedupof",
+          "signal", "seq")
+
+
+class Message:
+    """One delivery of a queued message.
+
+    ``id``: the message's id (unique in its queue, never reused). ``payload``: its bytes
+    (a ``str`` was pushed as UTF-8). ``deliveries``: how many times it has been delivered,
+    this delivery included. ``receipt``: names this one delivery; ``ack``/``nack``/``extend``
+    act only while it is the current delivery. ``queue``: the queue's key base (messages are
+    accepted only by the queue they came from). For dead letters, ``dead_reason``
+    (``"expired"``: its last lease ran out; ``"nacked"``: given back on its last delivery)
+    and ``dead_at`` (server time, seconds) tell how it died.
+
+    Immutable; compares by value.
+    """
+
+    __slots__ = ("dead_at", "dead_reason", "deliveries", "id", "payload", "queue")
+
+    id: str
+    payload: bytes
+    deliveries: int
+    queue: str
+    dead_reason: str | None
+    dead_at: float | None
+
+    def __init__(self, id: str, payload: bytes, deliveries: int, queue: str, *,
+                 dead_reason: str | None = None, dead_at: float | None = None) -> None:
+        # object.__setattr__: instances are immutable once built (see __setattr__).
+        _set = object.__setattr__
+        _set(self, "id", id)
+        _set(self, "payload", payload)
+        _set(self, "deliveries", deliveries)
+        _set(self, "queue", queue)
+        _set(self, "dead_reason", dead_reason)
+        _set(self, "dead_at", dead_at)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Message is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Message is immutable (cannot delete {name!r})")
+
+    @property
+    def receipt(self) -> str:
+        """``"<id>/<delivery>"``: identifies this delivery of this message."""
+        return f"{self.id}/{self.deliveries}"
+
+    @property
+    def pushed_at(self) -> float:
+        """When the message was pushed (server time, seconds since the epoch)."""
+        return int(self.id.split("-", 1)[0]) / 1000.0
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.id, self.payload, self.deliveries, self.queue, self.dead_reason,
+                self.dead_at)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        body = self.payload if len(self.payload) <= 40 else self.payload[:40] + b"..."
+        extra = f", dead_reason={self.dead_reason!r}" if self.dead_reason else ""
+        return (f"Message(id={self.id!r}, payload={body!r}, deliveries={self.deliveries}"
+                f"{extra})")
+
+
+QueueStats = dict[str, Any]
+
+
+def decodes_responses(client: Any) -> bool:
+    """True when the client decodes replies to ``str`` (``decode_responses=True``)."""
+    try:
+        return bool(client.get_encoder().decode_responses)
+    except AttributeError:
+        return False
+
+
+def check_eviction_policy(policies: Iterable[str], *, allow: bool, key: str) -> None:
+    """Raise :class:`EvictionPolicyError` if a server may evict the queue's keys."""
+    bad = sorted({p for p in policies if p in EVICTING_POLICIES})
+    if bad and not allow:
+        raise EvictionPolicyError(
+            f"the Redis server's maxmemory-policy is {', '.join(bad)}: under memory pressure "
+            f"it may evict the queue's keys ({key!r}...) and lose messages silently. Use "
+            f"'noeviction' (or a volatile-* policy: the queue's keys have no TTL), or pass "
+            f"allow_eviction=True to accept the risk",
+            key=key,
+            policy=bad[0],
+        )
+
+
+def policies_from_reply(reply: Any) -> list[str]:
+    """Every ``maxmemory-policy`` value in a CONFIG GET reply (a cluster's is per node)."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if as_str(k) == "maxmemory-policy":
+                    found.append(as_str(v))
+                else:
+                    walk(v)
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+            for i in range(0, len(items) - 1, 2):
+                if isinstance(items[i], (bytes, str)) and as_str(items[i]) == "maxmemory-policy":
+                    found.append(as_str(items[i + 1]))
+            for item in items:
+                if isinstance(item, (dict, list, tuple)):
+                    walk(item)
+
+    walk(reply)
+    return found
+
+
+def _payload(value: object, argument: str = "payload") -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{argument} is not valid Unicode (lone surrogate)") from None
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{argument} must be bytes or str, got {type(value).__name__}")
+
+
+def _dedup_key(value: object, argument: str = "dedup_key") -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{argument} must be a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{argument} must not be empty")
+    return value
+
+
+def _delay_ms(delay: object) -> int:
+    seconds = check_seconds(delay, "delay", minimum=0.0)
+    return 0 if seconds == 0 else to_millis(seconds)
+
+
+def _decode_messages(reply: list[Any], queue: str) -> list[Message]:
+    meta = reply[3]
+    if not meta:
+        return []
+    parts = (meta.decode() if isinstance(meta, bytes) else meta).split(" ")
+    bodies = reply[4:]
+    return [Message(parts[j], as_bytes(bodies[i]), int(parts[j + 1]), queue)
+            for i, j in enumerate(range(0, len(parts), 2))]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A decoded claim reply: acks matched, leases reclaimed, messages, and how long to
+    wait (seconds) before something may become ready (None: nothing scheduled)."""
+
+    acked: int
+    reclaimed: int
+    messages: list[Message]
+    wait: float | None
+
+
+class QueueCore:
+    """Everything about one queue that does not need I/O. Built by the front ends."""
+
+    __slots__ = (
+        "_claim_keys",
+        "_decode_claim",
+        "_extend_keys",
+        "_nack_keys",
+        "_push_keys",
+        "base",
+        "keys",
+        "lease_ms",
+        "max_deliveries",
+        "name",
+        "prefix",
+        "visibility_timeout",
+    )
+
+    def __init__(self, name: str, *, visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT,
+                 max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+                 prefix: str = DEFAULT_PREFIX) -> None:
+        self.name = check_name(name)
+        self.prefix = check_prefix(prefix)
+        self.visibility_timeout = check_seconds(visibility_timeout, "visibility_timeout")
+        self.max_deliveries = check_int(max_deliveries, "max_deliveries", minimum=1,
+                                        maximum=1_000_000)
+        self.lease_ms = to_millis(self.visibility_timeout)
+        layout = KeyLayout("queue", self.prefix)
+        self.base = layout.key(self.name)
+        self.keys = {part: layout.key(self.name, part) for part in _PARTS}
+        k = self.keys
+        self._push_keys = (k["pending"], k["delayed"], k["payload"], k["dedup"], k["dedupof"],
+                           k["signal"], k["seq"])
+        self._claim_keys = (k["pending"], k["inflight"], k["delayed"], k["payload"], k["dead"],
+                            k["deadinfo"], k["dedup"], k["dedupof"], k["signal"])
+        self._nack_keys = (k["pending"], k["inflight"], k["delayed"], k["dead"], k["deadinfo"],
+                           k["dedup"], k["dedupof"], k["signal"])
+        self._extend_keys = (k["inflight"],)
+        base = self.base
+
+        def decode_claim(reply: Any) -> Claim:
+            wait_ms = int(reply[2])
+            return Claim(int(reply[0]), int(reply[1]), _decode_messages(reply, base),
+                         None if wait_ms < 0 else wait_ms / 1000.0)
+
+        self._decode_claim = decode_claim
+
+    @property
+    def signal_key(self) -> str:
+        """The list blocked consumers wait on."""
+        return self.keys["signal"]
+
+    # -- argument checks -----------------------------------------------------------------
+    def check_message(self, msg: object, argument: str = "msg") -> Message:
+        """A :class:`Message` delivered by this queue (same name and prefix)."""
+        if not isinstance(msg, Message):
+            raise TypeError(f"{argument} must be a Message, got {type(msg).__name__}")
+        if msg.queue != self.base:
+            raise ValueError(f"{argument} {msg.id!r} belongs to queue {msg.queue!r}, "
+                             f"not to {self.base!r}")
+        if msg.dead_reason is not None:
+            raise ValueError(f"{argument} {msg.id!r} is a dead letter, not a delivery; "
+                             f"use redrive()")
+        return msg
+
+    def check_messages(self, msgs: object, argument: str = "msgs") -> list[Message]:
+        """A sequence of this queue's messages."""
+        if isinstance(msgs, (str, bytes, Message)) or not isinstance(msgs, Iterable):
+            raise TypeError(f"{argument} must be an iterable of Message, "
+                            f"got {type(msgs).__name__}")
+        return [self.check_message(m, f"{argument}[{i}]") for i, m in enumerate(msgs)]
+
+    @staticmethod
+    def check_count(n: object, argument: str = "n") -> int:
+        """A positive number of messages."""
+        return check_int(n, argument, minimum=1)
+
+    # -- calls ---------------------------------------------------------------------------
+    def push_calls(self, payloads: Sequence[object], *, delay: object = 0.0,
+                   dedup_keys: Sequence[object] | None = None) -> list[Call[list[str]]]:
+        """The push calls (one per batch of at most MAX_BATCH) for these payloads."""
+        delay_ms = _delay_ms(delay)
+        if isinstance(payloads, (str, bytes, bytearray, memoryview)) or not isinstance(
+                payloads, Iterable):
+            raise TypeError(f"payloads must be an iterable of bytes or str, "
+                            f"got {type(payloads).__name__}")
+        bodies = [_payload(p, f"payloads[{i}]") for i, p in enumerate(payloads)]
+        items: list[str | bytes]
+        if dedup_keys is None:
+            paired = "0"
+            items = list(bodies)
+            step = 1
+        else:
+            if isinstance(dedup_keys, (str, bytes)) or not isinstance(dedup_keys, Iterable):
+                raise TypeError(f"dedup_keys must be an iterable of str, "
+                                f"got {type(dedup_keys).__name__}")
+            keys = [_dedup_key(d, f"dedup_keys[{i}]") for i, d in enumerate(dedup_keys)]
+            if len(keys) != len(bodies):
+                raise ValueError(f"dedup_keys has {len(keys)} entries for {len(bodies)} "
+                                 f"payloads")
+            paired = "1"
+            items = [x for pair in zip(keys, bodies, strict=True) for x in pair]
+            step = 2
+        chunk = MAX_BATCH * step
+        return [Call("queue_push", self._push_keys,
+                     (delay_ms, paired, *items[i:i + chunk]), _decode_ids)
+                for i in range(0, len(items), chunk)]
+
+    def push_call(self, payload: object, *, delay: object = 0.0,
+                  dedup_key: object = None) -> Call[list[str]]:
+        """The call that pushes one message."""
+        body = _payload(payload)
+        delay_ms = _delay_ms(delay)
+        if dedup_key is None:
+            return Call("queue_push", self._push_keys, (delay_ms, "0", body), _decode_ids)
+        return Call("queue_push", self._push_keys,
+                    (delay_ms, "1", _dedup_key(dedup_key), body), _decode_ids)
+
+    def claim_call(self, n: int, acks: Sequence[Message] = (),
+                   reclaim: int = RECLAIM_BATCH, lease_ms: int | None = None) -> Call[Claim]:
+        """Ack ``acks`` (already checked), housekeeping, then claim up to ``n`` (0: none)."""
+        receipts = " ".join([m.receipt for m in acks])
+        return Call("queue_claim", self._claim_keys,
+                    (self.lease_ms if lease_ms is None else lease_ms, self.max_deliveries,
+                     n, reclaim, receipts), self._decode_claim)
+
+    def nack_call(self, msg: Message, delay: object = 0.0) -> Call[int]:
+        """Give a delivery back (now, after ``delay`` seconds, or to the dead letters)."""
+        delay_ms = _delay_ms(delay)
+        return Call("queue_nack", self._nack_keys,
+                    (msg.receipt, delay_ms, self.max_deliveries), as_int)
+
+    def extend_call(self, msg: Message, visibility_timeout: object = None) -> Call[bool]:
+        """Extend a delivery's lease to ``visibility_timeout`` (default: the queue's) from
+        now."""
+        lease_ms = (self.lease_ms if visibility_timeout is None
+                    else to_millis(check_seconds(visibility_timeout, "visibility_timeout")))
+        return Call("queue_extend", self._extend_keys, (msg.receipt, lease_ms),
+                    _decode_bool)
+
+    def stats_call(self) -> Call[QueueStats]:
+        """Counts by state and the age of the oldest pending message."""
+        k = self.keys
+        return Call("queue_stats", (k["pending"], k["inflight"], k["delayed"], k["dead"]), (),
+                    _decode_stats)
+
+    def dead_call(self, limit: object = 100, offset: object = 0) -> Call[list[Message]]:
+        """List dead letters, oldest death first."""
+        limit = check_int(limit, "limit", minimum=1, maximum=MAX_BATCH * 10)
+        offset = check_int(offset, "offset", minimum=0)
+        k = self.keys
+        base = self.base
+
+        def decode(reply: Any) -> list[Message]:
+            items = as_list(reply)
+            out = []
+            for i in range(0, len(items), 4):
+                count, _, reason = as_str(items[i + 2]).partition(" ")
+                out.append(Message(as_str(items[i]), as_bytes(items[i + 1]), int(count), base,
+                                   dead_reason=reason or "unknown",
+                                   dead_at=int(float(as_str(items[i + 3]))) / 1000.0))
+            return out
+
+        return Call("queue_dead", (k["dead"], k["payload"], k["deadinfo"]), (offset, limit),
+                    decode)
+
+    def redrive_calls(self, ids: Iterable[object] | None) -> list[Call[int]] | None:
+        """Calls that redrive the given ids, or None for 'all' (see :meth:`redrive_all`)."""
+        if ids is None:
+            return None
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise TypeError(f"ids must be an iterable of str, got {type(ids).__name__}")
+        checked = []
+        for i, x in enumerate(ids):
+            if not isinstance(x, str):
+                raise TypeError(f"ids[{i}] must be a str, got {type(x).__name__}")
+            if not x or x == "*":
+                raise ValueError(f"ids[{i}] is not a message id: {x!r}")
+            checked.append(x)
+        return [Call("queue_redrive", self._redrive_keys(), (1, *checked[i:i + MAX_BATCH]),
+                     as_int) for i in range(0, len(checked), MAX_BATCH)]
+
+    def redrive_all_call(self) -> Call[int]:
+        """Redrive the oldest MAX_BATCH dead letters."""
+        return Call("queue_redrive", self._redrive_keys(), (MAX_BATCH, "*"), as_int)
+
+    def _redrive_keys(self) -> tuple[str, ...]:
+        k = self.keys
+        return (k["dead"], k["payload"], k["deadinfo"], k["pending"], k["signal"], k["seq"])
+
+    def purge_call(self, dead_only: bool) -> Call[tuple[int, int]]:
+        """Delete a batch; the reply says how many went and how many are left."""
+        if not isinstance(dead_only, bool):
+            raise TypeError(f"dead_only must be a bool, got {type(dead_only).__name__}")
+        k = self.keys
+
+        def decode(reply: Any) -> tuple[int, int]:
+            items = as_list(reply)
+            return as_int(items[0]), as_int(items[1])
+
+        return Call("queue_purge",
+                    (k["pending"], k["inflight"], k["delayed"], k["dead"], k["payload"],
+                     k["deadinfo"], k["dedup"], k["dedupof"], k["signal"]),
+                    (MAX_BATCH, "1" if dead_only else "0"), decode)
+
+    # -- flows ---------------------------------------------------------------------------
+    def claim_flow(self, n: int, deadline: Deadline, acks: Sequence[Message] = (),
+                   first: Claim | None = None) -> Flow[Claim]:
+        """Claim up to ``n`` messages, waiting until ``deadline`` for the first one.
+
+        No gap: a message never leaves Redis while a consumer waits. The claim script
+        either moves messages to ``inflight`` (with a lease) and returns them, or returns
+        nothing and clears the stale wake-up tokens; the consumer then ``BLPOP``\\s the
+        signal list, which every push (and every requeue) feeds, bounded by the time until
+        the next delayed message is due or lease expires, and claims again.
+        ``first``: the reply of a claim already made (the fast path of the front ends).
+        """
+        claim = first if first is not None else (yield self.claim_call(n, acks))
+        acked = claim.acked
+        while not claim.messages:
+            step = wait_step(deadline, self.signal_key, claim.wait)
+            if step is None:
+                break
+            if isinstance(step, Sleep):
+                # The last ~100 ms before the deadline (where BLPOP's timeout is too coarse):
+                # re-claim every TAIL_POLL instead of every 5 ms, so an idle consumer stays
+                # quiet; a sleep never runs past the deadline.
+                left = deadline.remaining()
+                step = Sleep(max(step.seconds, min(TAIL_POLL, left if left is not None
+                                                   else TAIL_POLL, claim.wait or TAIL_POLL)))
+            yield step
+            claim = yield self.claim_call(n)
+        return Claim(acked, claim.reclaimed, claim.messages, claim.wait)
+
+
+def check_pop_timeout(timeout: object) -> float | None:
+    """``None`` (do not block) or a number of seconds >= 0."""
+    return check_timeout(timeout)
+
+
+def check_limit(limit: object, argument: str = "limit") -> int:
+    """A positive batch limit."""
+    return check_int(limit, argument, minimum=1, maximum=1_000_000)
+
+
+def _decode_ids(reply: Any) -> list[str]:
+    return (reply.decode() if isinstance(reply, bytes) else reply).split(" ")
+
+
+def _decode_bool(reply: Any) -> bool:
+    return as_int(reply) == 1
+
+
+def _decode_stats(reply: Any) -> QueueStats:
+    items = [as_int(x) for x in as_list(reply)]
+    return {
+        "pending": items[0],
+        "in_flight": items[1],
+        "delayed": items[2],
+        "dead": items[3],
+        "oldest_pending_age": None if items[4] < 0 else items[4] / 1000.0,
+    }
+
+
+class RawReplies:
+    """A view of a ``decode_responses=True`` client whose replies stay ``bytes``.
+
+    Payloads are arbitrary bytes; a decoding client would fail inside redis-py on one that
+    is not UTF-8. redis-py's ``NEVER_DECODE`` option reads one reply undecoded on the same
+    connection pool (no second pool, no extra connections), for sync, asyncio and cluster
+    clients alike. Everything else is delegated to the client.
+    """
+
+    __slots__ = ("__weakref__", "_client")
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """The client's ``execute_command``, reading the reply undecoded."""
+        return self._client.execute_command(*args, NEVER_DECODE=True, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def io_client(client: Any) -> Any:
+    """The client to send queue scripts through: the client itself, or its
+    :class:`RawReplies` view when it decodes replies."""
+    return RawReplies(client) if decodes_responses(client) else client

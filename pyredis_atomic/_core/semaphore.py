@@ -1,0 +1,141 @@
+"""The I/O-free core of :class:`~pyredis_atomic.Semaphore`: validation, keys, calls and the
+one blocking-acquire flow that the sync and asyncio front ends both drive.
+
+Layout: ``<prefix>semaphore:{<name>}:holders`` is a sorted set of permit ids scored by the
+end of their lease (server time, ms); ``<prefix>semaphore:{<name>}:signal`` is the list a
+release pushes a wake-up token to, which waiters ``BLPOP``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from .calls import Call, Flow
+from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
+from .replies import as_int, as_list, as_str
+from .validate import check_int, check_seconds, check_timeout, to_millis
+from .waiting import Deadline, wait_step
+
+__all__ = ["DEFAULT_TTL", "MAX_LIMIT", "SemaphoreSpec", "acquire_flow", "check_permit",
+           "new_permit"]
+
+DEFAULT_TTL = 30.0
+MAX_LIMIT = 1_000_000
+MAX_PERMIT_BYTES = 256
+
+
+def new_permit() -> str:
+    """A fresh random permit id (128 bits)."""
+    return secrets.token_hex(16)
+
+
+def check_permit(permit: object, argument: str = "permit") -> str:
+    """A permit id: a non-empty ``str`` of at most 256 UTF-8 bytes."""
+    if not isinstance(permit, str):
+        raise TypeError(f"{argument} must be a str (a permit id from acquire()), got "
+                        f"{type(permit).__name__}")
+    if not permit:
+        raise ValueError(f"{argument} must not be empty")
+    try:
+        size = len(permit.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(f"{argument} is not valid Unicode (lone surrogate)") from None
+    if size > MAX_PERMIT_BYTES:
+        raise ValueError(f"{argument} is {size} bytes long; at most {MAX_PERMIT_BYTES}")
+    return permit
+
+
+def _acquired(reply: Any) -> tuple[bool, float]:
+    items = as_list(reply)
+    return as_int(items[0]) == 1, as_int(items[1]) / 1000
+
+
+def _flag(reply: Any) -> bool:
+    return as_int(reply) == 1
+
+
+def decode_holders(reply: Any) -> list[tuple[str, float]]:
+    """``{permit, remaining_ms, ...}`` as ``[(permit, seconds left), ...]``."""
+    items = as_list(reply)
+    return [(as_str(items[i]), as_int(items[i + 1]) / 1000) for i in range(0, len(items), 2)]
+
+
+class SemaphoreSpec:
+    """A validated semaphore definition and the calls that operate on it."""
+
+    __slots__ = ("holders_key", "limit", "name", "prefix", "signal_key", "timeout", "ttl",
+                 "ttl_ms")
+
+    def __init__(self, name: object, limit: object, ttl: object = DEFAULT_TTL, *,
+                 timeout: object = None, prefix: object = DEFAULT_PREFIX) -> None:
+        self.name = check_name(name)
+        self.prefix = check_prefix(prefix)
+        self.limit = check_int(limit, "limit", minimum=1, maximum=MAX_LIMIT)
+        self.ttl = check_seconds(ttl, "ttl")
+        self.ttl_ms = to_millis(self.ttl)
+        self.timeout = check_timeout(timeout)
+        layout = KeyLayout("semaphore", self.prefix)
+        self.holders_key = layout.key(self.name, "holders")
+        self.signal_key = layout.key(self.name, "signal")
+
+    def acquire_call(self, permit: str) -> Call[tuple[bool, float]]:
+        """``semaphore_acquire``: (held, seconds until the earliest lease ends if not)."""
+        return Call("semaphore_acquire", (self.holders_key,),
+                    (permit, self.limit, self.ttl_ms), _acquired)
+
+    def release_call(self, permit: object) -> Call[bool]:
+        """``semaphore_release``: True if the permit was held (and is now released)."""
+        return Call("semaphore_release", (self.holders_key, self.signal_key),
+                    (check_permit(permit), self.limit, self.ttl_ms), _flag)
+
+    def extend_call(self, permit: object, ttl: object = None) -> Call[bool]:
+        """``semaphore_extend``: True if the permit was held; its lease now ends ``ttl``
+        (default: the semaphore's) from now."""
+        checked = check_permit(permit)
+        ttl_ms = self.ttl_ms if ttl is None else to_millis(check_seconds(ttl, "ttl"))
+        return Call("semaphore_extend", (self.holders_key,), (checked, ttl_ms), _flag)
+
+    def count_call(self) -> Call[int]:
+        """``semaphore_count``: live permits now."""
+        return Call("semaphore_count", (self.holders_key,), (), as_int)
+
+    def holders_call(self) -> Call[list[tuple[str, float]]]:
+        """``semaphore_holders``: live permits and their remaining lease in seconds."""
+        return Call("semaphore_holders", (self.holders_key,), (), decode_holders)
+
+    def acquire_args(self, blocking: object, timeout: object,
+                     permit: object) -> tuple[bool, float | None, str]:
+        """Check ``acquire``'s arguments; a fresh permit id when none is given."""
+        if not isinstance(blocking, bool):
+            raise TypeError(f"blocking must be a bool, got {type(blocking).__name__}")
+        checked_timeout = check_timeout(timeout)
+        if not blocking and checked_timeout is not None:
+            raise ValueError("timeout makes no sense with blocking=False (one attempt only)")
+        return blocking, checked_timeout, new_permit() if permit is None else check_permit(permit)
+
+    def describe(self) -> str:
+        """``('name', limit=.., ttl=..)`` for reprs."""
+        return f"({self.name!r}, limit={self.limit}, ttl={self.ttl}, prefix={self.prefix!r})"
+
+
+def acquire_flow(spec: SemaphoreSpec, permit: str, blocking: bool,
+                 timeout: float | None) -> Flow[str | None]:
+    """Take a permit: one attempt, then (blocking) wait for a release signal, bounded by
+    the earliest lease end (a crashed holder never signals) and by the caller's timeout.
+
+    Every attempt sends the same permit id, so an attempt whose reply was lost and is
+    re-sent counts once.
+    """
+    deadline = Deadline(timeout)
+    call = spec.acquire_call(permit)
+    while True:
+        held, wait = yield call
+        if held:
+            return permit
+        if not blocking:
+            return None
+        step = wait_step(deadline, spec.signal_key, max(wait, 0.001))
+        if step is None:
+            return None
+        yield step

@@ -1,0 +1,111 @@
+"""Serializers of cached values: ``json`` (default), ``raw`` bytes, ``pickle`` (opt-in only),
+or any object with ``dumps``/``loads``.
+
+Every stored value carries the name of the serializer that wrote it, so a cache never hands
+a value written in one format to another format's ``loads`` (a ``raw`` reader would return
+pickled bytes as if they were the value; a ``json`` reader never unpickles anything).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["JSON", "PICKLE", "RAW", "Serializer", "SerializerLike", "resolve_serializer"]
+
+
+@runtime_checkable
+class SerializerLike(Protocol):
+    """What a custom serializer provides: ``dumps(value) -> bytes | str`` and
+    ``loads(bytes) -> value``. An optional ``name`` (str) is stored with each value."""
+
+    def dumps(self, value: Any) -> bytes | str:
+        """Serialize ``value``; raise ``TypeError``/``ValueError`` if it cannot."""
+
+    def loads(self, data: bytes) -> Any:
+        """Rebuild a value from what ``dumps`` returned (as bytes)."""
+
+
+class Serializer:
+    """A named pair of functions turning values into bytes and back."""
+
+    __slots__ = ("dumps", "loads", "name")
+
+    def __init__(self, name: str, dumps: Any, loads: Any) -> None:
+        self.name = name
+        self.dumps = dumps
+        self.loads = loads
+
+    def __repr__(self) -> str:
+        return f"Serializer({self.name!r})"
+
+
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_dumps(value: Any) -> bytes:
+    return _json_encoder.encode(value).encode("utf-8")
+
+
+def _raw_dumps(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"the 'raw' serializer stores bytes, got {type(value).__name__}")
+
+
+def _raw_loads(data: bytes) -> bytes:
+    return data
+
+
+def _pickle_dumps(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+JSON = Serializer("json", _json_dumps, json.loads)
+RAW = Serializer("raw", _raw_dumps, _raw_loads)
+PICKLE = Serializer("pickle", _pickle_dumps, pickle.loads)
+
+_BUILTIN = {"json": JSON, "raw": RAW, "pickle": PICKLE}
+
+
+def _custom(obj: Any) -> Serializer:
+    name = getattr(obj, "name", None)
+    if name is None:
+        name = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    if not isinstance(name, str) or not name:
+        raise TypeError("serializer.name must be a non-empty str")
+    if name in _BUILTIN:
+        raise ValueError(f"a custom serializer must not call itself {name!r} (a built-in "
+                         "serializer's name); give it another name")
+    dumps = obj.dumps
+
+    def dumps_bytes(value: Any) -> bytes:
+        data = dumps(value)
+        if isinstance(data, str):
+            return data.encode("utf-8")
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return bytes(data)
+        raise TypeError(f"serializer {name!r} dumps() returned {type(data).__name__}, "
+                        "not bytes or str")
+
+    return Serializer(name, dumps_bytes, obj.loads)
+
+
+def resolve_serializer(spec: object) -> Serializer:
+    """``"json"``, ``"raw"``, ``"pickle"``, a :class:`Serializer`, or any object with callable
+    ``dumps`` and ``loads`` (``TypeError``/``ValueError`` naming ``serializer`` otherwise)."""
+    if isinstance(spec, str):
+        try:
+            return _BUILTIN[spec]
+        except KeyError:
+            raise ValueError(f"serializer must be 'json', 'raw', 'pickle' or an object with "
+                             f"dumps/loads, got {spec!r}") from None
+    if isinstance(spec, Serializer):
+        return spec
+    if callable(getattr(spec, "dumps", None)) and callable(getattr(spec, "loads", None)):
+        return _custom(spec)
+    raise TypeError(f"serializer must be 'json', 'raw', 'pickle' or an object with callable "
+                    f"dumps and loads, got {type(spec).__name__}")

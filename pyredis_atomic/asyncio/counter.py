@@ -1,0 +1,151 @@
+"""The asyncio ``BoundedCounter``: same core, same scripts, awaited I/O."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from redis import exceptions as redis_exc
+
+from .._core.calls import Call, connection_error, timeout_error
+from .._core.counter import (
+    DEFAULT_REQUEST_TTL,
+    MAX_VALUE,
+    MIN_VALUE,
+    CounterResult,
+    CounterSpec,
+    bad_delta,
+)
+from .._core.keys import DEFAULT_PREFIX
+from .registry import AsyncScriptRegistry, default_registry
+
+__all__ = ["BoundedCounter", "CounterResult"]
+
+T = TypeVar("T")
+
+
+class AsyncFastScript:
+    """``EVALSHA`` of one script straight on a ``redis.asyncio`` client (see the sync
+    :class:`pyredis_atomic.counter.FastScript`: same recovery, nothing re-sent)."""
+
+    __slots__ = ("execute", "registry", "script", "sha")
+
+    def __init__(self, client: Any, registry: AsyncScriptRegistry, name: str) -> None:
+        self.registry = registry
+        self.script = registry.get(name)
+        self.sha = self.script.sha1
+        self.execute = client.execute_command
+
+    async def recover(self, client: Any, exc: Exception, call: Call[T]) -> T:
+        """Finish ``call`` after the fast ``EVALSHA`` raised ``exc``."""
+        if isinstance(exc, redis_exc.NoScriptError):
+            return await self.registry.run(client, call)
+        keys = call.keys
+        if isinstance(exc, redis_exc.ResponseError):
+            raise await self.registry._translate(client, self.script, keys, exc) from exc
+        if isinstance(exc, redis_exc.TimeoutError):
+            raise timeout_error(self.script, keys, exc) from exc
+        if isinstance(exc, redis_exc.ConnectionError):
+            raise connection_error(self.script, keys, exc) from exc
+        raise exc
+
+
+class BoundedCounter:
+    """The asyncio twin of :class:`pyredis_atomic.BoundedCounter` (same arguments, same
+    semantics; the operations are coroutines)."""
+
+    __slots__ = ("_client", "_fast", "_get", "_high", "_key", "_low", "_opt", "_opt_clamp",
+                 "_registry", "_reset", "_spec")
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        *,
+        min: int | None = None,
+        max: int | None = None,
+        initial: int = 0,
+        ttl: float | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        request_ttl: float = DEFAULT_REQUEST_TTL,
+    ) -> None:
+        self._spec = spec = CounterSpec(name, min=min, max=max, initial=initial, ttl=ttl,
+                                        prefix=prefix, request_ttl=request_ttl)
+        self._client = client
+        self._registry = default_registry()
+        self._fast = AsyncFastScript(client, self._registry, "counter_add")
+        self._key = spec.key
+        self._high = spec.high
+        self._low = spec.low
+        self._opt = spec.options(False)
+        self._opt_clamp = spec.options(True)
+        self._get = spec.get_call()
+        self._reset = spec.reset_call()
+
+    @property
+    def name(self) -> str:
+        """The counter's name."""
+        return self._spec.name
+
+    @property
+    def key(self) -> str:
+        """The Redis key holding the value."""
+        return self._spec.key
+
+    @property
+    def min(self) -> int | None:
+        """Lower bound, or None."""
+        return self._spec.min
+
+    @property
+    def max(self) -> int | None:
+        """Upper bound, or None."""
+        return self._spec.max
+
+    @property
+    def initial(self) -> int:
+        """The value of an absent counter."""
+        return self._spec.initial
+
+    @property
+    def ttl(self) -> float | None:
+        """Lifetime in seconds from creation, or None."""
+        return self._spec.ttl
+
+    def __repr__(self) -> str:
+        return f"asyncio.BoundedCounter{self._spec.describe()}"
+
+    async def incr(self, n: int = 1, *, clamp: bool = False,
+                   request_id: str | None = None) -> CounterResult:
+        """See :meth:`pyredis_atomic.BoundedCounter.incr`."""
+        if request_id is None and n.__class__ is int and MIN_VALUE <= n <= MAX_VALUE:
+            try:
+                r = await self._fast.execute(
+                    "EVALSHA", self._fast.sha, 2, self._key, self._key, n,
+                    self._high if n >= 0 else self._low, self._opt_clamp if clamp else self._opt)
+            except redis_exc.RedisError as exc:
+                return await self._fast.recover(self._client, exc,
+                                                self._spec.add_call(n, clamp))
+            if r.__class__ is int:
+                return CounterResult(True, r, n)
+            return CounterResult(False, r[0], r[1])
+        return await self._registry.run(self._client,
+                                        self._spec.add_call(n, clamp, request_id))
+
+    async def decr(self, n: int = 1, *, clamp: bool = False,
+                   request_id: str | None = None) -> CounterResult:
+        """See :meth:`pyredis_atomic.BoundedCounter.decr`."""
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise bad_delta(n)
+        return await self.incr(-n, clamp=clamp, request_id=request_id)
+
+    async def get(self) -> int:
+        """See :meth:`pyredis_atomic.BoundedCounter.get`."""
+        return await self._registry.run(self._client, self._get)
+
+    async def set(self, value: int) -> None:
+        """See :meth:`pyredis_atomic.BoundedCounter.set`."""
+        await self._registry.run(self._client, self._spec.set_call(value))
+
+    async def reset(self) -> None:
+        """See :meth:`pyredis_atomic.BoundedCounter.reset`."""
+        await self._registry.run(self._client, self._reset)

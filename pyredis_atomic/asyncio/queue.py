@@ -1,0 +1,256 @@
+"""``ReliableQueue`` for ``redis.asyncio`` clients: the same API as
+:class:`pyredis_atomic.ReliableQueue`, awaited, built on the same core
+(:mod:`pyredis_atomic._core.queue`).
+
+Cancellation: a task cancelled while it waits for a message holds nothing. A task
+cancelled while a claim is on the wire may leave that message leased to nobody; it is
+delivered again when its lease (``visibility_timeout``) runs out, like a crashed consumer's.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from redis import exceptions as redis_exc
+
+from .._core.keys import DEFAULT_PREFIX
+from .._core.queue import (
+    DEFAULT_MAX_DELIVERIES,
+    DEFAULT_VISIBILITY_TIMEOUT,
+    MAX_BATCH,
+    Claim,
+    Message,
+    QueueCore,
+    QueueStats,
+    check_eviction_policy,
+    check_limit,
+    io_client,
+    policies_from_reply,
+)
+from .._core.validate import check_timeout
+from .._core.waiting import Deadline
+from ._driver import drive
+from .registry import default_registry
+
+__all__ = ["Message", "ReliableQueue"]
+
+_POLICIES: weakref.WeakKeyDictionary[Any, list[str] | None] = weakref.WeakKeyDictionary()
+
+
+async def server_policies(client: Any) -> list[str] | None:
+    """The client's server(s) ``maxmemory-policy``, cached per client; None if unknown."""
+    try:
+        return _POLICIES[client]
+    except KeyError:
+        pass
+    try:
+        policies: list[str] | None = policies_from_reply(
+            await client.config_get("maxmemory-policy"))
+    except (redis_exc.ConnectionError, redis_exc.TimeoutError):
+        return None
+    except redis_exc.RedisError:
+        policies = None
+    _POLICIES[client] = policies
+    return policies
+
+
+class ReliableQueue:
+    """The asyncio reliable queue; see :class:`pyredis_atomic.ReliableQueue` for the
+    semantics of every method (they are the same, awaited)."""
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        *,
+        visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        prefix: str = DEFAULT_PREFIX,
+        allow_eviction: bool = False,
+    ) -> None:
+        self._core = QueueCore(name, visibility_timeout=visibility_timeout,
+                               max_deliveries=max_deliveries, prefix=prefix)
+        if not isinstance(allow_eviction, bool):
+            raise TypeError(f"allow_eviction must be a bool, got {type(allow_eviction).__name__}")
+        self._allow_eviction = allow_eviction
+        self._client = client
+        self._io = io_client(client)
+        self._run = default_registry().run
+        self._checked = False
+
+    @property
+    def name(self) -> str:
+        """The queue's name."""
+        return self._core.name
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix (namespace)."""
+        return self._core.prefix
+
+    @property
+    def visibility_timeout(self) -> float:
+        """Seconds a delivery is leased before the message is delivered again."""
+        return self._core.visibility_timeout
+
+    @property
+    def max_deliveries(self) -> int:
+        """Deliveries without an ack before a message goes to the dead letters."""
+        return self._core.max_deliveries
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """The queue's Redis keys by role (all in one hash slot)."""
+        return dict(self._core.keys)
+
+    def __repr__(self) -> str:
+        return (f"ReliableQueue(name={self.name!r}, prefix={self.prefix!r}, "
+                f"visibility_timeout={self.visibility_timeout}, "
+                f"max_deliveries={self.max_deliveries})")
+
+    async def _check_server(self) -> None:
+        policies = await server_policies(self._client)
+        if policies is not None:
+            check_eviction_policy(policies, allow=self._allow_eviction, key=self._core.base)
+        self._checked = True
+
+    async def push(self, payload: bytes | str, *, delay: float = 0.0,
+                   dedup_key: str | None = None) -> str:
+        """Push one message; return its id (see the sync ``push``)."""
+        call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key)
+        if not self._checked:
+            await self._check_server()
+        return (await self._run(self._io, call))[0]
+
+    async def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
+                        dedup_keys: Iterable[str] | None = None) -> list[str]:
+        """Push several messages in order (one script call per 1000); return their ids."""
+        calls = self._core.push_calls(list(payloads), delay=delay,
+                                      dedup_keys=None if dedup_keys is None
+                                      else list(dedup_keys))
+        if not self._checked:
+            await self._check_server()
+        ids: list[str] = []
+        for call in calls:
+            batch: list[str] = await self._run(self._io, call)
+            ids.extend(batch)
+        return ids
+
+    async def _claim(self, n: int, timeout: float | None,
+                     acks: list[Message] | None = None) -> Claim:
+        if not self._checked:
+            await self._check_server()
+        deadline = Deadline(timeout) if timeout else None
+        claim = await self._run(self._io, self._core.claim_call(n, acks or ()))
+        if claim.messages or deadline is None:
+            return claim
+        return await drive(self._io, self._core.claim_flow(n, deadline, acks or (), first=claim))
+
+    async def pop(self, timeout: float | None = None) -> Message | None:
+        """Claim the next message; wait up to ``timeout`` seconds (None/0: do not wait)."""
+        timeout = check_timeout(timeout)
+        messages = (await self._claim(1, timeout)).messages
+        return messages[0] if messages else None
+
+    async def pop_many(self, n: int, timeout: float | None = None) -> list[Message]:
+        """Claim up to ``n`` messages; wait up to ``timeout`` for the first one."""
+        n = QueueCore.check_count(n)
+        timeout = check_timeout(timeout)
+        messages = (await self._claim(min(n, MAX_BATCH), timeout)).messages
+        while len(messages) < n and len(messages) % MAX_BATCH == 0 and messages:
+            more = (await self._claim(min(n - len(messages), MAX_BATCH), None)).messages
+            if not more:
+                break
+            messages.extend(more)
+        return messages
+
+    async def ack(self, msg: Message) -> bool:
+        """Acknowledge a delivery; False if it is no longer current."""
+        self._core.check_message(msg)
+        return (await self._claim(0, None, [msg])).acked == 1
+
+    async def ack_many(self, msgs: Iterable[Message]) -> int:
+        """Acknowledge several deliveries; return how many were current."""
+        checked = self._core.check_messages(msgs)
+        if not self._checked:
+            await self._check_server()
+        acked = 0
+        for i in range(0, len(checked), MAX_BATCH):
+            claim = await self._run(self._io, self._core.claim_call(0, checked[i:i + MAX_BATCH]))
+            acked += claim.acked
+        return acked
+
+    async def ack_and_pop(self, msg: Message,
+                          timeout: float | None = None) -> tuple[bool, Message | None]:
+        """Acknowledge ``msg`` and claim the next message in one script call."""
+        self._core.check_message(msg)
+        timeout = check_timeout(timeout)
+        claim = await self._claim(1, timeout, [msg])
+        return claim.acked == 1, (claim.messages[0] if claim.messages else None)
+
+    async def nack(self, msg: Message, delay: float = 0.0) -> None:
+        """Give a delivery back, now or after ``delay`` seconds (dead letter on the last)."""
+        self._core.check_message(msg)
+        call = self._core.nack_call(msg, delay)
+        if not self._checked:
+            await self._check_server()
+        await self._run(self._io, call)
+
+    async def extend(self, msg: Message, visibility_timeout: float | None = None) -> bool:
+        """Renew a delivery's lease; False if it is no longer current."""
+        self._core.check_message(msg)
+        call = self._core.extend_call(msg, visibility_timeout)
+        if not self._checked:
+            await self._check_server()
+        return await self._run(self._io, call)
+
+    async def requeue_expired(self, limit: int = 10_000) -> int:
+        """Move up to ``limit`` expired leases back to pending (or dead letters)."""
+        limit = check_limit(limit)
+        if not self._checked:
+            await self._check_server()
+        moved = 0
+        while moved < limit:
+            batch = min(limit - moved, MAX_BATCH)
+            claim = await self._run(self._io, self._core.claim_call(0, (), reclaim=batch))
+            moved += claim.reclaimed
+            if claim.reclaimed < batch:
+                break
+        return moved
+
+    async def stats(self) -> QueueStats:
+        """Counts by state and the age of the oldest pending message (seconds or None)."""
+        return await self._run(self._client, self._core.stats_call())
+
+    async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[Message]:
+        """Dead letters, oldest death first, with their delivery counts."""
+        return await self._run(self._io, self._core.dead_call(limit, offset))
+
+    async def redrive(self, ids: Iterable[str] | None = None) -> int:
+        """Move dead letters (all, or the given ids) back to pending as new messages."""
+        calls = self._core.redrive_calls(ids)
+        if not self._checked:
+            await self._check_server()
+        if calls is not None:
+            moved = 0
+            for call in calls:
+                moved += await self._run(self._io, call)
+            return moved
+        moved = 0
+        while True:
+            got = await self._run(self._io, self._core.redrive_all_call())
+            moved += got
+            if got < MAX_BATCH:
+                return moved
+
+    async def purge(self, *, dead_only: bool = False) -> int:
+        """Delete every message, or only the dead letters; return how many."""
+        call = self._core.purge_call(dead_only)
+        deleted = 0
+        while True:
+            gone, left = await self._run(self._io, call)
+            deleted += gone
+            if left == 0 or gone == 0:
+                return deleted

@@ -1,0 +1,78 @@
+"""The asyncio ``RateLimiter``: same core, same scripts, awaited I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import exceptions as redis_exc
+
+from .._core.keys import DEFAULT_PREFIX
+from .._core.ratelimit import RateLimiterSpec, RateLimitResult
+from .counter import AsyncFastScript
+from .registry import default_registry
+
+__all__ = ["RateLimitResult", "RateLimiter"]
+
+
+class RateLimiter:
+    """The asyncio twin of :class:`pyredis_atomic.RateLimiter` (same arguments and
+    semantics; operations are coroutines)."""
+
+    def __init__(self, client: Any, name: str, rate: float, period: float = 1.0,
+                 burst: int | None = None, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._spec = RateLimiterSpec(name, rate, period, burst, prefix=prefix)
+        self._client = client
+        self._registry = default_registry()
+        self._hit1 = self._spec.hit_call(1)
+        self._fast = AsyncFastScript(client, self._registry, "ratelimit_hit")
+        self._hit_args = (self._spec.key, self._spec.interval_arg, str(self._spec.burst).encode(),
+                          b"1")
+        self._peek1 = self._spec.peek_call(1)
+        self._reset = self._spec.reset_call()
+
+    @property
+    def name(self) -> str:
+        """The limiter's name."""
+        return self._spec.name
+
+    @property
+    def rate(self) -> float:
+        """Hits allowed per period (sustained)."""
+        return self._spec.rate
+
+    @property
+    def period(self) -> float:
+        """The period in seconds."""
+        return self._spec.period
+
+    @property
+    def burst(self) -> int:
+        """Hits allowed at once from a full limiter."""
+        return self._spec.burst
+
+    @property
+    def key(self) -> str:
+        """The Redis key of the limiter's state."""
+        return self._spec.key
+
+    def __repr__(self) -> str:
+        return f"asyncio.RateLimiter{self._spec.describe()}"
+
+    async def hit(self, n: int = 1) -> RateLimitResult:
+        """See :meth:`pyredis_atomic.RateLimiter.hit`."""
+        if n == 1 and n.__class__ is int:
+            try:
+                r = await self._fast.execute("EVALSHA", self._fast.sha, 1, *self._hit_args)
+            except redis_exc.RedisError as exc:
+                return await self._fast.recover(self._client, exc, self._hit1)
+            return self._spec.decode(r)
+        return await self._registry.run(self._client, self._spec.hit_call(n))
+
+    async def peek(self, n: int = 1) -> RateLimitResult:
+        """See :meth:`pyredis_atomic.RateLimiter.peek`."""
+        call = self._peek1 if n == 1 and n.__class__ is int else self._spec.peek_call(n)
+        return await self._registry.run(self._client, call)
+
+    async def reset(self) -> None:
+        """See :meth:`pyredis_atomic.RateLimiter.reset`."""
+        await self._registry.run(self._client, self._reset)

@@ -1,0 +1,147 @@
+"""The asyncio ``Semaphore``: same core, same scripts, awaited I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .._core.calls import Flow
+from .._core.keys import DEFAULT_PREFIX
+from .._core.semaphore import DEFAULT_TTL, SemaphoreSpec, acquire_flow
+from ..errors import ConnectionLostError, SemaphoreLostError, SemaphoreTimeoutError
+from ..semaphore import pop_held, push_held
+from ._driver import drive
+from .registry import default_registry
+
+__all__ = ["Semaphore"]
+
+T = TypeVar("T")
+
+
+def _cancel_requested(task: asyncio.Task[Any] | None) -> bool:
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    return bool(cancelling()) if cancelling is not None else False
+
+
+def honour_cancellation(flow: Flow[T], task: asyncio.Task[Any] | None) -> Flow[T]:
+    """Pass ``flow``'s effects through, but stop with ``CancelledError`` between two
+    effects once the task has been cancelled.
+
+    redis.asyncio loses a cancellation that arrives before a command is sent (measured
+    with redis-py 8.1: the command then runs to its end, a BLPOP for its full timeout),
+    so a waiter could otherwise go on waiting after being cancelled.
+    """
+    try:
+        effect = next(flow)
+        while True:
+            try:
+                result = yield effect
+            except BaseException as exc:
+                if _cancel_requested(task):
+                    flow.close()
+                    raise asyncio.CancelledError() from exc
+                effect = flow.throw(exc)
+            else:
+                if _cancel_requested(task):
+                    flow.close()
+                    raise asyncio.CancelledError()
+                effect = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+class Semaphore:
+    """The asyncio twin of :class:`pyredis_atomic.Semaphore` (same arguments and
+    semantics; operations are coroutines; ``async with sem:``)."""
+
+    def __init__(self, client: Any, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
+                 timeout: float | None = None, prefix: str = DEFAULT_PREFIX) -> None:
+        self._spec = SemaphoreSpec(name, limit, ttl, timeout=timeout, prefix=prefix)
+        self._client = client
+        self._registry = default_registry()
+        self._count = self._spec.count_call()
+        self._holders = self._spec.holders_call()
+
+    @property
+    def name(self) -> str:
+        """The semaphore's name."""
+        return self._spec.name
+
+    @property
+    def limit(self) -> int:
+        """How many permits may be held at once."""
+        return self._spec.limit
+
+    @property
+    def ttl(self) -> float:
+        """Lease of a permit, in seconds."""
+        return self._spec.ttl
+
+    @property
+    def key(self) -> str:
+        """The sorted set of live permits."""
+        return self._spec.holders_key
+
+    def __repr__(self) -> str:
+        return f"asyncio.Semaphore{self._spec.describe()}"
+
+    async def acquire(self, blocking: bool = True, timeout: float | None = None, *,
+                      permit: str | None = None) -> str | None:
+        """See :meth:`pyredis_atomic.Semaphore.acquire`. Cancelling the task at any await
+        point releases the permit if the attempt in flight took it (best effort; the
+        lease bounds it in any case)."""
+        blocking, timeout, permit = self._spec.acquire_args(blocking, timeout, permit)
+        try:
+            flow = acquire_flow(self._spec, permit, blocking, timeout)
+            result = await drive(self._client,
+                                 honour_cancellation(flow, asyncio.current_task()),
+                                 self._registry)
+            if result is not None and _cancel_requested(asyncio.current_task()):
+                raise asyncio.CancelledError()  # the last attempt swallowed a cancellation
+            return result
+        except ConnectionLostError:
+            raise
+        except BaseException:
+            await self._abandon(permit)
+            raise
+
+    async def _abandon(self, permit: str) -> None:
+        # Shielded: a second cancellation must not stop the release half-way.
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.shield(self.release(permit))
+
+    async def release(self, permit: str) -> bool:
+        """See :meth:`pyredis_atomic.Semaphore.release`."""
+        return await self._registry.run(self._client, self._spec.release_call(permit))
+
+    async def extend(self, permit: str, ttl: float | None = None) -> bool:
+        """See :meth:`pyredis_atomic.Semaphore.extend`."""
+        return await self._registry.run(self._client, self._spec.extend_call(permit, ttl))
+
+    async def count(self) -> int:
+        """See :meth:`pyredis_atomic.Semaphore.count`."""
+        return await self._registry.run(self._client, self._count)
+
+    async def holders(self) -> list[tuple[str, float]]:
+        """See :meth:`pyredis_atomic.Semaphore.holders`."""
+        return await self._registry.run(self._client, self._holders)
+
+    async def __aenter__(self) -> str:
+        permit = await self.acquire(True, self._spec.timeout)
+        if permit is None:
+            raise SemaphoreTimeoutError(
+                f"no permit of semaphore {self.name!r} (limit {self.limit}) came free "
+                f"within {self._spec.timeout} s", key=self._spec.holders_key)
+        push_held(self, permit)
+        return permit
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        permit = pop_held(self)
+        released = await asyncio.shield(self.release(permit))
+        if not released and exc_type is None:
+            raise SemaphoreLostError(
+                f"the permit of semaphore {self.name!r} expired while held (lease "
+                f"{self.ttl} s): use a longer ttl or extend() it", key=self._spec.holders_key)

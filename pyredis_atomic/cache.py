@@ -1,0 +1,321 @@
+"""Read-through cache with stampede protection: :class:`Cache`.
+
+The racy recipe it replaces::
+
+    value = r.get(key)
+    if value is None:                  # every caller that misses at the same moment...
+        value = query_database()       # ...queries the database (a stampede)
+        r.set(key, value, ex=60)
+
+With ``Cache.get_or_set`` exactly one caller (cluster-wide) runs the loader; the others wait
+for its value, woken through Redis. See the README section "Cache get-or-set".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from redis import exceptions as redis_exc
+from redis.client import NEVER_DECODE
+
+from ._core.cache import FETCH, UNSET, CacheCore, CacheFlow, RunLoader, key_builder, new_token
+from ._core.calls import (
+    Call,
+    connection_error,
+    script_error,
+    timeout_error,
+    wrong_type_error,
+)
+from ._core.keys import DEFAULT_PREFIX
+from ._core.script import Script
+from ._core.serializers import Serializer, SerializerLike
+from ._sync import perform
+from .registry import default_registry
+
+__all__ = ["Cache"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_UNSET: Any = UNSET
+# Replies are read as bytes on every client: values may be arbitrary bytes (pickle, raw)
+# that a decode_responses=True client would fail to decode.
+_RAW = {NEVER_DECODE: True}
+
+
+def run_raw(client: Any, script: Script, call: Call[T]) -> T:
+    """Run ``call`` with EVALSHA (EVAL on NOSCRIPT), replies undecoded; errors mapped as by
+    the registry (``WrongTypeError`` naming the key, ``ConnectionLostError``, ...)."""
+    keys = call.keys
+    try:
+        try:
+            reply = client.execute_command("EVALSHA", script.sha1, len(keys), *keys,
+                                           *call.args, **_RAW)
+        except redis_exc.NoScriptError:
+            # Nothing ran; EVAL cannot miss even if the script cache is flushed again.
+            reply = client.execute_command("EVAL", script.source, len(keys), *keys,
+                                           *call.args, **_RAW)
+            with contextlib.suppress(redis_exc.RedisError):
+                client.script_load(script.source)
+    except redis_exc.ResponseError as exc:
+        if str(exc).startswith("WRONGTYPE"):
+            types: list[str | None] = []
+            for key in keys:
+                try:
+                    t = client.type(key)
+                except redis_exc.RedisError:
+                    t = None
+                types.append(t.decode() if isinstance(t, bytes) else t)
+            raise wrong_type_error(script, keys, types) from exc
+        raise script_error(script, keys, exc) from exc
+    except redis_exc.TimeoutError as exc:
+        raise timeout_error(script, keys, exc) from exc
+    except redis_exc.ConnectionError as exc:
+        raise connection_error(script, keys, exc) from exc
+    return call.decode(reply)
+
+
+class Cache:
+    """A named read-through cache on a redis-py client (standalone or ``RedisCluster``).
+
+    ``ttl``: how long a value stays fresh (seconds). ``serializer``: ``"json"`` (default),
+    ``"raw"`` (bytes), ``"pickle"`` (explicit opt-in: never chosen for you), or any object
+    with ``dumps``/``loads``. ``lock_ttl``: the longest one loader may hold the fill lease
+    (default 10 s; a loader that takes longer loses the right to store its value).
+    ``wait_timeout``: how long other callers wait for that loader (default 10 s; ``None``
+    waits while loads go on) before running the loader themselves. ``early_refresh``: the
+    XFetch beta (default 1.0; 0 turns early refresh off). ``stale_ttl``: serve a value this
+    long past its expiry while one caller refreshes it (default 0: off). ``cache_none``:
+    store a ``None`` result (``True``: for ``ttl``; a number: for that many seconds; default
+    ``False``: not stored). ``prefix``: key namespace (default ``"atomic:"``).
+
+    The options other than ``serializer`` and ``prefix`` can be overridden per call of
+    :meth:`get_or_set`.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        ttl: float,
+        serializer: str | Serializer | SerializerLike = "json",
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        lock_ttl: float = 10.0,
+        wait_timeout: float | None = 10.0,
+        early_refresh: float = 1.0,
+        stale_ttl: float = 0,
+        cache_none: bool | float = False,
+    ) -> None:
+        self.client = client
+        self._core = CacheCore(name, ttl=ttl, serializer=serializer, prefix=prefix,
+                               lock_ttl=lock_ttl, wait_timeout=wait_timeout,
+                               early_refresh=early_refresh, stale_ttl=stale_ttl,
+                               cache_none=cache_none)
+        registry = default_registry()
+        self._scripts = {name: registry.get(name) for name in registry.names()
+                         if name.startswith("cache_")}
+        self._fetch = self._scripts["cache_fetch"]
+
+    @property
+    def name(self) -> str:
+        """The cache's name (entries are scoped by it)."""
+        return self._core.name
+
+    def __repr__(self) -> str:
+        return (f"Cache({self._core.name!r}, ttl={self._core.defaults.ttl_ms / 1000:g}, "
+                f"serializer={self._core.format!r})")
+
+    def key_of(self, key: str) -> str:
+        """The Redis key (a hash) holding ``key``'s entry, for inspection."""
+        return self._core.entry_key(key)
+
+    def _run(self, call: Call[T]) -> T:
+        return run_raw(self.client, self._scripts[call.script], call)
+
+    # -- reading and writing --------------------------------------------------------------
+    def get_or_set(
+        self,
+        key: str,
+        loader: Callable[[], Any],
+        ttl: float | None = None,
+        *,
+        lock_ttl: float = _UNSET,
+        wait_timeout: float | None = _UNSET,
+        early_refresh: float = _UNSET,
+        stale_ttl: float = _UNSET,
+        cache_none: bool | float = _UNSET,
+    ) -> Any:
+        """The cached value of ``key``, or ``loader()``'s result, stored for ``ttl``.
+
+        A hit is one round trip. On a miss exactly one caller (across processes and hosts)
+        runs ``loader``; the others wait for its value (woken through Redis), at most
+        ``wait_timeout``, after which they run ``loader`` themselves (not storing it). If
+        the loader raises, its lease is freed at once, the error goes to its caller only and
+        one waiting caller takes over. Errors are never cached. The loader's own caller gets
+        the loader's object; everyone else gets the deserialized copy.
+        """
+        if not callable(loader):
+            raise TypeError(f"loader must be a zero-argument callable, got "
+                            f"{type(loader).__name__}")
+        core = self._core
+        entry = core.entry_key(key)
+        opts = (core.defaults if ttl is None and lock_ttl is _UNSET and wait_timeout is _UNSET
+                and early_refresh is _UNSET and stale_ttl is _UNSET and cache_none is _UNSET
+                else core.options(ttl, lock_ttl=lock_ttl, wait_timeout=wait_timeout,
+                                  early_refresh=early_refresh, stale_ttl=stale_ttl,
+                                  cache_none=cache_none))
+        token = new_token()
+        spec = core.fetch_spec(token, opts)
+        try:
+            reply = self.client.execute_command("EVALSHA", self._fetch.sha1, 1, entry, spec,
+                                                **_RAW)
+        except redis_exc.ResponseError:
+            # NOSCRIPT (nothing ran) or an error reply (nothing written): the careful path
+            # re-sends and maps the error.
+            reply = run_raw(self.client, self._fetch, Call(FETCH, (entry,), (spec,)))
+        except redis_exc.TimeoutError as exc:
+            raise timeout_error(self._fetch, (entry,), exc) from exc
+        except redis_exc.ConnectionError as exc:
+            raise connection_error(self._fetch, (entry,), exc) from exc
+        if type(reply) is bytes:
+            return core.decode(entry, reply, 0)
+        return self._drive(core.get_or_set_flow(entry, token, opts, reply), loader)
+
+    def _drive(self, flow: CacheFlow[T], loader: Callable[[], Any]) -> T:
+        try:
+            effect = next(flow)
+            while True:
+                try:
+                    if isinstance(effect, RunLoader):
+                        result = _call_loader(loader)
+                    elif isinstance(effect, Call):
+                        result = self._run(effect)
+                    else:
+                        result = perform(self.client, effect)
+                except BaseException as exc:  # the flow releases the lease, then re-raises
+                    effect = flow.throw(exc)
+                else:
+                    effect = flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            flow.close()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The fresh value of ``key``, or ``default`` (never loads, never waits; a stored
+        ``None`` is returned as ``None``)."""
+        entry = self._core.entry_key(key)
+        return self._core.peek_result(entry, self._run(self._core.peek_call(entry)), default)
+
+    def set(self, key: str, value: Any, ttl: float | None = None, *,
+            stale_ttl: float = _UNSET) -> None:
+        """Store ``value`` for ``ttl`` (default: the cache's), replacing the entry.
+
+        A load in progress is fenced off (its result is not stored) and its waiters are
+        woken with this value. Re-sending (after a lost reply) stores it again.
+        """
+        core = self._core
+        entry = core.entry_key(key)
+        opts = core.options(ttl, stale_ttl=stale_ttl, cache_none=True)
+        payload, none = core.encode(entry, value)
+        self._run(core.set_call(entry, payload, none, opts))
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``'s value; True if there was one (fresh or stale).
+
+        A load in progress is fenced off (a value loaded from data older than this delete
+        is never stored) and its waiters are woken so one of them loads afresh. A re-send
+        after a lost reply returns False and changes nothing.
+        """
+        entry = self._core.entry_key(key)
+        return self._run(self._core.delete_call(entry))
+
+    def inspect(self, key: str) -> dict[str, Any]:
+        """What Redis holds for ``key`` (for operators): ``exists``, ``value`` (decoded,
+        or the :class:`DecodeError`), ``expires_in``/``stale_until`` (seconds, negative
+        when past), ``recompute`` (seconds the last load took), ``lease`` (seconds left,
+        or None) and ``waiters``."""
+        entry = self._core.entry_key(key)
+        return inspect_result(self._core, entry, self._run(self._core.inspect_call(entry)))
+
+    # -- decorator --------------------------------------------------------------------------
+    @overload
+    def cached(self, func: F, /) -> F: ...
+
+    @overload
+    def cached(self, func: None = None, /, *, ttl: float | None = None,
+               key: Callable[..., str] | None = None,
+               **options: Any) -> Callable[[F], F]: ...
+
+    def cached(self, func: F | None = None, /, *, ttl: float | None = None,
+               key: Callable[..., str] | None = None,
+               **options: Any) -> F | Callable[[F], F]:
+        """Decorator: cache a function's results with :meth:`get_or_set`.
+
+        The key is ``module.qualname:`` plus the JSON of the bound arguments (defaults
+        applied); arguments JSON cannot encode raise ``TypeError``: pass ``key=`` (a
+        function of the same arguments returning a str). The wrapper gains
+        ``.cache_key(*args, **kw)`` and ``.invalidate(*args, **kw)``. ``options`` are the
+        per-call options of :meth:`get_or_set`.
+        """
+        if func is not None:
+            return self.cached()(func)
+        self._core.options(ttl, **options)  # validate now, not at the first call
+
+        def decorate(f: F) -> F:
+            if inspect.iscoroutinefunction(f):
+                raise TypeError(f"{f.__qualname__} is a coroutine function: use "
+                                "pyredis_atomic.asyncio.Cache to cache it")
+            make_key = key_builder(f, key)
+
+            @functools.wraps(f)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                return self.get_or_set(make_key(*args, **kwargs),
+                                       functools.partial(f, *args, **kwargs), ttl, **options)
+
+            wrapper.cache_key = make_key  # type: ignore[attr-defined]
+            wrapper.invalidate = (  # type: ignore[attr-defined]
+                lambda *a, **kw: self.delete(make_key(*a, **kw)))
+            return wrapper  # type: ignore[return-value]
+
+        return decorate
+
+
+def _call_loader(loader: Callable[[], Any]) -> Any:
+    value = loader()
+    if inspect.isawaitable(value):
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()
+        raise TypeError("the loader returned an awaitable: use pyredis_atomic.asyncio.Cache "
+                        "for async loaders")
+    return value
+
+
+def inspect_result(core: CacheCore, entry: str, reply: Any) -> dict[str, Any]:
+    """Decode cache_inspect's reply."""
+    exists, payload, none, fmt, to_expiry, to_stale, delta, lease, waiters = reply
+    out: dict[str, Any] = {"key": entry, "exists": exists == 1}
+    fmt = fmt.decode("utf-8", "replace") if isinstance(fmt, bytes) else fmt
+    out["serializer"] = fmt or None
+    if exists == 1:
+        if fmt != core.format:
+            out["value"] = core.mismatch(entry, fmt)
+        else:
+            try:
+                out["value"] = core.decode(entry, payload, none)
+            except Exception as exc:
+                out["value"] = exc
+        out["expires_in"] = to_expiry / 1000
+        out["stale_until"] = to_stale / 1000
+        out["recompute"] = delta / 1000 if delta >= 0 else None
+    out["lease"] = lease / 1000 if lease >= 0 else None
+    out["waiters"] = waiters
+    return out
+
+

@@ -1,0 +1,301 @@
+"""``ReliableQueue``: at-least-once delivery with leases, acks, redelivery and dead letters.
+
+Replaces the ``RPUSH`` + ``LPOP`` recipe, where a consumer that dies after ``LPOP`` loses
+the message for good. Each operation is one Lua script (``lua/queue_*.lua``); the logic
+shared with the asyncio API lives in :mod:`pyredis_atomic._core.queue`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from redis import exceptions as redis_exc
+
+from ._core.keys import DEFAULT_PREFIX
+from ._core.queue import (
+    DEFAULT_MAX_DELIVERIES,
+    DEFAULT_VISIBILITY_TIMEOUT,
+    MAX_BATCH,
+    Claim,
+    Message,
+    QueueCore,
+    QueueStats,
+    check_eviction_policy,
+    check_limit,
+    io_client,
+    policies_from_reply,
+)
+from ._core.validate import check_timeout
+from ._core.waiting import Deadline
+from ._sync import drive
+from .registry import default_registry
+
+__all__ = ["Message", "ReliableQueue"]
+
+# maxmemory-policy per client, read once (None: CONFIG GET refused or renamed).
+_POLICIES: weakref.WeakKeyDictionary[Any, list[str] | None] = weakref.WeakKeyDictionary()
+
+
+def server_policies(client: Any) -> list[str] | None:
+    """The client's server(s) ``maxmemory-policy``, cached per client; None if unknown."""
+    try:
+        return _POLICIES[client]
+    except KeyError:
+        pass
+    try:
+        policies: list[str] | None = policies_from_reply(client.config_get("maxmemory-policy"))
+    except (redis_exc.ConnectionError, redis_exc.TimeoutError):
+        return None  # not cached: ask again on the next queue operation's first use
+    except redis_exc.RedisError:
+        policies = None  # CONFIG disabled, renamed or denied by an ACL: cannot tell
+    _POLICIES[client] = policies
+    return policies
+
+
+class ReliableQueue:
+    """A reliable FIFO queue: every pushed message is delivered until it is acknowledged,
+    or until it has been delivered ``max_deliveries`` times without an ack, when it moves
+    to the dead letters.
+
+    ``client``: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` (any protocol, with or
+    without ``decode_responses``). ``name``: the queue's name. ``visibility_timeout``:
+    seconds a delivery is leased to its consumer; if it is neither acked nor extended by
+    then, the message is delivered again. ``max_deliveries``: deliveries before a message is
+    dead-lettered. ``prefix``: key namespace. ``allow_eviction``: by default the first
+    operation raises :class:`~pyredis_atomic.EvictionPolicyError` if the server's
+    ``maxmemory-policy`` may evict the queue's keys (``allkeys-*``); True accepts the risk.
+
+    Settings are per object: consumers of one queue should agree on ``max_deliveries``.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        *,
+        visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        prefix: str = DEFAULT_PREFIX,
+        allow_eviction: bool = False,
+    ) -> None:
+        self._core = QueueCore(name, visibility_timeout=visibility_timeout,
+                               max_deliveries=max_deliveries, prefix=prefix)
+        if not isinstance(allow_eviction, bool):
+            raise TypeError(f"allow_eviction must be a bool, got {type(allow_eviction).__name__}")
+        self._allow_eviction = allow_eviction
+        self._client = client
+        self._io = io_client(client)
+        self._run = default_registry().run
+        self._checked = False
+
+    # -- properties ----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The queue's name."""
+        return self._core.name
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix (namespace)."""
+        return self._core.prefix
+
+    @property
+    def visibility_timeout(self) -> float:
+        """Seconds a delivery is leased before the message is delivered again."""
+        return self._core.visibility_timeout
+
+    @property
+    def max_deliveries(self) -> int:
+        """Deliveries without an ack before a message goes to the dead letters."""
+        return self._core.max_deliveries
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """The queue's Redis keys by role (all in one hash slot)."""
+        return dict(self._core.keys)
+
+    def __repr__(self) -> str:
+        return (f"ReliableQueue(name={self.name!r}, prefix={self.prefix!r}, "
+                f"visibility_timeout={self.visibility_timeout}, "
+                f"max_deliveries={self.max_deliveries})")
+
+    def _check_server(self) -> None:
+        policies = server_policies(self._client)
+        if policies is not None:
+            check_eviction_policy(policies, allow=self._allow_eviction, key=self._core.base)
+        self._checked = True
+
+    # -- producing -----------------------------------------------------------------------
+    def push(self, payload: bytes | str, *, delay: float = 0.0,
+             dedup_key: str | None = None) -> str:
+        """Push one message; return its id.
+
+        ``payload``: bytes (a str is stored as UTF-8). ``delay``: seconds before it can be
+        delivered. ``dedup_key``: while a message pushed with this key is still queued
+        (pending, delayed or in flight), pushing again with the key pushes nothing and
+        returns the queued message's id; this also makes a re-sent push idempotent.
+        """
+        call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key)
+        if not self._checked:
+            self._check_server()
+        return self._run(self._io, call)[0]
+
+    def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
+                  dedup_keys: Iterable[str] | None = None) -> list[str]:
+        """Push several messages in order (one script call per 1000); return their ids.
+
+        ``dedup_keys``: one per payload, as for :meth:`push`.
+        """
+        calls = self._core.push_calls(list(payloads), delay=delay,
+                                      dedup_keys=None if dedup_keys is None
+                                      else list(dedup_keys))
+        if not self._checked:
+            self._check_server()
+        ids: list[str] = []
+        for call in calls:
+            batch: list[str] = self._run(self._io, call)
+            ids.extend(batch)
+        return ids
+
+    # -- consuming -----------------------------------------------------------------------
+    def _claim(self, n: int, timeout: float | None, acks: list[Message] | None = None) -> Claim:
+        if not self._checked:
+            self._check_server()
+        deadline = Deadline(timeout) if timeout else None
+        claim = self._run(self._io, self._core.claim_call(n, acks or ()))
+        if claim.messages or deadline is None:
+            return claim
+        return drive(self._io, self._core.claim_flow(n, deadline, acks or (), first=claim))
+
+    def pop(self, timeout: float | None = None) -> Message | None:
+        """Claim the next message, leased for ``visibility_timeout`` seconds.
+
+        ``timeout``: None or 0 returns None at once when nothing is ready; a number of
+        seconds waits up to that long (woken by a push within milliseconds).
+        """
+        timeout = check_timeout(timeout)
+        messages = self._claim(1, timeout).messages
+        return messages[0] if messages else None
+
+    def pop_many(self, n: int, timeout: float | None = None) -> list[Message]:
+        """Claim up to ``n`` messages (FIFO); wait up to ``timeout`` for the first one."""
+        n = QueueCore.check_count(n)
+        timeout = check_timeout(timeout)
+        messages = self._claim(min(n, MAX_BATCH), timeout).messages
+        while len(messages) < n and len(messages) % MAX_BATCH == 0 and messages:
+            more = self._claim(min(n - len(messages), MAX_BATCH), None).messages
+            if not more:
+                break
+            messages.extend(more)
+        return messages
+
+    def ack(self, msg: Message) -> bool:
+        """Acknowledge a delivery: the message is done and deleted.
+
+        False if this delivery is no longer current (its lease expired and the message was
+        requeued or redelivered, or it was already acked): a stale ack never removes a
+        newer delivery. Re-sending an ack that was applied returns False and changes
+        nothing.
+        """
+        self._core.check_message(msg)
+        return self._claim(0, None, [msg]).acked == 1
+
+    def ack_many(self, msgs: Iterable[Message]) -> int:
+        """Acknowledge several deliveries; return how many were current."""
+        checked = self._core.check_messages(msgs)
+        if not self._checked:
+            self._check_server()
+        acked = 0
+        for i in range(0, len(checked), MAX_BATCH):
+            acked += self._run(self._io, self._core.claim_call(0, checked[i:i + MAX_BATCH])).acked
+        return acked
+
+    def ack_and_pop(self, msg: Message,
+                    timeout: float | None = None) -> tuple[bool, Message | None]:
+        """Acknowledge ``msg`` and claim the next message in the same script call (one
+        round trip per message in a consumer loop). Returns ``(acked, next_message)``;
+        ``timeout`` as for :meth:`pop`.
+        """
+        self._core.check_message(msg)
+        timeout = check_timeout(timeout)
+        claim = self._claim(1, timeout, [msg])
+        return claim.acked == 1, (claim.messages[0] if claim.messages else None)
+
+    def nack(self, msg: Message, delay: float = 0.0) -> None:
+        """Give a delivery back: ready again at once (front of the queue) or after
+        ``delay`` seconds. The delivery counts: on its ``max_deliveries``-th delivery the
+        message goes to the dead letters instead. A stale receipt (or a re-send of an
+        applied nack) changes nothing.
+        """
+        self._core.check_message(msg)
+        call = self._core.nack_call(msg, delay)
+        if not self._checked:
+            self._check_server()
+        self._run(self._io, call)
+
+    def extend(self, msg: Message, visibility_timeout: float | None = None) -> bool:
+        """Renew the lease of a delivery to ``visibility_timeout`` seconds from now (default:
+        the queue's). False if the delivery is no longer current (the work was lost)."""
+        self._core.check_message(msg)
+        call = self._core.extend_call(msg, visibility_timeout)
+        if not self._checked:
+            self._check_server()
+        return self._run(self._io, call)
+
+    # -- operations ----------------------------------------------------------------------
+    def requeue_expired(self, limit: int = 10_000) -> int:
+        """Move up to ``limit`` expired leases back to pending (or to the dead letters past
+        ``max_deliveries``); return how many moved. Consumers do this on their own with
+        every claim and ack; this is for operators (a queue with no consumers left)."""
+        limit = check_limit(limit)
+        if not self._checked:
+            self._check_server()
+        moved = 0
+        while moved < limit:
+            batch = min(limit - moved, MAX_BATCH)
+            got = self._run(self._io, self._core.claim_call(0, (), reclaim=batch)).reclaimed
+            moved += got
+            if got < batch:
+                break
+        return moved
+
+    def stats(self) -> QueueStats:
+        """``{"pending", "in_flight", "delayed", "dead", "oldest_pending_age"}``: counts by
+        state, and the seconds since the message at the front of pending was pushed
+        (None when nothing is pending)."""
+        return self._run(self._client, self._core.stats_call())
+
+    def dead_letters(self, limit: int = 100, offset: int = 0) -> list[Message]:
+        """Dead letters, oldest death first, with their delivery counts, ``dead_reason``
+        and ``dead_at``."""
+        return self._run(self._io, self._core.dead_call(limit, offset))
+
+    def redrive(self, ids: Iterable[str] | None = None) -> int:
+        """Move dead letters (all, or those with the given ids) back to the tail of pending
+        as new messages: new ids, delivery count zero. Returns how many moved; ids that are
+        not dead letters are skipped, so a re-send moves nothing twice."""
+        calls = self._core.redrive_calls(ids)
+        if not self._checked:
+            self._check_server()
+        if calls is not None:
+            return sum(self._run(self._io, call) for call in calls)
+        moved = 0
+        while True:
+            got = self._run(self._io, self._core.redrive_all_call())
+            moved += got
+            if got < MAX_BATCH:
+                return moved
+
+    def purge(self, *, dead_only: bool = False) -> int:
+        """Delete every message (pending, in flight, delayed and dead), or only the dead
+        letters; return how many were deleted. In-flight deliveries' acks then return
+        False. Works in batches, so it never blocks Redis for long."""
+        call = self._core.purge_call(dead_only)
+        deleted = 0
+        while True:
+            gone, left = self._run(self._io, call)
+            deleted += gone
+            if left == 0 or gone == 0:
+                return deleted

@@ -1,0 +1,96 @@
+"""``RateLimiter``: GCRA (generic cell rate algorithm) in one script, on the server's clock.
+
+The racy recipes it replaces: ``INCR`` + ``EXPIRE`` fixed windows (twice the rate at a
+window edge, and a crash between the two commands leaves a window that never expires),
+and client-side token buckets read and written in two round trips (both clients spend the
+same token).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import exceptions as redis_exc
+
+from ._core.keys import DEFAULT_PREFIX
+from ._core.ratelimit import RateLimiterSpec, RateLimitResult
+from .counter import FastScript
+from .registry import default_registry
+
+__all__ = ["RateLimitResult", "RateLimiter"]
+
+
+class RateLimiter:
+    """Allow ``rate`` hits per ``period`` seconds, with bursts of up to ``burst``.
+
+    From a full limiter ``burst`` hits are allowed at once (``remaining`` counts down
+    ``burst-1 ... 0``), then one every ``period / rate`` seconds; unused capacity refills
+    at that pace up to ``burst``. ``burst`` defaults to ``rate`` rounded up. Time comes from
+    the Redis server (``TIME``, microseconds), so clients' clocks do not matter.
+
+    Key: ``<prefix>ratelimit:{<name>}`` (one string, gone once the limiter is full again).
+    """
+
+    def __init__(self, client: Any, name: str, rate: float, period: float = 1.0,
+                 burst: int | None = None, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._spec = RateLimiterSpec(name, rate, period, burst, prefix=prefix)
+        self._client = client
+        self._registry = default_registry()
+        self._hit1 = self._spec.hit_call(1)
+        self._fast = FastScript(client, self._registry, "ratelimit_hit")
+        self._hit_args = (self._spec.key, self._spec.interval_arg, str(self._spec.burst).encode(),
+                          b"1")
+        self._peek1 = self._spec.peek_call(1)
+        self._reset = self._spec.reset_call()
+
+    @property
+    def name(self) -> str:
+        """The limiter's name."""
+        return self._spec.name
+
+    @property
+    def rate(self) -> float:
+        """Hits allowed per period (sustained)."""
+        return self._spec.rate
+
+    @property
+    def period(self) -> float:
+        """The period in seconds."""
+        return self._spec.period
+
+    @property
+    def burst(self) -> int:
+        """Hits allowed at once from a full limiter."""
+        return self._spec.burst
+
+    @property
+    def key(self) -> str:
+        """The Redis key of the limiter's state."""
+        return self._spec.key
+
+    def __repr__(self) -> str:
+        return f"RateLimiter{self._spec.describe()}"
+
+    def hit(self, n: int = 1) -> RateLimitResult:
+        """Spend ``n`` (1 to ``burst``) if allowed now; a refused hit spends nothing.
+
+        Re-sending: a hit whose reply was lost and that is sent again may be counted twice
+        (the limiter errs on the side of limiting).
+        """
+        if n == 1 and n.__class__ is int:
+            try:
+                r = self._fast.execute("EVALSHA", self._fast.sha, 1, *self._hit_args)
+            except redis_exc.RedisError as exc:
+                return self._fast.recover(self._client, exc, self._hit1)
+            return self._spec.decode(r)
+        return self._registry.run(self._client, self._spec.hit_call(n))
+
+    def peek(self, n: int = 1) -> RateLimitResult:
+        """Exactly the answer ``hit(n)`` would get now, spending nothing (read-only; runs
+        on replicas where the client routes reads there)."""
+        call = self._peek1 if n == 1 and n.__class__ is int else self._spec.peek_call(n)
+        return self._registry.run(self._client, call)
+
+    def reset(self) -> None:
+        """Forget all hits: the limiter is full again. Re-sending is harmless."""
+        self._registry.run(self._client, self._reset)

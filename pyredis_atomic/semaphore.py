@@ -1,0 +1,151 @@
+"""``Semaphore``: at most ``limit`` holders at once, cluster-wide; crashed holders' slots
+come back when their lease ends.
+
+The racy recipe it replaces: a counter of held slots (``INCR`` to enter, ``DECR`` to
+leave) that leaks a slot forever whenever a holder crashes between the two, plus
+fixed-sleep polling by the waiters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from types import TracebackType
+from typing import Any
+
+from ._core.keys import DEFAULT_PREFIX
+from ._core.semaphore import DEFAULT_TTL, SemaphoreSpec, acquire_flow
+from ._sync import drive
+from .errors import ConnectionLostError, SemaphoreLostError, SemaphoreTimeoutError
+from .registry import default_registry
+
+__all__ = ["Semaphore"]
+
+# Permits taken by ``with sem:`` in this thread or task: ((id(semaphore), permit), ...).
+# A context variable, so threads and asyncio tasks sharing one Semaphore object never
+# release each other's permits.
+HELD: contextvars.ContextVar[tuple[tuple[int, str], ...]] = contextvars.ContextVar(
+    "pyredis_atomic_semaphore_held", default=())
+
+
+def push_held(owner: object, permit: str) -> None:
+    """Remember a permit taken by ``with`` in the current context."""
+    HELD.set((*HELD.get(), (id(owner), permit)))
+
+
+def pop_held(owner: object) -> str:
+    """The permit of the innermost ``with`` of ``owner`` in the current context."""
+    stack = HELD.get()
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i][0] == id(owner):
+            HELD.set(stack[:i] + stack[i + 1:])
+            return stack[i][1]
+    raise RuntimeError("__exit__ of a semaphore that this thread or task did not enter")
+
+
+class Semaphore:
+    """A counting semaphore: at most ``limit`` permits are held at once.
+
+    Each permit is a random id with a lease of ``ttl`` seconds (server clock): a holder
+    that crashes frees its slot when the lease ends; a live holder that needs longer
+    calls :meth:`extend`. Waiters block on a Redis list that each release signals (no
+    fixed-sleep polling), bounded by the earliest lease end. ``timeout``: how long
+    ``with sem:`` waits (None: forever). ``prefix``: key namespace.
+
+    Keys: ``<prefix>semaphore:{<name>}:holders`` (zset) and ``...:signal`` (list).
+    """
+
+    def __init__(self, client: Any, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
+                 timeout: float | None = None, prefix: str = DEFAULT_PREFIX) -> None:
+        self._spec = SemaphoreSpec(name, limit, ttl, timeout=timeout, prefix=prefix)
+        self._client = client
+        self._registry = default_registry()
+        self._count = self._spec.count_call()
+        self._holders = self._spec.holders_call()
+
+    @property
+    def name(self) -> str:
+        """The semaphore's name."""
+        return self._spec.name
+
+    @property
+    def limit(self) -> int:
+        """How many permits may be held at once."""
+        return self._spec.limit
+
+    @property
+    def ttl(self) -> float:
+        """Lease of a permit, in seconds."""
+        return self._spec.ttl
+
+    @property
+    def key(self) -> str:
+        """The sorted set of live permits."""
+        return self._spec.holders_key
+
+    def __repr__(self) -> str:
+        return f"Semaphore{self._spec.describe()}"
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None, *,
+                permit: str | None = None) -> str | None:
+        """Take a permit; return its id, or None if none came free in time.
+
+        ``blocking=False``: one attempt. ``timeout``: seconds to wait (None: forever).
+        ``permit``: the id to use (default: a fresh random one). Re-sending is safe: an
+        acquire re-sent with the same ``permit`` (e.g. after a lost reply) holds one slot,
+        not two, and renews its lease. If the call fails midway (timeout, interrupt), the
+        permit is released on a best-effort basis and in any case expires after ``ttl``.
+        """
+        blocking, timeout, permit = self._spec.acquire_args(blocking, timeout, permit)
+        try:
+            return drive(self._client, acquire_flow(self._spec, permit, blocking, timeout),
+                         self._registry)
+        except ConnectionLostError:
+            raise  # the server is out of reach: the lease frees the slot
+        except BaseException:
+            self._abandon(permit)
+            raise
+
+    def _abandon(self, permit: str) -> None:
+        # An attempt may have been applied before it failed: give the slot back now rather
+        # than after the lease. Best effort only; the original error is what matters.
+        with contextlib.suppress(Exception):
+            self.release(permit)
+
+    def release(self, permit: str) -> bool:
+        """Give a permit back and wake one waiter. True if it was held; False if it was
+        already released or its lease had ended (so releasing twice is harmless, and
+        re-sending a release is safe)."""
+        return self._registry.run(self._client, self._spec.release_call(permit))
+
+    def extend(self, permit: str, ttl: float | None = None) -> bool:
+        """Renew a held permit's lease to ``ttl`` seconds from now (default: the
+        semaphore's ``ttl``). False if the permit was released or had expired: it must
+        not be used any more. Re-sending is safe."""
+        return self._registry.run(self._client, self._spec.extend_call(permit, ttl))
+
+    def count(self) -> int:
+        """How many permits are held now (expired leases not counted)."""
+        return self._registry.run(self._client, self._count)
+
+    def holders(self) -> list[tuple[str, float]]:
+        """The live permits and the seconds left on their leases, earliest end first."""
+        return self._registry.run(self._client, self._holders)
+
+    def __enter__(self) -> str:
+        permit = self.acquire(True, self._spec.timeout)
+        if permit is None:
+            raise SemaphoreTimeoutError(
+                f"no permit of semaphore {self.name!r} (limit {self.limit}) came free "
+                f"within {self._spec.timeout} s", key=self._spec.holders_key)
+        push_held(self, permit)
+        return permit
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        permit = pop_held(self)
+        released = self.release(permit)
+        if not released and exc_type is None:
+            raise SemaphoreLostError(
+                f"the permit of semaphore {self.name!r} expired while held (lease "
+                f"{self.ttl} s): use a longer ttl or extend() it", key=self._spec.holders_key)

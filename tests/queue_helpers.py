@@ -1,0 +1,29 @@
+"""Helpers shared by the queue tests (not a test module)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def expire_all(client: Any, queue: Any) -> int:
+    """Stand for time passing: put every lease deadline of ``queue`` into the past."""
+    key = queue.keys["inflight"]
+    members = client.zrange(key, 0, -1)
+    if members:
+        client.zadd(key, dict.fromkeys(members, 0), xx=True)
+    return len(members)
+
+
+def make_due(client: Any, queue: Any) -> int:
+    """Make every delayed message of ``queue`` due now."""
+    key = queue.keys["delayed"]
+    members = client.zrange(key, 0, -1)
+    if members:
+        client.zadd(key, dict.fromkeys(members, 0), xx=True)
+    return len(members)
+
+
+def all_payload_ids(client: Any, queue: Any) -> set[str]:
+    """Ids that still have a stored payload (queued, in flight, delayed or dead)."""
+    return {k.decode() if isinstance(k, bytes) else k
+            for k in client.hkeys(queue.keys["payload"])}

@@ -1,0 +1,591 @@
+"""Cache: the core API on every client mode (RESP2/RESP3 x decode_responses), serializers,
+bad input, wrong types, prefixes and brace names, re-sends, fencing, stale and early refresh."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from pyredis_atomic import Cache, DecodeError, EncodeError, WrongTypeError
+from pyredis_atomic._core.cache import new_token
+from pyredis_atomic._core.serializers import JSON
+
+# -- basic behaviour ------------------------------------------------------------------------
+
+
+def test_get_or_set_loads_once_then_hits(client: redis.Redis) -> None:
+    cache = Cache(client, "products", ttl=30)
+    calls: list[int] = []
+
+    def loader() -> dict[str, Any]:
+        calls.append(1)
+        return {"id": 1, "tags": ["a", "é"]}
+
+    assert cache.get_or_set("p1", loader) == {"id": 1, "tags": ["a", "é"]}
+    assert cache.get_or_set("p1", loader) == {"id": 1, "tags": ["a", "é"]}
+    assert cache.get("p1") == {"id": 1, "tags": ["a", "é"]}
+    assert calls == [1]
+
+
+def test_get_set_delete(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+    assert cache.get("k") is None
+    assert cache.get("k", "dflt") == "dflt"
+    cache.set("k", [1, 2])
+    assert cache.get("k") == [1, 2]
+    assert cache.delete("k") is True
+    assert cache.delete("k") is False  # the re-send of a delete: False, nothing changes
+    assert cache.get("k", 5) == 5
+
+
+def test_set_none_is_a_value(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+    cache.set("k", None)
+    assert cache.get("k", "missing") is None
+    assert cache.get_or_set("k", lambda: pytest.fail("must not load")) is None
+
+
+def test_ttl_expires(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=0.15, early_refresh=0)
+    cache.set("k", 1)
+    assert cache.get("k") == 1
+    time.sleep(0.3)
+    assert cache.get("k") is None
+    assert client.exists(cache.key_of("k")) == 0  # physically gone (no stale_ttl)
+    assert cache.get_or_set("k", lambda: 2) == 2
+
+
+def test_per_call_ttl(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=60, early_refresh=0)
+    cache.get_or_set("k", lambda: 1, ttl=0.1)
+    assert 0 < client.pttl(cache.key_of("k")) <= 100
+    cache.set("k2", 1, ttl=0.2)
+    assert 0 < client.pttl(cache.key_of("k2")) <= 200
+
+
+def test_caches_are_scoped_by_name(client: redis.Redis) -> None:
+    a = Cache(client, "a", ttl=30)
+    b = Cache(client, "b", ttl=30)
+    a.set("k", 1)
+    assert b.get("k") is None
+    assert b.get_or_set("k", lambda: 2) == 2
+    assert a.get("k") == 1
+
+
+def test_keys_share_a_hash_tag(client: redis.Redis) -> None:
+    cache = Cache(client, "shop", ttl=30, prefix="app1:")
+    entry = cache.key_of("item:{42}")
+    assert entry == "app1:cache:shop:{item:%7B42%7D}:e"
+    assert cache._core.wake_key(entry) == "app1:cache:shop:{item:%7B42%7D}:wake"
+
+
+def test_brace_names_cannot_collide(client: redis.Redis) -> None:
+    # Without escaping, cache "a:{b" with key "c" and cache "a" with key "b}:c"-like names
+    # could produce the same Redis key; escaping makes the mapping one-to-one.
+    one = Cache(client, "a}", ttl=30)
+    two = Cache(client, "a", ttl=30)
+    one.set("{x", "one")
+    two.set("}{x", "two")
+    assert one.get("{x") == "one"
+    assert two.get("}{x") == "two"
+    assert one.key_of("{x") != two.key_of("}{x")
+    keys = {k.decode() if isinstance(k, bytes) else k for k in client.keys("*")}
+    assert all(k.count("{") == k.count("}") == 1 for k in keys)
+
+
+def test_prefix_isolates(client: redis.Redis) -> None:
+    a = Cache(client, "c", ttl=30, prefix="one:")
+    b = Cache(client, "c", ttl=30, prefix="two:")
+    a.set("k", 1)
+    assert b.get("k") is None
+    assert all((k.decode() if isinstance(k, bytes) else k).startswith("one:")
+               for k in client.keys("*"))
+
+
+# -- serializers ----------------------------------------------------------------------------
+
+JSON_VALUES = [0, -1.5, "text é ☃", [1, [2, None]], {"a": {"b": True}}, False, "", 2**60]
+
+
+@pytest.mark.parametrize("value", JSON_VALUES)
+def test_json_round_trip(client: redis.Redis, value: Any) -> None:
+    cache = Cache(client, "j", ttl=30)
+    cache.set("k", value)
+    assert cache.get("k") == value
+    assert cache.get_or_set("k2", lambda: value) == value
+    assert cache.get_or_set("k2", lambda: pytest.fail("hit expected")) == value
+
+
+@pytest.mark.parametrize("value", [b"", b"\x00\xff\xfe binary", bytes(range(256)) * 10])
+def test_raw_round_trip(client: redis.Redis, value: bytes) -> None:
+    cache = Cache(client, "r", ttl=30, serializer="raw")
+    cache.set("k", value)
+    assert cache.get("k") == value
+    assert cache.get_or_set("k2", lambda: bytearray(value)) == bytearray(value)
+    assert cache.get("k2") == value
+
+
+@pytest.mark.parametrize("value", [{1, 2}, (1, "a", b"\xff"), {"d": 1.5j}, b"\x80\x81"])
+def test_pickle_round_trip(client: redis.Redis, value: Any) -> None:
+    cache = Cache(client, "p", ttl=30, serializer="pickle")
+    cache.set("k", value)
+    assert cache.get("k") == value
+    cache.get_or_set("k2", lambda: value)
+    assert cache.get("k2") == value
+
+
+class Upper:
+    """A custom serializer storing text upper-cased."""
+
+    name = "upper"
+
+    def dumps(self, value: Any) -> str:
+        return str(value).upper()
+
+    def loads(self, data: bytes) -> str:
+        return data.decode("utf-8")
+
+
+def test_custom_serializer(client: redis.Redis) -> None:
+    cache = Cache(client, "u", ttl=30, serializer=Upper())
+    cache.set("k", "abc")
+    assert cache.get("k") == "ABC"
+
+
+def test_serializer_mismatch_is_reported(client: redis.Redis) -> None:
+    Cache(client, "m", ttl=30, serializer="pickle").set("k", {1, 2})
+    raw = Cache(client, "m", ttl=30, serializer="raw")
+    as_json = Cache(client, "m", ttl=30)
+    with pytest.raises(DecodeError, match="'pickle' serializer") as info:
+        raw.get("k")
+    assert info.value.key == raw.key_of("k")
+    with pytest.raises(DecodeError, match="'pickle'"):
+        as_json.get_or_set("k", lambda: 1)
+
+
+def test_corrupt_value_raises_decode_error_naming_key(client: redis.Redis) -> None:
+    cache = Cache(client, "bad", ttl=30)
+    cache.set("k", 1)
+    client.hset(cache.key_of("k"), "p", b"\xff{not json")
+    with pytest.raises(DecodeError) as info:
+        cache.get("k")
+    assert info.value.key == cache.key_of("k")
+    assert "atomic:cache:bad:{k}:e" in str(info.value)
+    with pytest.raises(DecodeError):
+        cache.get_or_set("k", lambda: 2)
+
+
+def test_json_cache_never_unpickles(client: redis.Redis) -> None:
+    import pickle
+
+    class Boom:
+        def __reduce__(self) -> Any:
+            return (pytest.fail, ("unpickled!",))
+
+    cache = Cache(client, "safe", ttl=30)
+    cache.set("k", 1)
+    client.hset(cache.key_of("k"), "p", pickle.dumps(Boom()))
+    with pytest.raises(DecodeError):
+        cache.get("k")
+
+
+def test_serializer_argument_checked() -> None:
+    c = redis.Redis()  # never connected: construction sends nothing
+    with pytest.raises(ValueError, match="serializer"):
+        Cache(c, "x", ttl=1, serializer="yaml")
+    with pytest.raises(TypeError, match="serializer"):
+        Cache(c, "x", ttl=1, serializer=42)  # type: ignore[arg-type]
+    assert Cache(c, "x", ttl=1, serializer=JSON)._core.format == "json"
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "word"),
+    [
+        ({"ttl": 0}, ValueError, "ttl"),
+        ({"ttl": -1}, ValueError, "ttl"),
+        ({"ttl": math.nan}, ValueError, "ttl"),
+        ({"ttl": math.inf}, ValueError, "ttl"),
+        ({"ttl": "5"}, TypeError, "ttl"),
+        ({"ttl": True}, TypeError, "ttl"),
+        ({"ttl": 1, "lock_ttl": 0}, ValueError, "lock_ttl"),
+        ({"ttl": 1, "wait_timeout": -1}, ValueError, "wait_timeout"),
+        ({"ttl": 1, "early_refresh": -0.5}, ValueError, "early_refresh"),
+        ({"ttl": 1, "early_refresh": math.nan}, ValueError, "early_refresh"),
+        ({"ttl": 1, "stale_ttl": -1}, ValueError, "stale_ttl"),
+        ({"ttl": 1, "cache_none": 0}, ValueError, "cache_none"),
+        ({"ttl": 1, "cache_none": "yes"}, TypeError, "cache_none"),
+        ({"ttl": 1, "prefix": "a{"}, ValueError, "prefix"),
+    ],
+)
+def test_bad_options(kwargs: dict[str, Any], exc: type[Exception], word: str) -> None:
+    with pytest.raises(exc, match=word):
+        Cache(redis.Redis(), "x", **kwargs)
+
+
+def test_bad_call_arguments_send_nothing(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+    with pytest.raises(TypeError, match="loader"):
+        cache.get_or_set("k", 42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ttl"):
+        cache.get_or_set("k", lambda: 1, ttl=math.nan)
+    with pytest.raises(ValueError, match="ttl"):
+        cache.set("k", 1, ttl=0)
+    with pytest.raises(TypeError, match="key"):
+        cache.get(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="key"):
+        cache.get_or_set("", lambda: 1)
+    with pytest.raises(EncodeError, match="value") as info:
+        cache.set("k", {1, 2})
+    assert isinstance(info.value, TypeError)
+    assert info.value.key == cache.key_of("k")
+    assert client.keys("*") == []  # nothing was written
+
+
+def test_unserializable_loader_result_frees_the_lease(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+    cache.set("old", 1)
+    with pytest.raises(EncodeError, match="loader"):
+        cache.get_or_set("k", object)
+    info = cache.inspect("k")
+    assert info["exists"] is False
+    assert info["lease"] is None  # released at once, nothing half-written
+    assert cache.get_or_set("k", lambda: 3) == 3
+
+
+def test_sync_cache_refuses_async_loader(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+
+    async def loader() -> int:
+        return 1
+
+    with pytest.raises(TypeError, match="asyncio"):
+        cache.get_or_set("k", loader)
+    assert cache.inspect("k")["lease"] is None
+
+
+def test_wrong_type_key(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+    entry = cache.key_of("k")
+    client.rpush(entry, "x")
+    for op in (lambda: cache.get("k"), lambda: cache.get_or_set("k", lambda: 1),
+               lambda: cache.set("k", 1), lambda: cache.delete("k")):
+        with pytest.raises(WrongTypeError) as info:
+            op()
+        assert info.value.key == entry
+    assert client.lrange(entry, 0, -1) in ([b"x"], ["x"])  # left unchanged
+
+
+# -- loader errors, None, re-sends ----------------------------------------------------------
+
+
+def test_loader_error_is_not_cached(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+
+    def boom() -> int:
+        raise RuntimeError("db down")
+
+    with pytest.raises(RuntimeError, match="db down"):
+        cache.get_or_set("k", boom)
+    assert cache.inspect("k")["lease"] is None
+    assert cache.get_or_set("k", lambda: 7) == 7
+
+
+def test_none_not_cached_by_default(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+    calls: list[int] = []
+
+    def loader() -> None:
+        calls.append(1)
+
+    assert cache.get_or_set("k", loader) is None
+    assert cache.get_or_set("k", loader) is None
+    assert calls == [1, 1]
+    assert cache.inspect("k")["lease"] is None
+
+
+def test_cache_none_true_and_seconds(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30, cache_none=True)
+    calls: list[int] = []
+
+    def loader() -> None:
+        calls.append(1)
+
+    assert cache.get_or_set("k", loader) is None
+    assert cache.get_or_set("k", loader) is None
+    assert calls == [1]
+    short = Cache(client, "s", ttl=30, cache_none=0.1, early_refresh=0)
+    short.get_or_set("k", loader)
+    assert 0 < client.pttl(short.key_of("k")) <= 100
+    short.get_or_set("k2", lambda: 1)
+    assert client.pttl(short.key_of("k2")) > 20_000
+
+
+def test_fetch_resend_with_same_token_keeps_the_lease(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+    core = cache._core
+    entry = cache.key_of("k")
+    token = new_token()
+    first = cache._run(core.fetch_call(entry, token, core.defaults))
+    again = cache._run(core.fetch_call(entry, token, core.defaults))
+    assert first == again == [1]  # the re-send is still the loader, not a waiter
+    other = cache._run(core.fetch_call(entry, new_token(), core.defaults))
+    assert other[0] == 3
+    assert 0 < other[1] <= 10_000
+
+
+def test_fill_resend_applies_once(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+    core = cache._core
+    entry = cache.key_of("k")
+    token = new_token()
+    cache._run(core.fetch_call(entry, token, core.defaults))
+    fill = core.fill_call(entry, token, b"1", "0", opts=core.defaults, delta_ms=5)
+    assert cache._run(fill) == 1
+    assert cache._run(fill) == 1  # re-sent after a lost reply: reports stored, no change
+    assert cache.get("k") == 1
+    release = core.release_call(entry, token, core.defaults)
+    assert cache._run(release) == 0  # nothing to release any more
+
+
+def test_set_resend_stores_same_value(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30)
+    cache.set("k", {"v": 1})
+    cache.set("k", {"v": 1})
+    assert cache.get("k") == {"v": 1}
+
+
+# -- fencing --------------------------------------------------------------------------------
+
+
+def test_expired_lease_cannot_overwrite_newer_value(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30, lock_ttl=0.2, wait_timeout=5)
+    slow_started = threading.Event()
+    result: list[Any] = []
+
+    def slow() -> str:
+        slow_started.set()
+        time.sleep(0.6)  # outlives its 0.2 s lease
+        return "old"
+
+    t = threading.Thread(target=lambda: result.append(cache.get_or_set("k", slow)))
+    t.start()
+    assert slow_started.wait(5)
+    time.sleep(0.3)  # the slow loader's lease is over
+    assert cache.get_or_set("k", lambda: "new") == "new"
+    t.join(5)
+    assert result == ["old"]  # its caller still gets its own value...
+    assert cache.get("k") == "new"  # ...but it was not stored over the newer one
+
+
+@pytest.mark.parametrize("op", ["set", "delete"])
+def test_set_and_delete_fence_off_a_load_in_progress(client: redis.Redis, op: str) -> None:
+    cache = Cache(client, "c", ttl=30, lock_ttl=10)
+    started = threading.Event()
+    go = threading.Event()
+
+    def loader() -> str:
+        started.set()
+        go.wait(5)
+        return "loaded-before-invalidation"
+
+    t = threading.Thread(target=cache.get_or_set, args=("k", loader))
+    t.start()
+    assert started.wait(5)
+    if op == "set":
+        cache.set("k", "explicit")
+    else:
+        cache.delete("k")
+    go.set()
+    t.join(5)
+    assert cache.get("k") == ("explicit" if op == "set" else None)
+
+
+def test_waiters_are_woken_by_set(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30, lock_ttl=10, wait_timeout=8)
+    started = threading.Event()
+    go = threading.Event()
+
+    def loader() -> str:
+        started.set()
+        go.wait(10)
+        return "late"
+
+    t = threading.Thread(target=cache.get_or_set, args=("k", loader))
+    t.start()
+    assert started.wait(5)
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(
+        cache.get_or_set("k", lambda: "waiter-loaded")))
+    waiter.start()
+    time.sleep(0.3)
+    began = time.monotonic()
+    cache.set("k", "explicit")
+    waiter.join(5)
+    assert got == ["explicit"]
+    assert time.monotonic() - began < 1.0  # woken, not left until lock_ttl/wait_timeout
+    go.set()
+    t.join(5)
+
+
+# -- stale serving and early refresh --------------------------------------------------------
+
+
+def test_stale_value_served_while_one_refreshes(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=0.2, stale_ttl=10, early_refresh=0)
+    cache.set("k", "v1")
+    time.sleep(0.3)  # logically expired, still kept for stale_ttl
+    assert cache.get("k") is None  # a plain get does not serve stale values
+    started = threading.Event()
+
+    def slow() -> str:
+        started.set()
+        time.sleep(0.8)
+        return "v2"
+
+    t = threading.Thread(target=cache.get_or_set, args=("k", slow))
+    t.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    assert cache.get_or_set("k", lambda: pytest.fail("second loader")) == "v1"
+    assert time.monotonic() - began < 0.5  # served at once, no waiting
+    t.join(5)
+    assert cache.get_or_set("k", lambda: pytest.fail("hit expected")) == "v2"
+
+
+def test_stale_refresh_error_goes_to_refresher_only(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=0.1, stale_ttl=10, early_refresh=0)
+    cache.set("k", "v1")
+    time.sleep(0.2)
+
+    def boom() -> str:
+        raise RuntimeError("refresh failed")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_set("k", boom)
+    assert cache.get_or_set("k", lambda: "v2") == "v2"
+
+
+def test_early_refresh_chooses_a_caller_before_expiry(client: redis.Redis) -> None:
+    # With a huge beta the XFetch rule fires on the first read after a load whose
+    # recompute time is not negligible: that caller reloads while the value is fresh.
+    cache = Cache(client, "c", ttl=30, early_refresh=1e9)
+
+    def loader() -> str:
+        time.sleep(0.01)
+        return "v1"
+
+    assert cache.get_or_set("k", loader) == "v1"
+    assert cache.get_or_set("k", lambda: "v2") == "v2"
+    assert cache.get("k") == "v2"
+
+
+def _slow_v1() -> str:
+    time.sleep(0.01)
+    return "v1"
+
+
+def test_early_refresh_off_and_failure_serves_cached(client: redis.Redis) -> None:
+    off = Cache(client, "off", ttl=30, early_refresh=0)
+    off.get_or_set("k", _slow_v1)
+    assert off.get_or_set("k", lambda: "v2") == "v1"
+    on = Cache(client, "on", ttl=30, early_refresh=1e9)
+    on.get_or_set("k", _slow_v1)
+
+    def boom() -> str:
+        raise RuntimeError("refresh failed")
+
+    # the value is still fresh: a failed early refresh serves it and frees the lease
+    assert on.get_or_set("k", boom) == "v1"
+    assert on.inspect("k")["lease"] is None
+
+
+def test_inspect(client: redis.Redis) -> None:
+    cache = Cache(client, "c", ttl=30, stale_ttl=5)
+    assert cache.inspect("k")["exists"] is False
+    cache.get_or_set("k", lambda: [1])
+    info = cache.inspect("k")
+    assert info["exists"] is True
+    assert info["value"] == [1]
+    assert 29 < info["expires_in"] <= 30
+    assert 34 < info["stale_until"] <= 35
+    assert info["serializer"] == "json"
+    assert info["waiters"] == 0
+
+
+# -- decorator ------------------------------------------------------------------------------
+
+
+def test_cached_decorator(client: redis.Redis) -> None:
+    cache = Cache(client, "fn", ttl=30)
+    calls: list[tuple[Any, ...]] = []
+
+    @cache.cached(ttl=10)
+    def product(pid: int, currency: str = "EUR") -> dict[str, Any]:
+        calls.append((pid, currency))
+        return {"pid": pid, "currency": currency}
+
+    assert product(1) == {"pid": 1, "currency": "EUR"}
+    assert product(pid=1) == {"pid": 1, "currency": "EUR"}
+    assert product(1, "EUR") == {"pid": 1, "currency": "EUR"}
+    assert product(1, currency="USD")["currency"] == "USD"
+    assert calls == [(1, "EUR"), (1, "USD")]
+    key = product.cache_key(1)  # type: ignore[attr-defined]
+    assert key == f'{__name__}.test_cached_decorator.<locals>.product:' \
+                  '{"currency":"EUR","pid":1}'
+    assert 0 < client.pttl(cache.key_of(key)) <= 10_000
+    assert product.invalidate(1) is True  # type: ignore[attr-defined]
+    product(1)
+    assert len(calls) == 3
+    assert product.__name__ == "product"
+
+
+def test_cached_decorator_custom_key_and_errors(client: redis.Redis) -> None:
+    cache = Cache(client, "fn", ttl=30)
+
+    @cache.cached(key=lambda obj: f"obj:{obj.id}")
+    def load(obj: Any) -> int:
+        return int(obj.id)
+
+    class Obj:
+        id = 5
+
+    assert load(Obj()) == 5
+    assert cache.get("obj:5") == 5
+
+    @cache.cached
+    def plain(x: Any) -> int:
+        return 1
+
+    with pytest.raises(TypeError, match="key="):
+        plain(object())
+    long_key = plain.cache_key("x" * 500)  # type: ignore[attr-defined]
+    assert "sha256:" in long_key
+    assert len(long_key) < 200
+
+    async def coro() -> int:
+        return 1
+
+    with pytest.raises(TypeError, match="asyncio"):
+        cache.cached(coro)
+    with pytest.raises(ValueError, match="ttl"):
+        cache.cached(ttl=-1)
+
+
+def test_json_value_shape_is_documented(client: redis.Redis) -> None:
+    # json turns tuples into lists: the loader's caller gets its own object, later callers
+    # the decoded copy (documented).
+    cache = Cache(client, "c", ttl=30)
+    assert cache.get_or_set("k", lambda: (1, 2)) == (1, 2)
+    assert cache.get_or_set("k", lambda: (1, 2)) == [1, 2]
+    stored = client.hget(cache.key_of("k"), "p")
+    assert stored is not None
+    assert json.loads(stored) == [1, 2]

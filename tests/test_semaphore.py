@@ -1,0 +1,331 @@
+"""Semaphore against a real redis-server: the limit, leases, wake-ups, crashed holders,
+re-sent acquires, bad input, wrong types, prefixes and brace names, the CLI."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from pyredis_atomic import (
+    Semaphore,
+    SemaphoreLostError,
+    SemaphoreTimeoutError,
+    WrongTypeError,
+)
+from pyredis_atomic._core.replies import as_str
+from pyredis_atomic.cli.main import cli
+
+
+def test_limit_permits_then_none(client: redis.Redis) -> None:
+    sem = Semaphore(client, "pdf-workers", limit=2, ttl=30.0)
+    a = sem.acquire()
+    b = sem.acquire(blocking=False)
+    assert isinstance(a, str)
+    assert isinstance(b, str)
+    assert a != b
+    assert sem.acquire(blocking=False) is None
+    assert sem.count() == 2
+    assert {p for p, _ in sem.holders()} == {a, b}
+    assert all(29 < left <= 30 for _, left in sem.holders())
+    assert sem.release(a) is True
+    assert sem.count() == 1
+    assert sem.acquire(blocking=False) is not None
+
+
+def test_double_release_is_harmless(client: redis.Redis) -> None:
+    sem = Semaphore(client, "twice", limit=1)
+    permit = sem.acquire()
+    assert permit is not None
+    assert sem.release(permit) is True
+    assert sem.release(permit) is False
+    assert sem.count() == 0
+    other = sem.acquire(blocking=False)
+    assert other is not None
+    assert sem.release(permit) is False  # must not free someone else's slot
+    assert sem.count() == 1
+    # the stale wake-up tokens stay bounded by the limit
+    assert client.llen("atomic:semaphore:{twice}:signal") <= 1
+
+
+def test_retried_acquire_with_the_same_permit_counts_once(client: redis.Redis) -> None:
+    sem = Semaphore(client, "retry", limit=2)
+    assert sem.acquire(permit="p-1") == "p-1"
+    assert sem.acquire(permit="p-1") == "p-1"  # a re-send after a lost reply
+    assert sem.count() == 1
+    assert sem.acquire(blocking=False) is not None
+    assert sem.acquire(blocking=False, permit="p-2") is None
+
+
+def test_timeout_is_honoured(client: redis.Redis) -> None:
+    sem = Semaphore(client, "busy", limit=1, ttl=30)
+    assert sem.acquire() is not None
+    started = time.monotonic()
+    assert sem.acquire(timeout=0.4) is None
+    waited = time.monotonic() - started
+    assert 0.4 <= waited < 0.4 + 0.3
+    assert sem.acquire(timeout=0) is None
+
+
+def test_release_wakes_a_waiter_through_redis(redis_client: redis.Redis,
+                                              make_client: Any) -> None:
+    sem = Semaphore(redis_client, "wake", limit=1, ttl=60)
+    permit = sem.acquire()
+    assert permit is not None
+    got: list[tuple[str | None, float]] = []
+
+    def waiter() -> None:
+        other = Semaphore(make_client(), "wake", limit=1, ttl=60)
+        got.append((other.acquire(timeout=20), time.monotonic()))
+
+    redis_client.config_resetstat()
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.5)  # the waiter is blocked (the lease has ~60 s left)
+    released_at = time.monotonic()
+    assert sem.release(permit)
+    thread.join(10)
+    assert got
+    assert got[0][0] is not None
+    assert got[0][1] - released_at < 1.0  # woken by the signal, not by the lease's end
+    # It waited on the signal list, it did not poll: its first attempt, the release, the
+    # attempt after the wake-up (and at most one more after a cut-short BLPOP).
+    assert redis_client.info("commandstats")["cmdstat_evalsha"]["calls"] <= 4
+
+
+def test_a_crashed_holders_slot_comes_back_after_ttl(redis_url: str,
+                                                     redis_client: redis.Redis) -> None:
+    code = textwrap.dedent(f"""
+        import sys, time, redis
+        from pyredis_atomic import Semaphore
+        sem = Semaphore(redis.Redis.from_url({redis_url!r}), "crash", limit=1, ttl=1.5)
+        print(sem.acquire(), flush=True)
+        time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        permit = proc.stdout.readline().strip()
+        held_at = time.monotonic()
+        assert permit
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        sem = Semaphore(redis_client, "crash", limit=1, ttl=1.5)
+        assert sem.acquire(blocking=False) is None  # still leased
+        mine = sem.acquire(timeout=10)
+        freed_after = time.monotonic() - held_at
+        assert mine is not None
+        assert 1.0 < freed_after < 1.5 + 1.0
+        assert sem.release(permit) is False  # the dead holder's permit is gone
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def hold_repeatedly(url: str, name: str, limit: int, rounds: int,
+                    start_at: float) -> list[tuple[float, float]]:
+    """Worker (spawned process): acquire, record the held interval, release."""
+    client = redis.Redis.from_url(url)
+    sem = Semaphore(client, name, limit=limit, ttl=30)
+    sem.count()
+    time.sleep(max(0.0, start_at - time.time()))
+    intervals = []
+    for _ in range(rounds):
+        permit = sem.acquire(timeout=60)
+        assert permit is not None
+        start = time.monotonic()  # CLOCK_MONOTONIC: one clock for all processes
+        time.sleep(0.01)
+        end = time.monotonic()
+        assert sem.release(permit)
+        intervals.append((start, end))
+    client.close()
+    return intervals
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals],
+                    key=lambda ev: (ev[0], ev[1]))
+    depth = best = 0
+    for _, step in events:
+        depth += step
+        best = max(best, depth)
+    return best
+
+
+def test_processes_never_exceed_the_limit(redis_url: str) -> None:
+    limit, workers, rounds = 2, 5, 12
+    name = f"pool-{uuid.uuid4().hex}"
+    ctx = multiprocessing.get_context("spawn")
+    start_at = time.time() + 1.0
+    with ctx.Pool(workers) as pool:
+        results = pool.starmap(hold_repeatedly,
+                               [(redis_url, name, limit, rounds, start_at)] * workers)
+    intervals = [iv for r in results for iv in r]
+    assert len(intervals) == workers * rounds
+    assert max_overlap(intervals) <= limit
+    # the check can fail: the holders did overlap up to the limit
+    assert max_overlap(intervals) == limit
+
+
+def test_max_overlap_detects_a_violation() -> None:
+    assert max_overlap([(0, 2), (1, 3), (1.5, 4)]) == 3
+    assert max_overlap([(0, 1), (1, 2)]) == 1
+
+
+def test_extend_keeps_a_permit_past_its_ttl(redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client, "long-job", limit=1, ttl=0.4)
+    permit = sem.acquire()
+    assert permit is not None
+    time.sleep(0.25)
+    assert sem.extend(permit) is True
+    assert sem.extend(permit, ttl=5) is True
+    time.sleep(0.3)
+    assert sem.count() == 1
+    assert sem.acquire(blocking=False) is None
+    assert sem.release(permit) is True
+    assert sem.extend(permit) is False
+
+
+def test_expired_permit_cannot_be_extended_or_released(redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client, "late", limit=1, ttl=0.1)
+    permit = sem.acquire()
+    assert permit is not None
+    time.sleep(0.2)
+    assert sem.count() == 0
+    assert sem.extend(permit) is False
+    assert sem.release(permit) is False
+
+
+def test_context_manager(redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client, "ctx", limit=1, timeout=0.2)
+    with sem as permit:
+        assert sem.count() == 1
+        assert [p for p, _ in sem.holders()] == [permit]
+        with pytest.raises(SemaphoreTimeoutError, match="no permit of semaphore 'ctx'") as info, \
+                sem:
+            pass
+        assert info.value.key == sem.key
+    assert sem.count() == 0
+    short = Semaphore(redis_client, "ctx-short", limit=1, ttl=0.1)
+    with pytest.raises(SemaphoreLostError, match="expired while held"), short:
+        time.sleep(0.2)
+
+
+def test_threads_share_one_semaphore_object(redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client, "shared", limit=2, ttl=30)
+    inside = 0
+    most = 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal inside, most
+        for _ in range(5):
+            with sem:
+                with lock:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0.005)
+                with lock:
+                    inside -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert most <= 2
+    assert sem.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"limit": 0}, ValueError, "limit must be between 1"),
+        ({"limit": -1}, ValueError, "limit must be between 1"),
+        ({"limit": 1.5}, TypeError, "limit must be an int"),
+        ({"limit": True}, TypeError, "limit must be an int"),
+        ({"limit": 1, "ttl": 0}, ValueError, "ttl must be at least"),
+        ({"limit": 1, "ttl": -3}, ValueError, "ttl must be at least"),
+        ({"limit": 1, "timeout": -1}, ValueError, "timeout must be at least 0"),
+        ({"limit": 1, "prefix": "}"}, ValueError, "prefix must not contain"),
+    ],
+)
+def test_bad_settings(redis_client: redis.Redis, kwargs: dict[str, Any],
+                      error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        Semaphore(redis_client, "bad", **kwargs)
+
+
+def test_bad_arguments_are_refused_before_anything_is_sent(redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client, "args", limit=1)
+    redis_client.config_resetstat()
+    with pytest.raises(TypeError, match="permit must be a str"):
+        sem.release(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="permit must not be empty"):
+        sem.extend("")
+    with pytest.raises(ValueError, match="ttl must be at least"):
+        sem.extend("p", ttl=0)
+    with pytest.raises(ValueError, match="timeout makes no sense"):
+        sem.acquire(blocking=False, timeout=1)
+    with pytest.raises(TypeError, match="blocking must be a bool"):
+        sem.acquire(blocking=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout must be at least 0"):
+        sem.acquire(timeout=-1)
+    assert "cmdstat_evalsha" not in redis_client.info("commandstats")
+
+
+def test_wrong_type_names_the_key(redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client, "typed", limit=1)
+    redis_client.set(sem.key, "x")
+    for op in (sem.acquire, sem.count, sem.holders, lambda: sem.release("p")):
+        with pytest.raises(WrongTypeError) as info:
+            op()
+        assert info.value.key == sem.key
+    assert redis_client.get(sem.key) == b"x"
+    other = Semaphore(redis_client, "typed-signal", limit=1)
+    permit = other.acquire()
+    assert permit is not None
+    redis_client.set("atomic:semaphore:{typed-signal}:signal", "x")
+    with pytest.raises(WrongTypeError) as info:
+        other.release(permit)
+    assert info.value.key == "atomic:semaphore:{typed-signal}:signal"
+    assert other.count() == 1  # the failed release left the permit in place
+
+
+def test_prefix_and_brace_names(redis_client: redis.Redis) -> None:
+    a = Semaphore(redis_client, "w}:holders:{x", limit=1, prefix="app:")
+    b = Semaphore(redis_client, "w", limit=1, prefix="app:")
+    assert a.acquire(blocking=False) is not None
+    assert b.acquire(blocking=False) is not None  # no collision
+    assert a.key != b.key
+    assert a.key.startswith("app:semaphore:{")
+    assert a.key.count("{") == 1
+    assert all(as_str(k).startswith("app:") for k in redis_client.keys("*"))
+
+
+def test_cli_semaphore_show(redis_url: str, redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client, "pdf", limit=3, ttl=20)
+    p1 = sem.acquire()
+    p2 = sem.acquire()
+    assert p1 is not None
+    assert p2 is not None
+    result = CliRunner().invoke(cli, ["semaphore", "show", "pdf", "--url", redis_url])
+    assert result.exit_code == 0, result.output
+    assert "pdf: 2 permit(s) held" in result.output
+    assert p1 in result.output
+    assert p2 in result.output
+    assert "lease ends in 19." in result.output or "lease ends in 20.000" in result.output
+    result = CliRunner().invoke(cli, ["semaphore", "show", "none", "--url", redis_url])
+    assert "none: 0 permit(s) held" in result.output
