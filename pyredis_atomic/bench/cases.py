@@ -192,7 +192,7 @@ def queue_single(b: Bench) -> list[Result]:
         if state["msg"] is None:
             state["msg"] = q2.pop()
         else:
-            state["msg"] = q2.ack_and_pop(state["msg"])
+            _, state["msg"] = q2.ack_and_pop(state["msg"])
 
     lst, proc = b.fresh(), b.fresh()
 

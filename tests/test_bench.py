@@ -1,0 +1,48 @@
+"""The benchmark runs end to end in --quick mode (every case, the table, the JSON); its
+figures are not checked here (speed is measured by the benchmark, not by tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyredis_atomic.bench.cases import CASES
+from pyredis_atomic.bench.report import TARGETS
+from pyredis_atomic.testing import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_bench_runs_every_case(tmp_path: Path, redis_server: RedisServer) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--json", str(out),
+         "--url", redis_server.url],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # Progress went to stderr, one line per case.
+    for i, (name, _) in enumerate(CASES, start=1):
+        assert f"[{i}/{len(CASES) + 1}] {name}" in proc.stderr
+    assert "server cost per script" in proc.stderr
+    # The table and the targets went to stdout.
+    assert "| case | result | min-max | vs baseline | notes |" in proc.stdout
+    for target in TARGETS:
+        assert target.description in proc.stdout
+    data = json.loads(out.read_text())
+    groups = {row["group"] for row in data["rows"]}
+    assert len(groups) >= len(CASES) + 1
+    assert all(t["verdict"] in ("met", "MISSED") for t in data["targets"]), data["targets"]
+    costs = [r for r in data["rows"] if r["group"].startswith("server cost")]
+    measured = {r["case"] for r in costs if r["unit"] == "us/call"}
+    from pyredis_atomic import default_registry
+
+    assert set(default_registry().names()) <= measured, (
+        set(default_registry().names()) - measured)
+    assert data["meta"]["quick"] is True
