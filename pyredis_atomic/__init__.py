@@ -20,6 +20,7 @@ from .errors import (
     ScriptError,
     WrongTypeError,
 )
+from .lock import Lock, LockInfo
 from .registry import ScriptRegistry, default_registry
 
 __version__ = "0.1.0.dev0"
@@ -28,7 +29,9 @@ __all__ = [
     "AtomicError",
     "ConnectionLostError",
     "DecodeError",
+    "Lock",
     "LockError",
+    "LockInfo",
     "LockLostError",
     "LockNotOwnedError",
     "LockTimeoutError",
