@@ -79,7 +79,8 @@ class Lock(LockCore):
         on_lost: Callable[[Lock], object] | None = None,
         prefix: str = DEFAULT_PREFIX,
     ) -> None:
-        super().__init__(name, ttl, timeout, auto_renew, on_lost, prefix)
+        super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
+                         prefix=prefix)
         self._client = client
         self._renewal: Renewal | None = None
 

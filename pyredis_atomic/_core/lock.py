@@ -190,7 +190,8 @@ def wait_flow(keys: LockKeys, token: str, ttl_ms: int, deadline: Deadline,
         if step is None:
             return None
         yield step
-        ok, value = yield call
+        reply: tuple[int, int] = yield call
+        ok, value = reply
         if ok == ACQUIRED:
             return value
         pttl_ms = value
@@ -267,7 +268,7 @@ class LockCore:
     __slots__ = ("__weakref__", "_fence", "_held_since", "_lost", "_pending", "_token",
                  "auto_renew", "keys", "on_lost", "timeout", "ttl", "ttl_ms", "wake_ms")
 
-    def __init__(self, name: str, ttl: float, timeout: float | None, auto_renew: bool,
+    def __init__(self, name: str, ttl: float, *, timeout: float | None, auto_renew: bool,
                  on_lost: Callable[[Any], object] | None, prefix: str) -> None:
         self.keys = lock_keys(name, prefix)
         self.ttl = check_ttl(ttl)
@@ -297,10 +298,11 @@ class LockCore:
         """The fencing token of the current (or last) acquisition: strictly increasing per
         lock name across all clients. Pass it to the resource you guard, which should refuse
         writes carrying a lower fence than one it has seen."""
-        if self._fence is None:
+        fence = self._fence
+        if fence is None:
             raise LockNotOwnedError(f"lock {self.name!r} was never acquired by this object",
                                     key=self.keys.lock)
-        return self._fence
+        return fence
 
     @property
     def lost(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .lock import Lock, LockInfo
 from .registry import AsyncScriptRegistry
 
-__all__ = ["AsyncScriptRegistry"]
+__all__ = ["AsyncScriptRegistry", "Lock", "LockInfo"]
