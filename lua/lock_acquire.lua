@@ -3,7 +3,7 @@ Take the lock if it is free and issue the next fencing token; a re-sent acquire 
 
 KEYS[1] lock (string): the lock; holds "<token>:<fence>" of the current holder, with the lease as its expiry
 KEYS[2] fences (hash): never expires; fence = last token issued, released = last fence released by its holder, lost = last fence known to have lost its lease
-KEYS[3] signal (list): wake-up list that waiters block on; a wake-up left over from before this acquisition is dropped
+KEYS[3] signal (list): wake-up list that waiters block on (only its type is checked here)
 ARGV[1] token: random token of this acquisition (no ':')
 ARGV[2] ttl_ms: lease in milliseconds
 
@@ -21,8 +21,9 @@ if held then
   return {0, redis.call('PTTL', KEYS[1])}
 end
 local last = redis.call('HMGET', KEYS[2], 'fence', 'released')
--- Touch every key before writing any, so a key of the wrong type changes nothing.
-redis.call('LTRIM', KEYS[3], 1, 0)
+-- Touch every key before writing any, so a key of the wrong type changes nothing. A
+-- wake-up left in the list is not dropped: a waiter that takes it just retries once.
+redis.call('LLEN', KEYS[3])
 if last[1] and last[1] ~= last[2] then
   -- The previous holder never released: its lease ran out, or the lock was broken.
   redis.call('HSET', KEYS[2], 'lost', last[1])

@@ -3,7 +3,7 @@ Release the lock if ARGV[1] holds it and wake one waiter; a re-sent release repo
 
 KEYS[1] lock (string): the lock; holds "<token>:<fence>" of the current holder
 KEYS[2] fences (hash): fence, released and lost fencing tokens (see lock_acquire)
-KEYS[3] signal (list): wake-up list; left holding exactly one wake-up
+KEYS[3] signal (list): wake-up list; left holding one wake-up (never more)
 ARGV[1] token: token of the acquisition being released
 ARGV[2] fence: fencing token of that acquisition (0 if unknown: then a re-send cannot be recognised)
 ARGV[3] wake_ms: how long a wake-up nobody takes stays in the signal list
@@ -16,24 +16,27 @@ Redis: 6.2
 ]]
 local mine = ARGV[1] .. ':'
 local held = redis.call('GET', KEYS[1])
-local function wake()
-  redis.call('LTRIM', KEYS[3], 1, 0)
-  redis.call('RPUSH', KEYS[3], '1')
+-- One wake-up at most: Redis hands it to the longest-blocked waiter at once; if nobody
+-- waits, it stays (refreshed, expiring) for whoever comes next.
+local function wake(pending)
+  if pending == 0 then
+    redis.call('RPUSH', KEYS[3], '1')
+  end
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
 if held and string.sub(held, 1, #mine) == mine then
-  -- Fail on a key of the wrong type before changing anything.
-  redis.call('LTRIM', KEYS[3], 1, 0)
+  -- Check the types (LLEN, HSET) before the lock is deleted.
+  local pending = redis.call('LLEN', KEYS[3])
   redis.call('HSET', KEYS[2], 'released', string.sub(held, #mine + 1))
   redis.call('DEL', KEYS[1])
-  wake()
+  wake(pending)
   return 1
 end
 local h = redis.call('HMGET', KEYS[2], 'fence', 'released', 'lost')
 if not held then
   -- Free: make sure a waiter learns it (this may be a waiter giving up after it took a
   -- wake-up it will not use).
-  wake()
+  wake(redis.call('LLEN', KEYS[3]))
 end
 local f = tonumber(ARGV[2]) or 0
 local last = tonumber(h[1]) or 0
