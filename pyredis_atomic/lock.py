@@ -36,7 +36,7 @@ from ._core.lock import (
 from ._core.validate import to_millis
 from ._core.waiting import Deadline
 from ._sync import drive
-from .errors import LockTimeoutError
+from .errors import LockNotOwnedError, LockTimeoutError
 from .registry import default_registry
 
 __all__ = ["Lock", "LockInfo"]
@@ -148,8 +148,6 @@ class Lock(LockCore):
         If the block itself raised, that exception propagates (with a note saying the lock
         was lost, where notes exist) rather than being replaced.
         """
-        from .errors import LockNotOwnedError
-
         try:
             self.release()
         except LockNotOwnedError as err:

@@ -266,8 +266,8 @@ class _AsyncRenewer:
     """The one task per event loop that renews every auto-renewed asyncio lock. It exits
     when nothing is left to renew, so no task outlives the last ``release()``."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
+        # No reference to the loop: the registry below is keyed weakly by it.
         self._heap: list[tuple[float, int, Renewal]] = []
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
@@ -276,7 +276,8 @@ class _AsyncRenewer:
     def add(self, renewal: Renewal, due: float) -> None:
         heapq.heappush(self._heap, (due, next(self._seq), renewal))
         if self._task is None or self._task.done():
-            self._task = self._loop.create_task(self._run(), name="pyredis-atomic-lock-renewer")
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="pyredis-atomic-lock-renewer")
         else:
             self._wakeup.set()
 
@@ -337,5 +338,5 @@ def _renewer() -> _AsyncRenewer:
     loop = asyncio.get_running_loop()
     renewer = _RENEWERS.get(loop)
     if renewer is None:
-        renewer = _RENEWERS[loop] = _AsyncRenewer(loop)
+        renewer = _RENEWERS[loop] = _AsyncRenewer()
     return renewer
