@@ -33,6 +33,7 @@ from .errors import (
     SemaphoreTimeoutError,
     WrongTypeError,
 )
+from .lock import Lock, LockInfo
 from .queue import Message, ReliableQueue
 from .ratelimit import RateLimiter
 from .registry import ScriptRegistry, default_registry
@@ -53,7 +54,9 @@ __all__ = [
     "DurabilityError",
     "EncodeError",
     "EvictionPolicyError",
+    "Lock",
     "LockError",
+    "LockInfo",
     "LockLostError",
     "LockNotOwnedError",
     "LockTimeoutError",

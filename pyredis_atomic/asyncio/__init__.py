@@ -10,6 +10,7 @@ from .._core.counter import CounterResult
 from .._core.ratelimit import RateLimitResult
 from .cache import Cache
 from .counter import BoundedCounter
+from .lock import Lock, LockInfo
 from .queue import Message, ReliableQueue
 from .ratelimit import RateLimiter
 from .registry import AsyncScriptRegistry
@@ -20,6 +21,8 @@ __all__ = [
     "BoundedCounter",
     "Cache",
     "CounterResult",
+    "Lock",
+    "LockInfo",
     "Message",
     "RateLimitResult",
     "RateLimiter",

@@ -1,0 +1,376 @@
+"""The I/O-free core of the Lock: keys, argument checks, script calls, the waiting flow,
+the renewal schedule and the state that the sync and asyncio front ends share.
+
+Keys of the lock called ``name`` (all in one hash tag, so one Cluster slot)::
+
+    <prefix>lock:{name}          string  "<token>:<fence>" of the holder; expiry = the lease
+    <prefix>lock:{name}:fences   hash    fence (last issued), released, lost; never expires
+    <prefix>lock:{name}:signal   list    at most one wake-up; waiters BLPOP it
+
+A blocked waiter ``BLPOP``\\s the signal list for at most the holder's remaining lease (the
+acquire script returns it), so a release wakes it at once and a crashed holder's expiry
+wakes it when the lease ends.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis import exceptions as redis_exc
+
+from ..errors import LockLostError, LockNotOwnedError
+from .calls import Block, Call, Flow, Sleep
+from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
+from .replies import as_int, as_list
+from .validate import check_seconds, check_timeout, to_millis
+from .waiting import Deadline, wait_step
+
+__all__ = [
+    "ACQUIRED",
+    "RELEASED",
+    "RELEASED_BEFORE",
+    "LockCore",
+    "LockInfo",
+    "LockKeys",
+    "Renewal",
+    "acquire_call",
+    "break_call",
+    "check_on_lost",
+    "check_ttl",
+    "decode_info",
+    "extend_call",
+    "inspect_call",
+    "lock_keys",
+    "new_token",
+    "release_call",
+    "renew_interval",
+    "retry_interval",
+    "wait_flow",
+]
+
+ACQUIRED = 1
+RELEASED = 1
+RELEASED_BEFORE = 2  # a re-sent release: the first one went through, its reply was lost
+
+# The shortest pause between renewal attempts after a failed one.
+MIN_RETRY = 0.05
+
+
+@dataclass(frozen=True)
+class LockKeys:
+    """The three keys of one lock (they share a hash tag)."""
+
+    name: str
+    lock: str
+    fences: str
+    signal: str
+
+
+def lock_keys(name: object, prefix: object = DEFAULT_PREFIX) -> LockKeys:
+    """Validate ``name`` and ``prefix`` and build the lock's keys."""
+    checked = check_name(name)
+    layout = KeyLayout("lock", check_prefix(prefix))
+    return LockKeys(checked, layout.key(checked), layout.key(checked, "fences"),
+                    layout.key(checked, "signal"))
+
+
+def check_ttl(ttl: object, argument: str = "ttl") -> float:
+    """A lease in seconds: finite, at least 1 ms, at most a year."""
+    return check_seconds(ttl, argument)
+
+
+def check_on_lost(on_lost: object) -> Callable[[Any], object] | None:
+    """``None`` or a callable taking the lock."""
+    if on_lost is not None and not callable(on_lost):
+        raise TypeError(f"on_lost must be callable or None, got {type(on_lost).__name__}")
+    return on_lost
+
+
+def new_token() -> str:
+    """A fresh random token for one acquisition (128 bits, hex: never contains ':')."""
+    return os.urandom(16).hex()
+
+
+# -- calls ----------------------------------------------------------------------------------
+def _pair(reply: Any) -> tuple[int, int]:
+    return as_int(reply[0]), as_int(reply[1])
+
+
+def acquire_call(keys: LockKeys, token: str, ttl_ms: int) -> Call[tuple[int, int]]:
+    """``(1, fence)`` when acquired, ``(0, pttl_ms)`` when held by another."""
+    return Call("lock_acquire", (keys.lock, keys.fences, keys.signal), (token, ttl_ms), _pair)
+
+
+def release_call(keys: LockKeys, token: str, fence: int, wake_ms: int) -> Call[int]:
+    """1 released, 2 released by an earlier send of the same release, 0 not held."""
+    return Call("lock_release", (keys.lock, keys.fences, keys.signal), (token, fence, wake_ms),
+                as_int)
+
+
+def extend_call(keys: LockKeys, token: str, ttl_ms: int) -> Call[int]:
+    """1 extended, 0 not held by ``token``."""
+    return Call("lock_extend", (keys.lock,), (token, ttl_ms), as_int)
+
+
+def inspect_call(keys: LockKeys, token: str = "") -> Call[list[int]]:
+    """The raw state: ``[state, pttl_ms, holder_fence, last, released, lost]``."""
+    return Call("lock_inspect", (keys.lock, keys.fences), (token,),
+                lambda r: [as_int(x) for x in as_list(r)])
+
+
+def break_call(keys: LockKeys, wake_ms: int = 10_000) -> Call[tuple[int, int]]:
+    """``(1, holder_fence)`` when a holder was removed, ``(0, 0)`` when it was free."""
+    return Call("lock_break", (keys.lock, keys.signal), (wake_ms,), _pair)
+
+
+# -- inspection -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LockInfo:
+    """What :meth:`Lock.inspect` reports about a lock (for operators and monitoring).
+
+    ``held``: someone holds it now. ``ttl``: the holder's remaining lease in seconds (None
+    when free, or when the key has no expiry because something else wrote it). ``fence``:
+    the holder's fencing token (None when free or unknown). ``last_fence``: the last fencing
+    token issued. ``released_fence``: the last acquisition ended by its holder's release.
+    ``lost_fence``: the last acquisition known to have ended without a release (its lease
+    ran out or it was broken); 0 when none.
+    """
+
+    name: str
+    held: bool
+    ttl: float | None
+    fence: int | None
+    last_fence: int
+    released_fence: int
+    lost_fence: int
+
+
+def decode_info(name: str, raw: list[int]) -> LockInfo | None:
+    """A :class:`LockInfo`, or None for a lock that was never acquired (no keys at all)."""
+    state, pttl, holder, last, released, lost = raw
+    if state == 0 and last == 0:
+        return None
+    if state == 0 and last not in (released, lost):
+        lost = last  # the last holder's key is gone without a release: it was lost
+    return LockInfo(
+        name=name,
+        held=state != 0,
+        ttl=pttl / 1000 if state and pttl >= 0 else None,
+        fence=holder or None,
+        last_fence=last,
+        released_fence=released,
+        lost_fence=lost,
+    )
+
+
+# -- waiting --------------------------------------------------------------------------------
+def _lease_hint(pttl_ms: int) -> float | None:
+    if pttl_ms == -1:
+        return None  # no expiry (not written by a Lock): no bound but the driver's slice
+    return max(pttl_ms, 0) / 1000
+
+
+def wait_flow(keys: LockKeys, token: str, ttl_ms: int, deadline: Deadline,
+              pttl_ms: int) -> Flow[int | None]:
+    """Wait for a lock that was found held (its holder's lease had ``pttl_ms`` left).
+
+    Blocks on the signal list, bounded by that lease and by the deadline, and retries the
+    acquire after every wake-up or lapse. Returns the fence, or None once the deadline has
+    passed. After a wake-up the acquire is always retried, even at the deadline: a wake-up
+    that was taken is used, never dropped.
+    """
+    call = acquire_call(keys, token, ttl_ms)
+    while True:
+        step: Block | Sleep | None = wait_step(deadline, keys.signal, _lease_hint(pttl_ms))
+        if step is None:
+            return None
+        yield step
+        reply: tuple[int, int] = yield call
+        ok, value = reply
+        if ok == ACQUIRED:
+            return value
+        pttl_ms = value
+
+
+# -- renewal --------------------------------------------------------------------------------
+def renew_interval(ttl: float) -> float:
+    """Renew at about a third of the lease: two more tries fit before it runs out."""
+    return ttl / 3
+
+
+def retry_interval(ttl: float, left: float) -> float:
+    """Pause before retrying a renewal that failed on the connection, with ``left``
+    seconds of lease remaining (by the client's conservative reckoning)."""
+    return max(MIN_RETRY, min(ttl / 10, left / 3, 1.0))
+
+
+class Renewal:
+    """One auto-renewed acquisition in a renewer's schedule (sync thread or asyncio task).
+
+    Holds the lock object weakly: a lock that is dropped without ``release()`` is no longer
+    renewed, and its lease runs out. ``mutex`` (a ``threading.Lock`` or ``asyncio.Lock``)
+    is held around each renewal and by ``release()`` while it stops the renewal, so no
+    renewal is in flight once ``release()`` proceeds.
+    """
+
+    __slots__ = ("active", "client", "expires_at", "lock_ref", "mutex", "token")
+
+    def __init__(self, lock: LockCore, client: Any, token: str, since: float,
+                 mutex: Any) -> None:
+        self.lock_ref: weakref.ref[LockCore] = weakref.ref(lock)
+        self.client = client
+        self.token = token
+        self.mutex = mutex
+        self.active = True
+        # Conservative: the lease started no earlier than the acquire was sent.
+        self.expires_at = since + lock.ttl
+
+    def first_due(self, lock: LockCore) -> float:
+        """When the first renewal is due."""
+        return self.expires_at - lock.ttl + renew_interval(lock.ttl)
+
+    def outcome(self, lock: LockCore, sent: float, result: int | None,
+                error: BaseException | None) -> float | None:
+        """Digest one renewal attempt: the next due time, or None when the lock is lost
+        (then the renewal is inactive and the lock is marked lost; the caller fires
+        ``on_lost``)."""
+        if error is None and result == 1:
+            self.expires_at = sent + lock.ttl
+            return sent + renew_interval(lock.ttl)
+        if error is not None and isinstance(error, (redis_exc.ConnectionError,
+                                                    redis_exc.TimeoutError)):
+            left = self.expires_at - time.monotonic()
+            if left > 0:
+                return time.monotonic() + retry_interval(lock.ttl, left)
+        # Not ours any more, or the lease has run out while Redis was unreachable (we can
+        # no longer tell whether someone else holds it), or a refusal such as a wrong type.
+        self.active = False
+        lock._lost = True
+        return None
+
+
+# -- shared state of a lock object ----------------------------------------------------------
+_UNSET: Any = object()
+
+
+class LockCore:
+    """State and checks common to the sync and asyncio ``Lock`` (no I/O here).
+
+    The token lives on the object, never in thread-local storage: any thread or task may
+    release what another acquired through the same object.
+    """
+
+    __slots__ = ("__weakref__", "_fence", "_held_since", "_lost", "_pending", "_token",
+                 "auto_renew", "keys", "on_lost", "timeout", "ttl", "ttl_ms", "wake_ms")
+
+    def __init__(self, name: str, ttl: float, *, timeout: float | None, auto_renew: bool,
+                 on_lost: Callable[[Any], object] | None, prefix: str) -> None:
+        self.keys = lock_keys(name, prefix)
+        self.ttl = check_ttl(ttl)
+        self.ttl_ms = to_millis(self.ttl)
+        # An untaken wake-up lives one lease: a waiter never waits longer than that anyway.
+        self.wake_ms = max(self.ttl_ms, 1000)
+        self.timeout = check_timeout(timeout)
+        if not isinstance(auto_renew, bool):
+            raise TypeError(f"auto_renew must be a bool, got {type(auto_renew).__name__}")
+        self.auto_renew = auto_renew
+        self.on_lost = check_on_lost(on_lost)
+        self._token: str | None = None
+        self._fence: int | None = None
+        self._lost = False
+        # The token of an acquire that failed on the connection: it may hold the lock, so
+        # the next acquire re-sends it (and then counts as acquired, not as a wait on itself).
+        self._pending: str | None = None
+        self._held_since = 0.0
+
+    @property
+    def name(self) -> str:
+        """The lock's name."""
+        return self.keys.name
+
+    @property
+    def fence(self) -> int:
+        """The fencing token of the current (or last) acquisition: strictly increasing per
+        lock name across all clients. Pass it to the resource you guard, which should refuse
+        writes carrying a lower fence than one it has seen."""
+        fence = self._fence
+        if fence is None:
+            raise LockNotOwnedError(f"lock {self.name!r} was never acquired by this object",
+                                    key=self.keys.lock)
+        return fence
+
+    @property
+    def lost(self) -> bool:
+        """True when this acquisition is known to be lost: a renewal, ``extend`` or
+        ``release`` found the lock no longer ours (lease expired or broken)."""
+        return self._lost
+
+    @property
+    def held(self) -> bool:
+        """True between a successful ``acquire`` and ``release`` (client-side view; see
+        :meth:`owned` for the server's)."""
+        return self._token is not None
+
+    def _resolve_timeout(self, blocking: bool, timeout: object) -> float | None:
+        if not isinstance(blocking, bool):
+            raise TypeError(f"blocking must be a bool, got {type(blocking).__name__}")
+        if timeout is _UNSET:
+            return self.timeout
+        if not blocking and timeout is not None:
+            raise ValueError("timeout cannot be used with blocking=False")
+        return check_timeout(timeout)
+
+    def _start(self) -> str:
+        if self._token is not None and not self._lost:
+            raise RuntimeError(f"lock {self.name!r} is already held by this Lock object "
+                               "(locks are not reentrant): release() it first")
+        token = self._pending or new_token()
+        self._pending = token
+        return token
+
+    def _acquired(self, token: str, fence: int, since: float) -> None:
+        self._pending = None
+        self._token = token
+        self._fence = fence
+        self._lost = False
+        self._held_since = since
+
+    def _not_acquired(self) -> None:
+        # The script checks our token first: "not acquired" proves it holds nothing.
+        self._pending = None
+
+    def _require_token(self) -> str:
+        token = self._token
+        if token is None:
+            raise LockNotOwnedError(f"lock {self.name!r} is not held by this Lock object",
+                                    key=self.keys.lock)
+        return token
+
+    def _ended(self) -> None:
+        self._token = None
+
+    def _not_owned(self, action: str) -> LockNotOwnedError:
+        self._lost = True
+        return LockNotOwnedError(
+            f"cannot {action} lock {self.name!r}: it is no longer held by this Lock object "
+            f"(fence {self._fence}); its lease ran out or it was broken",
+            key=self.keys.lock,
+        )
+
+    def _lost_error(self) -> LockLostError:
+        return LockLostError(
+            f"lock {self.name!r} (fence {self._fence}) was lost while held: its lease ran "
+            "out or it was broken, so the critical section may have overlapped another "
+            "holder's",
+            key=self.keys.lock,
+        )
+
+    def __repr__(self) -> str:
+        state = "lost" if self._lost else ("held" if self._token else "unlocked")
+        return (f"<{type(self).__module__}.{type(self).__qualname__} {self.name!r} "
+                f"ttl={self.ttl:g} {state} fence={self._fence}>")

@@ -1,0 +1,339 @@
+"""The distributed lock for sync redis-py clients: ``SET NX PX`` with a random token, fencing
+tokens, token-checked release and extend, wake-up through Redis, optional auto-renew.
+
+The logic shared with the asyncio twin (:mod:`pyredis_atomic.asyncio.lock`) lives in
+:mod:`pyredis_atomic._core.lock`; this module only performs the I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from ._core.keys import DEFAULT_PREFIX
+from ._core.lock import (
+    _UNSET,
+    ACQUIRED,
+    LockCore,
+    LockInfo,
+    Renewal,
+    acquire_call,
+    check_ttl,
+    decode_info,
+    extend_call,
+    inspect_call,
+    lock_keys,
+    release_call,
+    wait_flow,
+)
+from ._core.validate import to_millis
+from ._core.waiting import Deadline
+from ._sync import drive
+from .errors import LockNotOwnedError, LockTimeoutError
+from .registry import default_registry
+
+__all__ = ["Lock", "LockInfo"]
+
+log = logging.getLogger("pyredis_atomic.lock")
+
+# How long the renewer thread idles with nothing to renew before it exits.
+RENEWER_IDLE = 5.0
+
+
+class Lock(LockCore):
+    """A distributed lock named ``name`` on a redis-py client (standalone or Cluster).
+
+    ``ttl``: the lease in seconds (millisecond precision): a holder that crashes keeps the
+    lock at most that long. ``timeout``: the default wait of :meth:`acquire` and of the
+    ``with`` statement (None: wait forever). ``auto_renew``: a background thread (one per
+    process for all locks) extends the lease at about a third of ``ttl`` until
+    :meth:`release`; if a renewal finds the lock gone, :attr:`lost` becomes True and
+    ``on_lost(lock)`` is called (in the renewer thread). ``prefix``: the key namespace.
+
+    One object stands for one holder: share it between threads only if they take turns;
+    give each concurrent contender its own object. The lock is not reentrant.
+
+    ::
+
+        with Lock(client, "orders:42", ttl=10.0, timeout=5.0) as lock:
+            write_somewhere(fence=lock.fence)
+    """
+
+    __slots__ = ("_client", "_renewal")
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        ttl: float = 10.0,
+        *,
+        timeout: float | None = None,
+        auto_renew: bool = False,
+        on_lost: Callable[[Lock], object] | None = None,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
+                         prefix=prefix)
+        self._client = client
+        self._renewal: Renewal | None = None
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client the lock talks to."""
+        return self._client
+
+    # -- acquire --------------------------------------------------------------------------
+    def acquire(self, blocking: bool = True, timeout: float | None = _UNSET) -> bool:
+        """Take the lock; True when acquired.
+
+        ``blocking=False``: one attempt. Otherwise wait up to ``timeout`` seconds (default:
+        the lock's ``timeout``; None: forever) without polling: a release wakes the waiter
+        through Redis, and a crashed holder's lease expiry ends the wait too. The wait never
+        overruns ``timeout`` by more than a few milliseconds.
+
+        Retry safety: redis-py may re-send the script after a timeout; an acquire whose
+        token already holds the lock counts as acquired with the same fence. If this call
+        raises a connection error, the next ``acquire()`` on this object re-sends the same
+        token, so a lock taken by the lost attempt is recognised as ours.
+        """
+        wait = self._resolve_timeout(blocking, timeout)
+        token = self._start()
+        if self._renewal is not None:
+            self._stop_renewal()
+        since = time.monotonic()
+        try:
+            ok, value = default_registry().run(self._client,
+                                               acquire_call(self.keys, token, self.ttl_ms))
+            if ok != ACQUIRED:
+                if not blocking or wait == 0:
+                    self._not_acquired()
+                    return False
+                left = None if wait is None else wait - (time.monotonic() - since)
+                fence = drive(self._client, wait_flow(self.keys, token, self.ttl_ms,
+                                                      Deadline(left), value))
+                if fence is None:
+                    self._not_acquired()
+                    return False
+                value = fence
+                since = time.monotonic()  # the lease we got started after this point
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # Interrupted (KeyboardInterrupt...): give back what the interrupted call
+                # may have taken, and pass on a wake-up it may have consumed. (After a
+                # connection error the token stays pending for the next acquire instead.)
+                self._abandon(token)
+            raise
+        self._acquired(token, value, since)
+        if self.auto_renew:
+            self._start_renewal(token, since)
+        return True
+
+    def __enter__(self) -> Lock:
+        if not self.acquire():
+            raise LockTimeoutError(
+                f"lock {self.name!r} not acquired within {self.timeout} s", key=self.keys.lock)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Release; raise :class:`LockLostError` if the lock was lost during the block.
+
+        If the block itself raised, that exception propagates (with a note saying the lock
+        was lost, where notes exist) rather than being replaced.
+        """
+        try:
+            self.release()
+        except LockNotOwnedError as err:
+            if exc is None:
+                raise self._lost_error() from err
+            _note(exc, str(self._lost_error()))
+            return
+        if self._lost:
+            if exc is None:
+                raise self._lost_error()
+            _note(exc, str(self._lost_error()))
+
+    # -- release / extend -----------------------------------------------------------------
+    def release(self) -> None:
+        """Release the lock and wake one waiter.
+
+        Raises :class:`LockNotOwnedError` if the lock is no longer ours (its lease ran out,
+        or it was broken); another holder's lock is never touched. Retry safety: a re-sent
+        release whose first send went through is recognised (the fence history says so)
+        and succeeds; after a connection error, calling ``release()`` again is safe.
+        """
+        token = self._require_token()
+        self._stop_renewal()
+        result = default_registry().run(
+            self._client, release_call(self.keys, token, self._fence or 0, self.wake_ms))
+        self._ended()
+        if not result:
+            raise self._not_owned("release")
+
+    def extend(self, ttl: float | None = None) -> None:
+        """Reset the remaining lease to ``ttl`` seconds (default: the lock's ``ttl``).
+
+        Raises :class:`LockNotOwnedError` if the lock is no longer ours; an expired lock is
+        never brought back. Re-sending is harmless: it resets the lease again.
+        """
+        ttl_ms = self.ttl_ms if ttl is None else to_millis(check_ttl(ttl))
+        token = self._require_token()
+        sent = time.monotonic()
+        if not default_registry().run(self._client, extend_call(self.keys, token, ttl_ms)):
+            raise self._not_owned("extend")
+        renewal = self._renewal
+        if renewal is not None:
+            renewal.expires_at = max(renewal.expires_at, sent + ttl_ms / 1000)
+
+    # -- queries --------------------------------------------------------------------------
+    def owned(self) -> bool:
+        """Ask the server whether this object's acquisition still holds the lock."""
+        token = self._token
+        if token is None:
+            return False
+        return default_registry().run(self._client, inspect_call(self.keys, token))[0] == 2
+
+    def locked(self) -> bool:
+        """Ask the server whether anyone holds the lock."""
+        return default_registry().run(self._client, inspect_call(self.keys))[0] != 0
+
+    @staticmethod
+    def inspect(client: Any, name: str, *, prefix: str = DEFAULT_PREFIX) -> LockInfo | None:
+        """The lock's state (holder present, remaining lease, fences), read-only; None if
+        the lock was never acquired."""
+        keys = lock_keys(name, prefix)
+        return decode_info(keys.name, default_registry().run(client, inspect_call(keys)))
+
+    # -- internals ------------------------------------------------------------------------
+    def _abandon(self, token: str) -> None:
+        try:
+            default_registry().run(self._client,
+                                   release_call(self.keys, token, 0, self.wake_ms))
+            self._pending = None
+        except Exception:  # best effort: the lease bounds whatever is left
+            log.debug("could not abandon lock %r", self.name, exc_info=True)
+
+    def _start_renewal(self, token: str, since: float) -> None:
+        renewal = Renewal(self, self._client, token, since, threading.Lock())
+        self._renewal = renewal
+        _renewer().add(renewal, renewal.first_due(self))
+
+    def _stop_renewal(self) -> None:
+        renewal = self._renewal
+        if renewal is not None:
+            with renewal.mutex:  # waits for a renewal in flight
+                renewal.active = False
+            self._renewal = None
+
+
+def _note(exc: BaseException, text: str) -> None:
+    add_note = getattr(exc, "add_note", None)  # Python 3.11+
+    if add_note is not None:
+        add_note(text)
+
+
+class _Renewer:
+    """The one thread per process that renews every auto-renewed sync lock."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Renewal]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, renewal: Renewal, due: float) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (due, next(self._seq), renewal))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="pyredis-atomic-lock-renewer")
+                self._thread.start()
+            else:
+                self._cond.notify()
+
+    def _next(self) -> Renewal | None:
+        with self._cond:
+            while True:
+                heap = self._heap
+                while heap and not heap[0][2].active:
+                    heapq.heappop(heap)
+                if not heap:
+                    self._cond.wait(RENEWER_IDLE)
+                    if not self._heap:
+                        self._thread = None
+                        return None
+                    continue
+                delay = heap[0][0] - time.monotonic()
+                if delay <= 0:
+                    return heapq.heappop(heap)[2]
+                self._cond.wait(delay)
+
+    def _run(self) -> None:
+        while True:
+            renewal = self._next()
+            if renewal is None:
+                return
+            due = self._renew(renewal)
+            if due is not None:
+                self.add(renewal, due)
+
+    def _renew(self, renewal: Renewal) -> float | None:
+        lock = renewal.lock_ref()
+        if lock is None:
+            renewal.active = False
+            return None
+        with renewal.mutex:
+            if not renewal.active:
+                return None
+            sent = time.monotonic()
+            result: int | None = None
+            error: BaseException | None = None
+            try:
+                result = default_registry().run(
+                    renewal.client, extend_call(lock.keys, renewal.token, lock.ttl_ms))
+            except Exception as exc:
+                error = exc
+            due = renewal.outcome(lock, sent, result, error)
+        if due is None:
+            log.warning("lock %r (fence %s) was lost while auto-renewed%s", lock.name,
+                        lock._fence, f": {error}" if error else "")
+            if lock.on_lost is not None:
+                try:
+                    lock.on_lost(lock)
+                except Exception:
+                    log.exception("on_lost callback of lock %r failed", lock.name)
+        return due
+
+
+_RENEWER: _Renewer | None = None
+_RENEWER_GUARD = threading.Lock()
+
+
+def _renewer() -> _Renewer:
+    global _RENEWER
+    renewer = _RENEWER
+    if renewer is None:
+        with _RENEWER_GUARD:
+            if _RENEWER is None:
+                _RENEWER = _Renewer()
+            renewer = _RENEWER
+    return renewer
+
+
+def _forget_renewer() -> None:
+    # A forked child has no renewer thread: start afresh (its copies of the parent's locks
+    # are not renewed there; they belong to the parent).
+    global _RENEWER, _RENEWER_GUARD
+    _RENEWER = None
+    _RENEWER_GUARD = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_renewer)
