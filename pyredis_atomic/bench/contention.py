@@ -14,10 +14,10 @@ import redis
 __all__ = ["run_workers", "summarize_handoffs"]
 
 
-def _wait_until(t: float) -> None:
-    delay = t - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
+def _start(ready: Any) -> float:
+    """Wait until every worker (and the parent) is ready; all start together."""
+    ready.wait(timeout=120)
+    return time.monotonic()
 
 
 def _hold(seconds: float) -> None:
@@ -46,14 +46,15 @@ def _make_lock(kind: str, client: redis.Redis, name: str) -> Any:
     raise ValueError(kind)
 
 
-def lock_worker(kind: str, url: str, name: str, start: float, duration: float,
+def lock_worker(kind: str, url: str, name: str, ready: Any, duration: float,
                 hold: float, away: float, out: Any) -> None:
     """Acquire, hold ``hold`` s, release, stay away ``away`` s, until ``duration`` is up;
     send back the (acquired, released) monotonic times."""
     client = redis.Redis.from_url(url)
     records: list[tuple[float, float]] = []
-    _wait_until(start)
-    end = start + duration
+    _make_lock(kind, client, name)  # imports done before the start
+    client.ping()
+    end = _start(ready) + duration
     while time.monotonic() < end:
         lock = _make_lock(kind, client, name)
         if not lock.acquire(blocking=True):
@@ -68,7 +69,7 @@ def lock_worker(kind: str, url: str, name: str, start: float, duration: float,
     client.close()
 
 
-def counter_worker(kind: str, url: str, name: str, start: float, duration: float,
+def counter_worker(kind: str, url: str, name: str, ready: Any, duration: float,
                    limit: int, out: Any) -> None:
     """Take a slot if fewer than ``limit`` are taken, give it back; count iterations and
     every value seen above ``limit`` (a bound violation)."""
@@ -79,8 +80,8 @@ def counter_worker(kind: str, url: str, name: str, start: float, duration: float
         from pyredis_atomic import BoundedCounter
 
         counter = BoundedCounter(client, name, min=0, max=limit)
-    _wait_until(start)
-    end = start + duration
+    client.ping()
+    end = _start(ready) + duration
     while time.monotonic() < end:
         iterations += 1
         if kind == "ours":
@@ -123,16 +124,17 @@ def counter_worker(kind: str, url: str, name: str, start: float, duration: float
 def run_workers(target: Any, n: int, kind: str, url: str, name: str, duration: float,
                 *rest: Any) -> list[Any]:
     """Start ``n`` spawned processes running
-    ``target(kind, url, name, start, duration, *rest, queue)`` at the same instant and
-    collect what each puts on the queue."""
+    ``target(kind, url, name, ready, duration, *rest, queue)``; they start working together
+    once all are ready (a barrier), and each puts its result on the queue."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    start = time.monotonic() + 2.0  # time for the spawned interpreters to import
+    ready = ctx.Barrier(n + 1)
     procs = []
     for _ in range(n):
-        p = ctx.Process(target=target, args=(kind, url, name, start, duration, *rest, out))
+        p = ctx.Process(target=target, args=(kind, url, name, ready, duration, *rest, out))
         p.start()
         procs.append(p)
+    ready.wait(timeout=120)
     results = [out.get(timeout=duration + 60) for _ in procs]
     for p in procs:
         p.join(timeout=30)

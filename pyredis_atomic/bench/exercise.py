@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,10 +14,15 @@ from .. import (
     ReliableQueue,
     Semaphore,
 )
+from .._core.lock import break_call, lock_keys
 from ..registry import default_registry
 from .cases import Bench
 
 __all__ = ["exercise"]
+
+
+def _failing_loader() -> Any:
+    raise RuntimeError("a loader that fails frees its lease (cache_release)")
 
 
 def exercise(b: Bench, drain: Callable[[], None]) -> None:
@@ -38,6 +44,10 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
         lock.locked()
         lock.release()
         Lock.inspect(c, lock.name)
+        if i % 10 == 0:
+            other = Lock(c, lock.name, ttl=10.0)
+            other.acquire(blocking=False)
+            registry.run(c, break_call(lock_keys(lock.name)))
 
     steps.append(lock_step)
 
@@ -72,6 +82,9 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
         cache.set(f"s{i}", i)
         cache.delete(f"s{i}")
         cache.inspect(key)
+        if i % 10 == 0:
+            with contextlib.suppress(RuntimeError):
+                cache.get_or_set(f"fail{i}", _failing_loader)
 
     steps.append(cache_step)
 
