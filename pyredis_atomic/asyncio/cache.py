@@ -17,9 +17,6 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from redis import exceptions as redis_exc
-from redis.client import NEVER_DECODE
-
 from .._core.cache import (
     FETCH,
     UNSET,
@@ -29,15 +26,8 @@ from .._core.cache import (
     key_builder,
     new_token,
 )
-from .._core.calls import (
-    Call,
-    connection_error,
-    script_error,
-    timeout_error,
-    wrong_type_error,
-)
+from .._core.calls import Call
 from .._core.keys import DEFAULT_PREFIX
-from .._core.script import Script
 from .._core.serializers import Serializer, SerializerLike
 from ..cache import inspect_result
 from ._driver import perform
@@ -49,38 +39,6 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _UNSET: Any = UNSET
-_RAW = {NEVER_DECODE: True}
-
-
-async def run_raw(client: Any, script: Script, call: Call[T]) -> T:
-    """Run ``call`` with EVALSHA (EVAL on NOSCRIPT), replies undecoded; errors mapped as by
-    the registry."""
-    keys = call.keys
-    try:
-        try:
-            reply = await client.execute_command("EVALSHA", script.sha1, len(keys), *keys,
-                                                 *call.args, **_RAW)
-        except redis_exc.NoScriptError:
-            reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
-                                                 *call.args, **_RAW)
-            with contextlib.suppress(redis_exc.RedisError):
-                await client.script_load(script.source)
-    except redis_exc.ResponseError as exc:
-        if str(exc).startswith("WRONGTYPE"):
-            types: list[str | None] = []
-            for key in keys:
-                try:
-                    t = await client.type(key)
-                except redis_exc.RedisError:
-                    t = None
-                types.append(t.decode() if isinstance(t, bytes) else t)
-            raise wrong_type_error(script, keys, types) from exc
-        raise script_error(script, keys, exc) from exc
-    except redis_exc.TimeoutError as exc:
-        raise timeout_error(script, keys, exc) from exc
-    except redis_exc.ConnectionError as exc:
-        raise connection_error(script, keys, exc) from exc
-    return call.decode(reply)
 
 
 class Cache:
@@ -109,9 +67,8 @@ class Cache:
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
                                cache_none=cache_none)
-        registry = default_registry()
-        self._scripts = {n: registry.get(n) for n in registry.names() if n.startswith("cache_")}
-        self._fetch = self._scripts[FETCH]
+        self._registry = default_registry()
+        self._fetch = self._registry.bind(client, FETCH, raw=True)
 
     @property
     def name(self) -> str:
@@ -127,7 +84,7 @@ class Cache:
         return self._core.entry_key(key)
 
     async def _run(self, call: Call[T]) -> T:
-        return await run_raw(self.client, self._scripts[call.script], call)
+        return await self._registry.run(self.client, call)
 
     async def get_or_set(
         self,
@@ -156,14 +113,7 @@ class Cache:
         token = new_token()
         spec = core.fetch_spec(token, opts)
         try:
-            reply = await self.client.execute_command("EVALSHA", self._fetch.sha1, 1, entry,
-                                                      spec, **_RAW)
-        except redis_exc.ResponseError:
-            reply = await run_raw(self.client, self._fetch, Call(FETCH, (entry,), (spec,)))
-        except redis_exc.TimeoutError as exc:
-            raise timeout_error(self._fetch, (entry,), exc) from exc
-        except redis_exc.ConnectionError as exc:
-            raise connection_error(self._fetch, (entry,), exc) from exc
+            reply = await self._fetch((entry,), (spec,))
         except asyncio.CancelledError:
             # The script may have run and given us the lease: free it (a no-op otherwise).
             with contextlib.suppress(Exception):
