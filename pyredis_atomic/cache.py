@@ -18,11 +18,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from ._core.cache import FETCH, UNSET, CacheCore, CacheFlow, RunLoader, key_builder, new_token
+from ._core.cache import FETCH, UNSET, CacheCore, RunLoader, key_builder, new_token
 from ._core.calls import Call
 from ._core.keys import DEFAULT_PREFIX
 from ._core.serializers import Serializer, SerializerLike
-from ._sync import perform
+from ._sync import drive, perform
 from .registry import default_registry
 
 __all__ = ["Cache"]
@@ -128,27 +128,15 @@ class Cache:
         reply = self._fetch((entry,), (spec,))
         if type(reply) is bytes:
             return core.decode(entry, reply, 0)
-        return self._drive(core.get_or_set_flow(entry, token, opts, reply), loader)
+        return drive(self.client, core.get_or_set_flow(entry, token, opts, reply),
+                     effects=functools.partial(self._perform, loader))
 
-    def _drive(self, flow: CacheFlow[T], loader: Callable[[], Any]) -> T:
-        try:
-            effect = next(flow)
-            while True:
-                try:
-                    if isinstance(effect, RunLoader):
-                        result = _call_loader(loader)
-                    elif isinstance(effect, Call):
-                        result = self._run(effect)
-                    else:
-                        result = perform(self.client, effect)
-                except BaseException as exc:  # the flow releases the lease, then re-raises
-                    effect = flow.throw(exc)
-                else:
-                    effect = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        finally:
-            flow.close()
+    def _perform(self, loader: Callable[[], Any], effect: Any) -> Any:
+        if isinstance(effect, RunLoader):
+            return _call_loader(loader)
+        if isinstance(effect, Call):
+            return self._run(effect)
+        return perform(self.client, effect)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The fresh value of ``key``, or ``default`` (never loads, never waits; a stored

@@ -21,7 +21,6 @@ from .._core.cache import (
     FETCH,
     UNSET,
     CacheCore,
-    CacheFlow,
     RunLoader,
     key_builder,
     new_token,
@@ -30,7 +29,7 @@ from .._core.calls import Call
 from .._core.keys import DEFAULT_PREFIX
 from .._core.serializers import Serializer, SerializerLike
 from ..cache import inspect_result
-from ._driver import perform
+from ._driver import drive, perform, shielded
 from .registry import default_registry
 
 __all__ = ["Cache"]
@@ -117,39 +116,17 @@ class Cache:
         except asyncio.CancelledError:
             # The script may have run and given us the lease: free it (a no-op otherwise).
             with contextlib.suppress(Exception):
-                await _shielded(self._run(core.release_call(entry, token, opts)))
+                await shielded(self._run(core.release_call(entry, token, opts)))
             raise
         if type(reply) is bytes:
             return core.decode(entry, reply, 0)
-        return await self._drive(core.get_or_set_flow(entry, token, opts, reply), loader)
+        return await drive(self.client, core.get_or_set_flow(entry, token, opts, reply),
+                           effects=functools.partial(self._perform, loader))
 
-    async def _drive(self, flow: CacheFlow[T], loader: Callable[[], Any]) -> T:
-        cancelled = False
-        try:
-            effect = next(flow)
-            while True:
-                try:
-                    if isinstance(effect, RunLoader):
-                        result = loader()
-                        if inspect.isawaitable(result):
-                            result = await result
-                    elif cancelled:
-                        # Clean-up after a cancellation (freeing the lease) must not be
-                        # cancelled in turn.
-                        result = await _shielded(self._perform(effect))
-                    else:
-                        result = await self._perform(effect)
-                except BaseException as exc:  # the flow releases the lease, then re-raises
-                    cancelled = cancelled or isinstance(exc, asyncio.CancelledError)
-                    effect = flow.throw(exc)
-                else:
-                    effect = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        finally:
-            flow.close()
-
-    async def _perform(self, effect: Any) -> Any:
+    async def _perform(self, loader: Callable[[], Any], effect: Any) -> Any:
+        if isinstance(effect, RunLoader):
+            result = loader()
+            return (await result) if inspect.isawaitable(result) else result
         if isinstance(effect, Call):
             return await self._run(effect)
         return await perform(self.client, effect)
@@ -216,15 +193,3 @@ class Cache:
             return wrapper  # type: ignore[return-value]
 
         return decorate
-
-
-_background: set[asyncio.Future[Any]] = set()
-
-
-async def _shielded(coro: Any) -> Any:
-    """Run ``coro`` to its end even if the caller is cancelled again meanwhile (the task
-    then finishes in the background; a strong reference keeps it alive)."""
-    task = asyncio.ensure_future(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return await asyncio.shield(task)
