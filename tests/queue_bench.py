@@ -9,17 +9,13 @@ Without ``--url`` it starts its own redis-server on a free port.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
+from bench_common import bench_client, interleaved, parse_args
 
 from pyredis_atomic import ReliableQueue
-from pyredis_atomic.testing.server import RedisServer
 
 PAYLOAD = b'{"job": "resize", "image": 12345}'
 
@@ -44,16 +40,10 @@ def loops(client: redis.Redis) -> dict[str, Callable[[], Any]]:
     def streams() -> None:
         client.xadd("bench:stream", {"p": PAYLOAD})
         got = client.xreadgroup("g", "c", {"bench:stream": ">"}, count=1)
-        client.xack("bench:stream", "g", got[0][1][0][0])  # type: ignore[index]
+        entry_id: bytes = got[0][1][0][0]  # type: ignore[index,assignment]
+        client.xack("bench:stream", "g", entry_id)
 
     return {"ReliableQueue": ours, "LPUSH/LMOVE/LREM": lists, "XADD/XREADGROUP/XACK": streams}
-
-
-def rate(n: int, op: Callable[[], Any]) -> float:
-    began = time.perf_counter()
-    for _ in range(n):
-        op()
-    return n / (time.perf_counter() - began)
 
 
 def server_usec(client: redis.Redis, n: int, op: Callable[[], Any]) -> float:
@@ -64,37 +54,20 @@ def server_usec(client: redis.Redis, n: int, op: Callable[[], Any]) -> float:
     # Commands run by scripts are counted both alone and inside EVALSHA: skip the inner ones.
     outer = [k for k in stats if k in ("cmdstat_evalsha", "cmdstat_eval")]
     keys = outer or [k for k in stats if k != "cmdstat_config|resetstat"]
-    return sum(stats[k]["usec"] for k in keys) / n
+    return float(sum(stats[k]["usec"] for k in keys)) / n
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url")
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--n", type=int, default=2000)
-    opts = parser.parse_args()
-    with contextlib.ExitStack() as stack:
-        url = opts.url
-        if url is None:
-            server = RedisServer().start()
-            stack.callback(server.cleanup)
-            url = server.url
-        client = redis.Redis.from_url(url)
+    opts = parse_args(__doc__, 2000)
+    with bench_client(opts.url) as client:
         ops = loops(client)
-        for op in ops.values():
-            rate(300, op)
-        results: dict[str, list[float]] = {k: [] for k in ops}
-        for _ in range(opts.rounds):
-            for name, op in ops.items():
-                results[name].append(rate(opts.n, op))
-        med = {k: statistics.median(v) for k, v in results.items()}
+        med = interleaved(ops, opts.rounds, opts.n)
         for name, value in med.items():
             usec = server_usec(client, 1000, ops[name])
             print(f"{name:22s} {value:8.0f} loops/s  server {usec:6.1f} us/loop")
         ours = med["ReliableQueue"]
         print(f"ReliableQueue / lists   = {ours / med['LPUSH/LMOVE/LREM']:.3f}")
         print(f"ReliableQueue / streams = {ours / med['XADD/XREADGROUP/XACK']:.3f}")
-        client.close()
 
 
 if __name__ == "__main__":

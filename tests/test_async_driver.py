@@ -18,6 +18,10 @@ from pyredis_atomic._core.calls import Block, Call
 from pyredis_atomic.asyncio import ReliableQueue
 from pyredis_atomic.asyncio._driver import CancelWatch, drive
 
+AsyncRedis = redis.asyncio.Redis
+needs_cancelling = pytest.mark.skipif(sys.version_info < (3, 11),
+                                      reason="Task.cancelling() is 3.11+")
+
 # Cancel before the first command is sent, while it is in flight, and during the wait.
 DELAYS = [0.0, 0.0005, 0.003, 0.02, 0.15]
 
@@ -38,32 +42,27 @@ def waiting_flow(log: list[str]) -> Generator[Any, Any, str]:
 
 
 @pytest.mark.parametrize("delay", DELAYS)
-async def test_cancellation_reaches_the_flow_and_its_clean_up_runs(redis_url: str,
-                                                                    delay: float) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    try:
-        log: list[str] = []
-        task = asyncio.ensure_future(drive(client, waiting_flow(log)))
-        await asyncio.sleep(delay)
-        began = time.monotonic()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        # Not the full 3 s BLPOP (nor its 2 s slice): the cancellation was not lost.
-        assert time.monotonic() - began < 1.0
-        if log:  # cancelled after the flow started: it saw the cancellation and cleaned up
-            assert log[-2:] == ["cancelled", "cleaned"]
-            assert "woke" not in log
-    finally:
-        await client.aclose()
+async def test_cancellation_reaches_the_flow_and_its_clean_up_runs(
+        async_redis_client: AsyncRedis, delay: float) -> None:
+    log: list[str] = []
+    task = asyncio.ensure_future(drive(async_redis_client, waiting_flow(log)))
+    await asyncio.sleep(delay)
+    began = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Not the full 3 s BLPOP (nor its 2 s slice): the cancellation was not lost.
+    assert time.monotonic() - began < 1.0
+    if log:  # cancelled after the flow started: it saw the cancellation and cleaned up
+        assert log[-2:] == ["cancelled", "cleaned"]
+        assert "woke" not in log
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is 3.11+")
+@needs_cancelling
 async def test_a_cancellation_swallowed_during_an_effect_is_thrown_in_after_it(
-        redis_url: str) -> None:
+        async_redis_client: AsyncRedis) -> None:
     # What redis.asyncio does when the cancellation arrives before it sends the command:
     # the effect finishes normally. The driver must not carry on as if nothing happened.
-    client = redis.asyncio.Redis.from_url(redis_url)
     log: list[str] = []
 
     async def swallowing(effect: Any) -> Any:
@@ -73,67 +72,55 @@ async def test_a_cancellation_swallowed_during_an_effect_is_thrown_in_after_it(
             log.append("swallowed")
         return None
 
-    try:
-        task = asyncio.ensure_future(drive(client, waiting_flow(log), effects=swallowing))
-        await asyncio.sleep(0.05)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert log == ["swallowed", "cancelled", "cleaned"]
-    finally:
-        await client.aclose()
+    flow = waiting_flow(log)
+    task = asyncio.ensure_future(drive(async_redis_client, flow, effects=swallowing))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["swallowed", "cancelled", "cleaned"]
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is 3.11+")
+@needs_cancelling
 async def test_an_old_suppressed_cancellation_does_not_cancel_later_flows(
-        redis_url: str) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url)
+        async_redis_client: AsyncRedis) -> None:
+    def quick() -> Generator[Any, Any, str]:
+        yield Call("server_time", (), ())
+        return "ran"
 
     async def body() -> str:
         # Suppressed without uncancel(): the task's cancelling() count stays 1.
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(1)
         assert CancelWatch().requested() is False
+        return await drive(async_redis_client, quick())
 
-        def quick() -> Generator[Any, Any, str]:
-            yield Call("server_time", (), ())
-            return "ran"
-
-        return await drive(client, quick())
-
-    try:
-        task = asyncio.ensure_future(body())
-        await asyncio.sleep(0.01)
-        task.cancel()
-        assert await task == "ran"
-    finally:
-        await client.aclose()
+    task = asyncio.ensure_future(body())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert await task == "ran"
 
 
 @pytest.mark.parametrize("delay", DELAYS)
-async def test_cancelled_pop_leaves_no_message_owned_beyond_its_lease(redis_url: str,
-                                                                       delay: float) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url)
+async def test_cancelled_pop_leaves_no_message_owned_beyond_its_lease(
+        async_redis_client: AsyncRedis, delay: float) -> None:
+    queue = ReliableQueue(async_redis_client, f"cancel-{delay}", visibility_timeout=0.3)
+    task = asyncio.ensure_future(queue.pop(timeout=3))
+    await asyncio.sleep(delay)
+    await queue.push(b"m")  # may be claimed by the pop just before it is cancelled
+    task.cancel()
     try:
-        queue = ReliableQueue(client, f"cancel-{delay}", visibility_timeout=0.3)
-        task = asyncio.ensure_future(queue.pop(timeout=3))
-        await asyncio.sleep(delay)
-        await queue.push(b"m")  # may be claimed by the pop just before it is cancelled
-        task.cancel()
-        try:
-            got = await task
-        except asyncio.CancelledError:
-            got = None
-        stats = await queue.stats()
-        assert stats["pending"] + stats["in_flight"] == 1
-        if got is None:
-            # Whatever the cancelled pop took comes back once its lease ends.
-            again = await queue.pop(timeout=2)
-            assert again is not None
-            assert again.payload == b"m"
-            await queue.ack(again)
-        else:
-            await queue.ack(got)
-        assert (await queue.stats())["in_flight"] == 0
-    finally:
-        await client.aclose()
+        got = await task
+    except asyncio.CancelledError:
+        got = None
+    stats = await queue.stats()
+    assert stats["pending"] + stats["in_flight"] == 1
+    if got is None:
+        # Whatever the cancelled pop took comes back once its lease ends.
+        again = await queue.pop(timeout=2)
+        assert again is not None
+        assert again.payload == b"m"
+        await queue.ack(again)
+    else:
+        await queue.ack(got)
+    assert (await queue.stats())["in_flight"] == 0
