@@ -24,7 +24,6 @@ from ._core.queue import (
     QueueStats,
     check_eviction_policy,
     check_limit,
-    io_client,
     policies_from_reply,
 )
 from ._core.validate import check_timeout
@@ -86,7 +85,6 @@ class ReliableQueue:
             raise TypeError(f"allow_eviction must be a bool, got {type(allow_eviction).__name__}")
         self._allow_eviction = allow_eviction
         self._client = client
-        self._io = io_client(client)
         self._run = default_registry().run
         self._checked = False
 
@@ -140,7 +138,7 @@ class ReliableQueue:
         call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key)
         if not self._checked:
             self._check_server()
-        return self._run(self._io, call)[0]
+        return self._run(self._client, call)[0]
 
     def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
                   dedup_keys: Iterable[str] | None = None) -> list[str]:
@@ -155,7 +153,7 @@ class ReliableQueue:
             self._check_server()
         ids: list[str] = []
         for call in calls:
-            batch: list[str] = self._run(self._io, call)
+            batch: list[str] = self._run(self._client, call)
             ids.extend(batch)
         return ids
 
@@ -164,10 +162,10 @@ class ReliableQueue:
         if not self._checked:
             self._check_server()
         deadline = Deadline(timeout) if timeout else None
-        claim = self._run(self._io, self._core.claim_call(n, acks or ()))
+        claim = self._run(self._client, self._core.claim_call(n, acks or ()))
         if claim.messages or deadline is None:
             return claim
-        return drive(self._io, self._core.claim_flow(n, deadline, acks or (), first=claim))
+        return drive(self._client, self._core.claim_flow(n, deadline, acks or (), first=claim))
 
     def pop(self, timeout: float | None = None) -> Message | None:
         """Claim the next message, leased for ``visibility_timeout`` seconds.
@@ -209,7 +207,8 @@ class ReliableQueue:
             self._check_server()
         acked = 0
         for i in range(0, len(checked), MAX_BATCH):
-            acked += self._run(self._io, self._core.claim_call(0, checked[i:i + MAX_BATCH])).acked
+            call = self._core.claim_call(0, checked[i:i + MAX_BATCH])
+            acked += self._run(self._client, call).acked
         return acked
 
     def ack_and_pop(self, msg: Message,
@@ -233,7 +232,7 @@ class ReliableQueue:
         call = self._core.nack_call(msg, delay)
         if not self._checked:
             self._check_server()
-        self._run(self._io, call)
+        self._run(self._client, call)
 
     def extend(self, msg: Message, visibility_timeout: float | None = None) -> bool:
         """Renew the lease of a delivery to ``visibility_timeout`` seconds from now (default:
@@ -242,7 +241,7 @@ class ReliableQueue:
         call = self._core.extend_call(msg, visibility_timeout)
         if not self._checked:
             self._check_server()
-        return self._run(self._io, call)
+        return self._run(self._client, call)
 
     # -- operations ----------------------------------------------------------------------
     def requeue_expired(self, limit: int = 10_000) -> int:
@@ -255,7 +254,7 @@ class ReliableQueue:
         moved = 0
         while moved < limit:
             batch = min(limit - moved, MAX_BATCH)
-            got = self._run(self._io, self._core.claim_call(0, (), reclaim=batch)).reclaimed
+            got = self._run(self._client, self._core.claim_call(0, (), reclaim=batch)).reclaimed
             moved += got
             if got < batch:
                 break
@@ -270,7 +269,7 @@ class ReliableQueue:
     def dead_letters(self, limit: int = 100, offset: int = 0) -> list[Message]:
         """Dead letters, oldest death first, with their delivery counts, ``dead_reason``
         and ``dead_at``."""
-        return self._run(self._io, self._core.dead_call(limit, offset))
+        return self._run(self._client, self._core.dead_call(limit, offset))
 
     def redrive(self, ids: Iterable[str] | None = None) -> int:
         """Move dead letters (all, or those with the given ids) back to the tail of pending
@@ -280,10 +279,10 @@ class ReliableQueue:
         if not self._checked:
             self._check_server()
         if calls is not None:
-            return sum(self._run(self._io, call) for call in calls)
+            return sum(self._run(self._client, call) for call in calls)
         moved = 0
         while True:
-            got = self._run(self._io, self._core.redrive_all_call())
+            got = self._run(self._client, self._core.redrive_all_call())
             moved += got
             if got < MAX_BATCH:
                 return moved
@@ -295,7 +294,7 @@ class ReliableQueue:
         call = self._core.purge_call(dead_only)
         deleted = 0
         while True:
-            gone, left = self._run(self._io, call)
+            gone, left = self._run(self._client, call)
             deleted += gone
             if left == 0 or gone == 0:
                 return deleted
