@@ -61,12 +61,18 @@ class CancelWatch:
 
 
 async def shielded(coro: Any) -> Any:
-    """Run ``coro`` to its end even if the caller is cancelled again meanwhile (the task
-    then finishes in the background; a strong reference keeps it alive)."""
+    """Run ``coro`` (a clean-up) to its end even if the caller is cancelled again
+    meanwhile: the cancellation is raised once the clean-up has finished, so a cancelled
+    task never ends with its clean-up still pending. A strong reference keeps the task
+    alive should even that wait be cancelled."""
     task = asyncio.ensure_future(coro)
     _background.add(task)
     task.add_done_callback(_background.discard)
-    return await asyncio.shield(task)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 _background: set[asyncio.Future[Any]] = set()
