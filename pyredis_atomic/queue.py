@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 
+from ._core.calls import Call, Durability
 from ._core.keys import DEFAULT_PREFIX
 from ._core.queue import (
     DEFAULT_MAX_DELIVERIES,
@@ -32,6 +33,8 @@ from ._sync import drive
 from .registry import default_registry
 
 __all__ = ["Message", "ReliableQueue"]
+
+T = TypeVar("T")
 
 # maxmemory-policy per client, read once (None: CONFIG GET refused or renamed).
 _POLICIES: weakref.WeakKeyDictionary[Any, list[str] | None] = weakref.WeakKeyDictionary()
@@ -65,6 +68,8 @@ class ReliableQueue:
     dead-lettered. ``prefix``: key namespace. ``allow_eviction``: by default the first
     operation raises :class:`~pyredis_atomic.EvictionPolicyError` if the server's
     ``maxmemory-policy`` may evict the queue's keys (``allkeys-*``); True accepts the risk.
+    ``durability``: a :class:`~pyredis_atomic.Durability`; pushes then wait until that many
+    replicas have the message, or raise :class:`~pyredis_atomic.DurabilityError`.
 
     Settings are per object: consumers of one queue should agree on ``max_deliveries``.
     """
@@ -78,12 +83,16 @@ class ReliableQueue:
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         prefix: str = DEFAULT_PREFIX,
         allow_eviction: bool = False,
+        durability: Durability | None = None,
     ) -> None:
         self._core = QueueCore(name, visibility_timeout=visibility_timeout,
                                max_deliveries=max_deliveries, prefix=prefix)
         if not isinstance(allow_eviction, bool):
             raise TypeError(f"allow_eviction must be a bool, got {type(allow_eviction).__name__}")
         self._allow_eviction = allow_eviction
+        if durability is not None and not isinstance(durability, Durability):
+            raise TypeError(f"durability must be a Durability, got {type(durability).__name__}")
+        self._durability = durability
         self._client = client
         self._run = default_registry().run
         self._checked = False
@@ -138,7 +147,7 @@ class ReliableQueue:
         call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key)
         if not self._checked:
             self._check_server()
-        return self._run(self._client, call)[0]
+        return self._write(call)[0]
 
     def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
                   dedup_keys: Iterable[str] | None = None) -> list[str]:
@@ -153,9 +162,18 @@ class ReliableQueue:
             self._check_server()
         ids: list[str] = []
         for call in calls:
-            batch: list[str] = self._run(self._client, call)
+            batch: list[str] = self._write(call)
             ids.extend(batch)
         return ids
+
+    def _write(self, call: Call[T]) -> T:
+        """A push: through ``WAIT`` for the replicas when the queue has a durability
+        setting (a DurabilityError leaves the message queued on the primary: push again
+        with the same ``dedup_key`` to retry without a duplicate)."""
+        d = self._durability
+        if d is None:
+            return self._run(self._client, call)
+        return default_registry().run_durable(self._client, call, d.replicas, d.timeout)
 
     # -- consuming -----------------------------------------------------------------------
     def _claim(self, n: int, timeout: float | None, acks: list[Message] | None = None) -> Claim:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .._core.calls import Durability
 from .._core.keys import DEFAULT_PREFIX
 from .._core.lock import (
     _UNSET,
@@ -34,7 +35,7 @@ from .._core.lock import (
 )
 from .._core.validate import to_millis
 from .._core.waiting import Deadline
-from ..errors import LockNotOwnedError, LockTimeoutError
+from ..errors import DurabilityError, LockNotOwnedError, LockTimeoutError
 from ..lock import _note
 from ._driver import CancelWatch, drive, shielded
 from .registry import default_registry
@@ -62,7 +63,7 @@ class Lock(LockCore):
             await write_somewhere(fence=lock.fence)
     """
 
-    __slots__ = ("_client", "_renewal")
+    __slots__ = ("_client", "_durability", "_renewal")
 
     def __init__(
         self,
@@ -74,9 +75,13 @@ class Lock(LockCore):
         auto_renew: bool = False,
         on_lost: Callable[[Lock], object] | None = None,
         prefix: str = DEFAULT_PREFIX,
+        durability: Durability | None = None,
     ) -> None:
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
                          prefix=prefix)
+        if durability is not None and not isinstance(durability, Durability):
+            raise TypeError(f"durability must be a Durability, got {type(durability).__name__}")
+        self._durability = durability
         self._client = client
         self._renewal: Renewal | None = None
 
@@ -119,6 +124,8 @@ class Lock(LockCore):
                 await shielded(self._abandon(token))
             raise
         self._acquired(token, value, since)
+        if self._durability is not None:
+            await self._confirm_durable(token)
         if self.auto_renew:
             self._start_renewal(token, since)
         return True
@@ -158,6 +165,22 @@ class Lock(LockCore):
         self._ended()
         if not result:
             raise self._not_owned("release")
+
+    async def _confirm_durable(self, token: str) -> None:
+        """WAIT until the lock is on enough replicas: a token-checked extend (same lease)
+        sent with ``WAIT`` on one connection; replication is ordered, so the acquisition
+        before it is there too. If too few replicas confirm, release and re-raise."""
+        assert self._durability is not None
+        d = self._durability
+        try:
+            owned = await default_registry().run_durable(
+                self._client, extend_call(self.keys, token, self.ttl_ms), d.replicas, d.timeout)
+        except DurabilityError:
+            with contextlib.suppress(Exception):
+                await self.release()
+            raise
+        if not owned:
+            raise self._not_owned("extend")
 
     async def extend(self, ttl: float | None = None) -> None:
         """Reset the remaining lease to ``ttl`` seconds (default: the lock's ``ttl``);

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 
+from .._core.calls import Call, Durability
 from .._core.keys import DEFAULT_PREFIX
 from .._core.queue import (
     DEFAULT_MAX_DELIVERIES,
@@ -34,6 +35,8 @@ from ._driver import drive
 from .registry import default_registry
 
 __all__ = ["Message", "ReliableQueue"]
+
+T = TypeVar("T")
 
 _POLICIES: weakref.WeakKeyDictionary[Any, list[str] | None] = weakref.WeakKeyDictionary()
 
@@ -68,12 +71,16 @@ class ReliableQueue:
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         prefix: str = DEFAULT_PREFIX,
         allow_eviction: bool = False,
+        durability: Durability | None = None,
     ) -> None:
         self._core = QueueCore(name, visibility_timeout=visibility_timeout,
                                max_deliveries=max_deliveries, prefix=prefix)
         if not isinstance(allow_eviction, bool):
             raise TypeError(f"allow_eviction must be a bool, got {type(allow_eviction).__name__}")
         self._allow_eviction = allow_eviction
+        if durability is not None and not isinstance(durability, Durability):
+            raise TypeError(f"durability must be a Durability, got {type(durability).__name__}")
+        self._durability = durability
         self._client = client
         self._run = default_registry().run
         self._checked = False
@@ -114,13 +121,21 @@ class ReliableQueue:
             check_eviction_policy(policies, allow=self._allow_eviction, key=self._core.base)
         self._checked = True
 
+    async def _write(self, call: Call[T]) -> T:
+        """A push, through ``WAIT`` when the queue has a durability setting (see the sync
+        :class:`pyredis_atomic.ReliableQueue`)."""
+        d = self._durability
+        if d is None:
+            return await self._run(self._client, call)
+        return await default_registry().run_durable(self._client, call, d.replicas, d.timeout)
+
     async def push(self, payload: bytes | str, *, delay: float = 0.0,
                    dedup_key: str | None = None) -> str:
         """Push one message; return its id (see the sync ``push``)."""
         call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key)
         if not self._checked:
             await self._check_server()
-        return (await self._run(self._client, call))[0]
+        return (await self._write(call))[0]
 
     async def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
                         dedup_keys: Iterable[str] | None = None) -> list[str]:
@@ -132,7 +147,7 @@ class ReliableQueue:
             await self._check_server()
         ids: list[str] = []
         for call in calls:
-            batch: list[str] = await self._run(self._client, call)
+            batch: list[str] = await self._write(call)
             ids.extend(batch)
         return ids
 
