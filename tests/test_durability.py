@@ -4,7 +4,7 @@ replica."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -16,8 +16,7 @@ from pyredis_atomic.testing import RedisServer
 
 
 @pytest.fixture
-def pair(redis_server_factory: Callable[..., RedisServer]) -> Iterator[tuple[RedisServer,
-                                                                            RedisServer]]:
+def pair(redis_server_factory: Callable[..., RedisServer]) -> tuple[RedisServer, RedisServer]:
     primary = redis_server_factory()
     replica = redis_server_factory(replica_of=primary)
     with primary.client() as c:
@@ -25,7 +24,7 @@ def pair(redis_server_factory: Callable[..., RedisServer]) -> Iterator[tuple[Red
         while c.info("replication")["connected_slaves"] < 1:
             assert time.monotonic() < deadline, "replica did not connect"
             time.sleep(0.01)
-    yield primary, replica
+    return primary, replica
 
 
 def test_bad_durability_settings_are_refused() -> None:
