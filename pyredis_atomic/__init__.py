@@ -9,6 +9,7 @@ scripts. The asyncio API is :mod:`pyredis_atomic.asyncio`; test fixtures are in
 
 from __future__ import annotations
 
+from ._core.calls import Durability
 from ._core.counter import MAX_VALUE, MIN_VALUE, CounterResult
 from ._core.ratelimit import RateLimitResult
 from .cache import Cache
@@ -51,6 +52,7 @@ __all__ = [
     "ConnectionLostError",
     "CounterResult",
     "DecodeError",
+    "Durability",
     "DurabilityError",
     "EncodeError",
     "EvictionPolicyError",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 
-from ._core.calls import Block, Call, Flow, Sleep
+from ._core.calls import Block, Call, Sleep
 from .errors import ConnectionLostError, ReplyTimeoutError
 from .registry import ScriptRegistry, default_registry
 
@@ -55,14 +56,18 @@ def perform(client: Any, effect: Any, registry: ScriptRegistry | None = None) ->
     raise TypeError(f"unknown effect {effect!r}")
 
 
-def drive(client: Any, flow: Flow[T], registry: ScriptRegistry | None = None) -> T:
-    """Run a flow to its end: send each effect's result (or error) back into it."""
+def drive(client: Any, flow: Generator[Any, Any, T], registry: ScriptRegistry | None = None,
+          effects: Callable[[Any], Any] | None = None) -> T:
+    """Run a flow to its end: send each effect's result (or error, including
+    ``KeyboardInterrupt``, so the flow can free what it holds) back into it. ``effects``
+    performs them if given (a primitive with effects of its own), else :func:`perform`."""
     try:
         effect = next(flow)
         while True:
             try:
-                result = perform(client, effect, registry)
-            except Exception as exc:  # let the flow decide; re-raised if it does not catch
+                result = (effects(effect) if effects is not None
+                          else perform(client, effect, registry))
+            except BaseException as exc:  # let the flow decide; re-raised if not caught
                 effect = flow.throw(exc)
             else:
                 effect = flow.send(result)

@@ -13,27 +13,16 @@ for its value, woken through Redis. See the README section "Cache get-or-set".
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from redis import exceptions as redis_exc
-from redis.client import NEVER_DECODE
-
-from ._core.cache import FETCH, UNSET, CacheCore, CacheFlow, RunLoader, key_builder, new_token
-from ._core.calls import (
-    Call,
-    connection_error,
-    script_error,
-    timeout_error,
-    wrong_type_error,
-)
+from ._core.cache import FETCH, UNSET, CacheCore, RunLoader, key_builder, new_token
+from ._core.calls import Call
 from ._core.keys import DEFAULT_PREFIX
-from ._core.script import Script
 from ._core.serializers import Serializer, SerializerLike
-from ._sync import perform
+from ._sync import drive, perform
 from .registry import default_registry
 
 __all__ = ["Cache"]
@@ -42,41 +31,6 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _UNSET: Any = UNSET
-# Replies are read as bytes on every client: values may be arbitrary bytes (pickle, raw)
-# that a decode_responses=True client would fail to decode.
-_RAW = {NEVER_DECODE: True}
-
-
-def run_raw(client: Any, script: Script, call: Call[T]) -> T:
-    """Run ``call`` with EVALSHA (EVAL on NOSCRIPT), replies undecoded; errors mapped as by
-    the registry (``WrongTypeError`` naming the key, ``ConnectionLostError``, ...)."""
-    keys = call.keys
-    try:
-        try:
-            reply = client.execute_command("EVALSHA", script.sha1, len(keys), *keys,
-                                           *call.args, **_RAW)
-        except redis_exc.NoScriptError:
-            # Nothing ran; EVAL cannot miss even if the script cache is flushed again.
-            reply = client.execute_command("EVAL", script.source, len(keys), *keys,
-                                           *call.args, **_RAW)
-            with contextlib.suppress(redis_exc.RedisError):
-                client.script_load(script.source)
-    except redis_exc.ResponseError as exc:
-        if str(exc).startswith("WRONGTYPE"):
-            types: list[str | None] = []
-            for key in keys:
-                try:
-                    t = client.type(key)
-                except redis_exc.RedisError:
-                    t = None
-                types.append(t.decode() if isinstance(t, bytes) else t)
-            raise wrong_type_error(script, keys, types) from exc
-        raise script_error(script, keys, exc) from exc
-    except redis_exc.TimeoutError as exc:
-        raise timeout_error(script, keys, exc) from exc
-    except redis_exc.ConnectionError as exc:
-        raise connection_error(script, keys, exc) from exc
-    return call.decode(reply)
 
 
 class Cache:
@@ -116,10 +70,10 @@ class Cache:
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
                                cache_none=cache_none)
-        registry = default_registry()
-        self._scripts = {name: registry.get(name) for name in registry.names()
-                         if name.startswith("cache_")}
-        self._fetch = self._scripts["cache_fetch"]
+        self._registry = default_registry()
+        # Replies are read as bytes on every client: values may be arbitrary bytes (pickle,
+        # raw) that a decode_responses=True client would fail to decode.
+        self._fetch = self._registry.bind(client, FETCH, raw=True)
 
     @property
     def name(self) -> str:
@@ -135,7 +89,7 @@ class Cache:
         return self._core.entry_key(key)
 
     def _run(self, call: Call[T]) -> T:
-        return run_raw(self.client, self._scripts[call.script], call)
+        return self._registry.run(self.client, call)
 
     # -- reading and writing --------------------------------------------------------------
     def get_or_set(
@@ -171,40 +125,18 @@ class Cache:
                                   cache_none=cache_none))
         token = new_token()
         spec = core.fetch_spec(token, opts)
-        try:
-            reply = self.client.execute_command("EVALSHA", self._fetch.sha1, 1, entry, spec,
-                                                **_RAW)
-        except redis_exc.ResponseError:
-            # NOSCRIPT (nothing ran) or an error reply (nothing written): the careful path
-            # re-sends and maps the error.
-            reply = run_raw(self.client, self._fetch, Call(FETCH, (entry,), (spec,)))
-        except redis_exc.TimeoutError as exc:
-            raise timeout_error(self._fetch, (entry,), exc) from exc
-        except redis_exc.ConnectionError as exc:
-            raise connection_error(self._fetch, (entry,), exc) from exc
+        reply = self._fetch((entry,), (spec,))
         if type(reply) is bytes:
             return core.decode(entry, reply, 0)
-        return self._drive(core.get_or_set_flow(entry, token, opts, reply), loader)
+        return drive(self.client, core.get_or_set_flow(entry, token, opts, reply),
+                     effects=functools.partial(self._perform, loader))
 
-    def _drive(self, flow: CacheFlow[T], loader: Callable[[], Any]) -> T:
-        try:
-            effect = next(flow)
-            while True:
-                try:
-                    if isinstance(effect, RunLoader):
-                        result = _call_loader(loader)
-                    elif isinstance(effect, Call):
-                        result = self._run(effect)
-                    else:
-                        result = perform(self.client, effect)
-                except BaseException as exc:  # the flow releases the lease, then re-raises
-                    effect = flow.throw(exc)
-                else:
-                    effect = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        finally:
-            flow.close()
+    def _perform(self, loader: Callable[[], Any], effect: Any) -> Any:
+        if isinstance(effect, RunLoader):
+            return _call_loader(loader)
+        if isinstance(effect, Call):
+            return self._run(effect)
+        return perform(self.client, effect)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The fresh value of ``key``, or ``default`` (never loads, never waits; a stored

@@ -7,11 +7,8 @@ Here the check and the change are one Lua script (``lua/counter_add.lua``).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from redis import exceptions as redis_exc
-
-from ._core.calls import Call, connection_error, timeout_error
 from ._core.counter import (
     DEFAULT_REQUEST_TTL,
     MAX_VALUE,
@@ -21,45 +18,9 @@ from ._core.counter import (
     bad_delta,
 )
 from ._core.keys import DEFAULT_PREFIX
-from .registry import ScriptRegistry, default_registry
+from .registry import default_registry
 
 __all__ = ["MAX_VALUE", "MIN_VALUE", "BoundedCounter", "CounterResult"]
-
-T = TypeVar("T")
-
-
-class FastScript:
-    """``EVALSHA`` of one script straight on the client, for hot paths.
-
-    The registry's :meth:`~pyredis_atomic.registry.ScriptRegistry.run` checks arity and
-    builds a :class:`Call` on every call; a primitive that checked its arguments once can
-    skip that. Any failure goes through the same recovery and error mapping as the
-    registry: ``NOSCRIPT`` (nothing ran) re-runs the call through the registry (``EVAL``
-    then ``SCRIPT LOAD``); other errors are translated, never re-sent, so a call whose
-    reply was lost is not applied twice by us.
-    """
-
-    __slots__ = ("execute", "registry", "script", "sha")
-
-    def __init__(self, client: Any, registry: ScriptRegistry, name: str) -> None:
-        self.registry = registry
-        self.script = registry.get(name)
-        self.sha = self.script.sha1
-        self.execute = client.execute_command
-
-    def recover(self, client: Any, exc: Exception, call: Call[T]) -> T:
-        """Finish ``call`` after the fast ``EVALSHA`` raised ``exc``."""
-        if isinstance(exc, redis_exc.NoScriptError):
-            return self.registry.run(client, call)
-        keys = call.keys
-        if isinstance(exc, redis_exc.ResponseError):
-            # The registry's own translation (WRONGTYPE -> the key at fault, script errors).
-            raise self.registry._translate(client, self.script, keys, exc) from exc
-        if isinstance(exc, redis_exc.TimeoutError):
-            raise timeout_error(self.script, keys, exc) from exc
-        if isinstance(exc, redis_exc.ConnectionError):
-            raise connection_error(self.script, keys, exc) from exc
-        raise exc
 
 
 class BoundedCounter:
@@ -94,7 +55,7 @@ class BoundedCounter:
                                         prefix=prefix, request_ttl=request_ttl)
         self._client = client
         self._registry = default_registry()
-        self._fast = FastScript(client, self._registry, "counter_add")
+        self._fast = self._registry.bind(client, "counter_add")
         self._key = spec.key
         self._high = spec.high
         self._low = spec.low
@@ -154,12 +115,9 @@ class BoundedCounter:
         :class:`~pyredis_atomic.ScriptError` (code ``REQUESTREUSED``).
         """
         if request_id is None and n.__class__ is int and MIN_VALUE <= n <= MAX_VALUE:
-            try:
-                r = self._fast.execute("EVALSHA", self._fast.sha, 2, self._key, self._key, n,
-                                       self._high if n >= 0 else self._low,
-                                       self._opt_clamp if clamp else self._opt)
-            except redis_exc.RedisError as exc:
-                return self._fast.recover(self._client, exc, self._spec.add_call(n, clamp))
+            r = self._fast((self._key, self._key),
+                          (n, self._high if n >= 0 else self._low,
+                           self._opt_clamp if clamp else self._opt))
             if r.__class__ is int:
                 return CounterResult(True, r, n)
             return CounterResult(False, r[0], r[1])

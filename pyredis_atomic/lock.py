@@ -7,6 +7,7 @@ The logic shared with the asyncio twin (:mod:`pyredis_atomic.asyncio.lock`) live
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from ._core.calls import Durability
 from ._core.keys import DEFAULT_PREFIX
 from ._core.lock import (
     _UNSET,
@@ -36,7 +38,7 @@ from ._core.lock import (
 from ._core.validate import to_millis
 from ._core.waiting import Deadline
 from ._sync import drive
-from .errors import LockNotOwnedError, LockTimeoutError
+from .errors import DurabilityError, LockNotOwnedError, LockTimeoutError
 from .registry import default_registry
 
 __all__ = ["Lock", "LockInfo"]
@@ -56,6 +58,9 @@ class Lock(LockCore):
     process for all locks) extends the lease at about a third of ``ttl`` until
     :meth:`release`; if a renewal finds the lock gone, :attr:`lost` becomes True and
     ``on_lost(lock)`` is called (in the renewer thread). ``prefix``: the key namespace.
+    ``durability``: a :class:`~pyredis_atomic.Durability`; ``acquire`` then also waits until
+    that many replicas have the lock, or releases it and raises
+    :class:`~pyredis_atomic.DurabilityError` (one more round trip per acquisition).
 
     One object stands for one holder: share it between threads only if they take turns;
     give each concurrent contender its own object. The lock is not reentrant.
@@ -66,7 +71,7 @@ class Lock(LockCore):
             write_somewhere(fence=lock.fence)
     """
 
-    __slots__ = ("_client", "_renewal")
+    __slots__ = ("_client", "_durability", "_renewal")
 
     def __init__(
         self,
@@ -78,9 +83,13 @@ class Lock(LockCore):
         auto_renew: bool = False,
         on_lost: Callable[[Lock], object] | None = None,
         prefix: str = DEFAULT_PREFIX,
+        durability: Durability | None = None,
     ) -> None:
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
                          prefix=prefix)
+        if durability is not None and not isinstance(durability, Durability):
+            raise TypeError(f"durability must be a Durability, got {type(durability).__name__}")
+        self._durability = durability
         self._client = client
         self._renewal: Renewal | None = None
 
@@ -131,6 +140,8 @@ class Lock(LockCore):
                 self._abandon(token)
             raise
         self._acquired(token, value, since)
+        if self._durability is not None:
+            self._confirm_durable(token)
         if self.auto_renew:
             self._start_renewal(token, since)
         return True
@@ -176,6 +187,22 @@ class Lock(LockCore):
         self._ended()
         if not result:
             raise self._not_owned("release")
+
+    def _confirm_durable(self, token: str) -> None:
+        """WAIT until the lock is on enough replicas: a token-checked extend (same lease)
+        sent with ``WAIT`` on one connection; replication is ordered, so the acquisition
+        before it is there too. If too few replicas confirm, release and re-raise."""
+        assert self._durability is not None
+        d = self._durability
+        try:
+            owned = default_registry().run_durable(
+                self._client, extend_call(self.keys, token, self.ttl_ms), d.replicas, d.timeout)
+        except DurabilityError:
+            with contextlib.suppress(Exception):
+                self.release()
+            raise
+        if not owned:
+            raise self._not_owned("extend")
 
     def extend(self, ttl: float | None = None) -> None:
         """Reset the remaining lease to ``ttl`` seconds (default: the lock's ``ttl``).

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 
+from ._core.calls import Call, Durability
 from ._core.keys import DEFAULT_PREFIX
 from ._core.queue import (
     DEFAULT_MAX_DELIVERIES,
@@ -24,7 +25,6 @@ from ._core.queue import (
     QueueStats,
     check_eviction_policy,
     check_limit,
-    io_client,
     policies_from_reply,
 )
 from ._core.validate import check_timeout
@@ -33,6 +33,8 @@ from ._sync import drive
 from .registry import default_registry
 
 __all__ = ["Message", "ReliableQueue"]
+
+T = TypeVar("T")
 
 # maxmemory-policy per client, read once (None: CONFIG GET refused or renamed).
 _POLICIES: weakref.WeakKeyDictionary[Any, list[str] | None] = weakref.WeakKeyDictionary()
@@ -66,6 +68,8 @@ class ReliableQueue:
     dead-lettered. ``prefix``: key namespace. ``allow_eviction``: by default the first
     operation raises :class:`~pyredis_atomic.EvictionPolicyError` if the server's
     ``maxmemory-policy`` may evict the queue's keys (``allkeys-*``); True accepts the risk.
+    ``durability``: a :class:`~pyredis_atomic.Durability`; pushes then wait until that many
+    replicas have the message, or raise :class:`~pyredis_atomic.DurabilityError`.
 
     Settings are per object: consumers of one queue should agree on ``max_deliveries``.
     """
@@ -79,14 +83,17 @@ class ReliableQueue:
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         prefix: str = DEFAULT_PREFIX,
         allow_eviction: bool = False,
+        durability: Durability | None = None,
     ) -> None:
         self._core = QueueCore(name, visibility_timeout=visibility_timeout,
                                max_deliveries=max_deliveries, prefix=prefix)
         if not isinstance(allow_eviction, bool):
             raise TypeError(f"allow_eviction must be a bool, got {type(allow_eviction).__name__}")
         self._allow_eviction = allow_eviction
+        if durability is not None and not isinstance(durability, Durability):
+            raise TypeError(f"durability must be a Durability, got {type(durability).__name__}")
+        self._durability = durability
         self._client = client
-        self._io = io_client(client)
         self._run = default_registry().run
         self._checked = False
 
@@ -140,7 +147,7 @@ class ReliableQueue:
         call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key)
         if not self._checked:
             self._check_server()
-        return self._run(self._io, call)[0]
+        return self._write(call)[0]
 
     def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
                   dedup_keys: Iterable[str] | None = None) -> list[str]:
@@ -155,19 +162,28 @@ class ReliableQueue:
             self._check_server()
         ids: list[str] = []
         for call in calls:
-            batch: list[str] = self._run(self._io, call)
+            batch: list[str] = self._write(call)
             ids.extend(batch)
         return ids
+
+    def _write(self, call: Call[T]) -> T:
+        """A push: through ``WAIT`` for the replicas when the queue has a durability
+        setting (a DurabilityError leaves the message queued on the primary: push again
+        with the same ``dedup_key`` to retry without a duplicate)."""
+        d = self._durability
+        if d is None:
+            return self._run(self._client, call)
+        return default_registry().run_durable(self._client, call, d.replicas, d.timeout)
 
     # -- consuming -----------------------------------------------------------------------
     def _claim(self, n: int, timeout: float | None, acks: list[Message] | None = None) -> Claim:
         if not self._checked:
             self._check_server()
         deadline = Deadline(timeout) if timeout else None
-        claim = self._run(self._io, self._core.claim_call(n, acks or ()))
+        claim = self._run(self._client, self._core.claim_call(n, acks or ()))
         if claim.messages or deadline is None:
             return claim
-        return drive(self._io, self._core.claim_flow(n, deadline, acks or (), first=claim))
+        return drive(self._client, self._core.claim_flow(n, deadline, acks or (), first=claim))
 
     def pop(self, timeout: float | None = None) -> Message | None:
         """Claim the next message, leased for ``visibility_timeout`` seconds.
@@ -209,7 +225,8 @@ class ReliableQueue:
             self._check_server()
         acked = 0
         for i in range(0, len(checked), MAX_BATCH):
-            acked += self._run(self._io, self._core.claim_call(0, checked[i:i + MAX_BATCH])).acked
+            call = self._core.claim_call(0, checked[i:i + MAX_BATCH])
+            acked += self._run(self._client, call).acked
         return acked
 
     def ack_and_pop(self, msg: Message,
@@ -233,7 +250,7 @@ class ReliableQueue:
         call = self._core.nack_call(msg, delay)
         if not self._checked:
             self._check_server()
-        self._run(self._io, call)
+        self._run(self._client, call)
 
     def extend(self, msg: Message, visibility_timeout: float | None = None) -> bool:
         """Renew the lease of a delivery to ``visibility_timeout`` seconds from now (default:
@@ -242,7 +259,7 @@ class ReliableQueue:
         call = self._core.extend_call(msg, visibility_timeout)
         if not self._checked:
             self._check_server()
-        return self._run(self._io, call)
+        return self._run(self._client, call)
 
     # -- operations ----------------------------------------------------------------------
     def requeue_expired(self, limit: int = 10_000) -> int:
@@ -255,7 +272,7 @@ class ReliableQueue:
         moved = 0
         while moved < limit:
             batch = min(limit - moved, MAX_BATCH)
-            got = self._run(self._io, self._core.claim_call(0, (), reclaim=batch)).reclaimed
+            got = self._run(self._client, self._core.claim_call(0, (), reclaim=batch)).reclaimed
             moved += got
             if got < batch:
                 break
@@ -270,7 +287,7 @@ class ReliableQueue:
     def dead_letters(self, limit: int = 100, offset: int = 0) -> list[Message]:
         """Dead letters, oldest death first, with their delivery counts, ``dead_reason``
         and ``dead_at``."""
-        return self._run(self._io, self._core.dead_call(limit, offset))
+        return self._run(self._client, self._core.dead_call(limit, offset))
 
     def redrive(self, ids: Iterable[str] | None = None) -> int:
         """Move dead letters (all, or those with the given ids) back to the tail of pending
@@ -280,10 +297,10 @@ class ReliableQueue:
         if not self._checked:
             self._check_server()
         if calls is not None:
-            return sum(self._run(self._io, call) for call in calls)
+            return sum(self._run(self._client, call) for call in calls)
         moved = 0
         while True:
-            got = self._run(self._io, self._core.redrive_all_call())
+            got = self._run(self._client, self._core.redrive_all_call())
             moved += got
             if got < MAX_BATCH:
                 return moved
@@ -295,7 +312,7 @@ class ReliableQueue:
         call = self._core.purge_call(dead_only)
         deleted = 0
         while True:
-            gone, left = self._run(self._io, call)
+            gone, left = self._run(self._client, call)
             deleted += gone
             if left == 0 or gone == 0:
                 return deleted

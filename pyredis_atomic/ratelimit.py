@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis import exceptions as redis_exc
-
 from ._core.keys import DEFAULT_PREFIX
 from ._core.ratelimit import RateLimiterSpec, RateLimitResult
-from .counter import FastScript
 from .registry import default_registry
 
 __all__ = ["RateLimitResult", "RateLimiter"]
@@ -36,10 +33,9 @@ class RateLimiter:
         self._spec = RateLimiterSpec(name, rate, period, burst, prefix=prefix)
         self._client = client
         self._registry = default_registry()
-        self._hit1 = self._spec.hit_call(1)
-        self._fast = FastScript(client, self._registry, "ratelimit_hit")
-        self._hit_args = (self._spec.key, self._spec.interval_arg, str(self._spec.burst).encode(),
-                          b"1")
+        self._hit = self._registry.bind(client, "ratelimit_hit")
+        self._hit_keys = (self._spec.key,)
+        self._hit_args = (self._spec.interval_arg, str(self._spec.burst).encode(), b"1")
         self._peek1 = self._spec.peek_call(1)
         self._reset = self._spec.reset_call()
 
@@ -78,10 +74,7 @@ class RateLimiter:
         (the limiter errs on the side of limiting).
         """
         if n == 1 and n.__class__ is int:
-            try:
-                r = self._fast.execute("EVALSHA", self._fast.sha, 1, *self._hit_args)
-            except redis_exc.RedisError as exc:
-                return self._fast.recover(self._client, exc, self._hit1)
+            r = self._hit(self._hit_keys, self._hit_args)
             return self._spec.decode(r)
         return self._registry.run(self._client, self._spec.hit_call(n))
 

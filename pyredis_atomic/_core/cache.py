@@ -284,7 +284,7 @@ class CacheCore:
 
     def fetch_call(self, entry: str, token: str, opts: Options) -> Call[Any]:
         """The get_or_set read (may take the lease or register a waiter)."""
-        return Call(FETCH, (entry,), (self.fetch_spec(token, opts),))
+        return Call(FETCH, (entry,), (self.fetch_spec(token, opts),), raw=True)
 
     def release_call(self, entry: str, token: str, opts: Options) -> Call[int]:
         """Free our lease and wake one waiter."""
@@ -311,11 +311,11 @@ class CacheCore:
 
     def peek_call(self, entry: str) -> Call[Any]:
         """Read a fresh value without loading."""
-        return Call(PEEK, (entry,), (self.format,))
+        return Call(PEEK, (entry,), (self.format,), raw=True)
 
     def inspect_call(self, entry: str) -> Call[Any]:
         """Describe an entry for operators."""
-        return Call(INSPECT, (entry,), ())
+        return Call(INSPECT, (entry,), (), raw=True)
 
     def peek_result(self, entry: str, reply: Any, default: Any) -> Any:
         """Decode cache_peek's reply."""

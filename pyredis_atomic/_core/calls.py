@@ -29,6 +29,7 @@ __all__ = [
     "Arg",
     "Block",
     "Call",
+    "Durability",
     "Effect",
     "Flow",
     "Sleep",
@@ -187,6 +188,25 @@ def wait_millis(replicas: int, timeout: float) -> int:
         raise ValueError(f"durability timeout must be a number of seconds in (0, 3600), "
                          f"got {timeout!r}")
     return max(1, round(timeout * 1000))
+
+
+@dataclass(frozen=True)
+class Durability:
+    """Wait after a write until ``replicas`` replicas have it (Redis ``WAIT``), at most
+    ``timeout`` seconds; fewer acknowledgements raise :class:`~pyredis_atomic.DurabilityError`.
+
+    Replication in Redis is asynchronous: without this, a write acknowledged by the
+    primary can be lost if the primary fails before its replicas received it. With it, a
+    write that returned normally is on ``replicas`` replicas (still not fsynced there, and
+    a failover may still promote a replica that lacks it unless your failover picks the
+    most up-to-date one, as Sentinel and Cluster do).
+    """
+
+    replicas: int
+    timeout: float = 1.0
+
+    def __post_init__(self) -> None:
+        wait_millis(self.replicas, self.timeout)
 
 
 def timeout_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicError:

@@ -46,8 +46,6 @@ __all__ = [
     "QueueCore",
     "QueueStats",
     "check_eviction_policy",
-    "decodes_responses",
-    "io_client",
 ]
 
 DEFAULT_VISIBILITY_TIMEOUT = 30.0
@@ -137,14 +135,6 @@ class Message:
 
 
 QueueStats = dict[str, Any]
-
-
-def decodes_responses(client: Any) -> bool:
-    """True when the client decodes replies to ``str`` (``decode_responses=True``)."""
-    try:
-        return bool(client.get_encoder().decode_responses)
-    except AttributeError:
-        return False
 
 
 def check_eviction_policy(policies: Iterable[str], *, allow: bool, key: str) -> None:
@@ -337,7 +327,7 @@ class QueueCore:
             step = 2
         chunk = MAX_BATCH * step
         return [Call("queue_push", self._push_keys,
-                     (delay_ms, paired, *items[i:i + chunk]), _decode_ids)
+                     (delay_ms, paired, *items[i:i + chunk]), _decode_ids, raw=True)
                 for i in range(0, len(items), chunk)]
 
     def push_call(self, payload: object, *, delay: object = 0.0,
@@ -346,9 +336,9 @@ class QueueCore:
         body = _payload(payload)
         delay_ms = _delay_ms(delay)
         if dedup_key is None:
-            return Call("queue_push", self._push_keys, (delay_ms, "0", body), _decode_ids)
+            return Call("queue_push", self._push_keys, (delay_ms, "0", body), _decode_ids, raw=True)
         return Call("queue_push", self._push_keys,
-                    (delay_ms, "1", _dedup_key(dedup_key), body), _decode_ids)
+                    (delay_ms, "1", _dedup_key(dedup_key), body), _decode_ids, raw=True)
 
     def claim_call(self, n: int, acks: Sequence[Message] = (),
                    reclaim: int = RECLAIM_BATCH, lease_ms: int | None = None) -> Call[Claim]:
@@ -356,13 +346,13 @@ class QueueCore:
         receipts = " ".join([m.receipt for m in acks])
         return Call("queue_claim", self._claim_keys,
                     (self.lease_ms if lease_ms is None else lease_ms, self.max_deliveries,
-                     n, reclaim, receipts), self._decode_claim)
+                     n, reclaim, receipts), self._decode_claim, raw=True)
 
     def nack_call(self, msg: Message, delay: object = 0.0) -> Call[int]:
         """Give a delivery back (now, after ``delay`` seconds, or to the dead letters)."""
         delay_ms = _delay_ms(delay)
         return Call("queue_nack", self._nack_keys,
-                    (msg.receipt, delay_ms, self.max_deliveries), as_int)
+                    (msg.receipt, delay_ms, self.max_deliveries), as_int, raw=True)
 
     def extend_call(self, msg: Message, visibility_timeout: object = None) -> Call[bool]:
         """Extend a delivery's lease to ``visibility_timeout`` (default: the queue's) from
@@ -370,13 +360,13 @@ class QueueCore:
         lease_ms = (self.lease_ms if visibility_timeout is None
                     else to_millis(check_seconds(visibility_timeout, "visibility_timeout")))
         return Call("queue_extend", self._extend_keys, (msg.receipt, lease_ms),
-                    _decode_bool)
+                    _decode_bool, raw=True)
 
     def stats_call(self) -> Call[QueueStats]:
         """Counts by state and the age of the oldest pending message."""
         k = self.keys
         return Call("queue_stats", (k["pending"], k["inflight"], k["delayed"], k["dead"]), (),
-                    _decode_stats)
+                    _decode_stats, raw=True)
 
     def dead_call(self, limit: object = 100, offset: object = 0) -> Call[list[Message]]:
         """List dead letters, oldest death first."""
@@ -396,7 +386,7 @@ class QueueCore:
             return out
 
         return Call("queue_dead", (k["dead"], k["payload"], k["deadinfo"]), (offset, limit),
-                    decode)
+                    decode, raw=True)
 
     def redrive_calls(self, ids: Iterable[object] | None) -> list[Call[int]] | None:
         """Calls that redrive the given ids, or None for 'all' (see :meth:`redrive_all`)."""
@@ -412,11 +402,11 @@ class QueueCore:
                 raise ValueError(f"ids[{i}] is not a message id: {x!r}")
             checked.append(x)
         return [Call("queue_redrive", self._redrive_keys(), (1, *checked[i:i + MAX_BATCH]),
-                     as_int) for i in range(0, len(checked), MAX_BATCH)]
+                     as_int, raw=True) for i in range(0, len(checked), MAX_BATCH)]
 
     def redrive_all_call(self) -> Call[int]:
         """Redrive the oldest MAX_BATCH dead letters."""
-        return Call("queue_redrive", self._redrive_keys(), (MAX_BATCH, "*"), as_int)
+        return Call("queue_redrive", self._redrive_keys(), (MAX_BATCH, "*"), as_int, raw=True)
 
     def _redrive_keys(self) -> tuple[str, ...]:
         k = self.keys
@@ -435,7 +425,7 @@ class QueueCore:
         return Call("queue_purge",
                     (k["pending"], k["inflight"], k["delayed"], k["dead"], k["payload"],
                      k["deadinfo"], k["dedup"], k["dedupof"], k["signal"]),
-                    (MAX_BATCH, "1" if dead_only else "0"), decode)
+                    (MAX_BATCH, "1" if dead_only else "0"), decode, raw=True)
 
     # -- flows ---------------------------------------------------------------------------
     def claim_flow(self, n: int, deadline: Deadline, acks: Sequence[Message] = (),
@@ -494,31 +484,3 @@ def _decode_stats(reply: Any) -> QueueStats:
         "dead": items[3],
         "oldest_pending_age": None if items[4] < 0 else items[4] / 1000.0,
     }
-
-
-class RawReplies:
-    """A view of a ``decode_responses=True`` client whose replies stay ``bytes``.
-
-    Payloads are arbitrary bytes; a decoding client would fail inside redis-py on one that
-    is not UTF-8. redis-py's ``NEVER_DECODE`` option reads one reply undecoded on the same
-    connection pool (no second pool, no extra connections), for sync, asyncio and cluster
-    clients alike. Everything else is delegated to the client.
-    """
-
-    __slots__ = ("__weakref__", "_client")
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        """The client's ``execute_command``, reading the reply undecoded."""
-        return self._client.execute_command(*args, NEVER_DECODE=True, **options)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-
-def io_client(client: Any) -> Any:
-    """The client to send queue scripts through: the client itself, or its
-    :class:`RawReplies` view when it decodes replies."""
-    return RawReplies(client) if decodes_responses(client) else client

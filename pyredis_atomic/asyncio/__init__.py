@@ -6,6 +6,7 @@ I/O-free core, so the two cannot drift apart.
 
 from __future__ import annotations
 
+from .._core.calls import Durability
 from .._core.counter import CounterResult
 from .._core.ratelimit import RateLimitResult
 from .cache import Cache
@@ -21,6 +22,7 @@ __all__ = [
     "BoundedCounter",
     "Cache",
     "CounterResult",
+    "Durability",
     "Lock",
     "LockInfo",
     "Message",

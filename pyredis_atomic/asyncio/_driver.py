@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 
-from .._core.calls import Block, Call, Flow, Sleep
+from .._core.calls import Block, Call, Sleep
 from .._sync import block_slice
 from ..errors import ConnectionLostError, ReplyTimeoutError
 from .registry import AsyncScriptRegistry, default_registry
 
-__all__ = ["drive", "perform"]
+__all__ = ["CancelWatch", "drive", "perform", "shielded"]
 
 T = TypeVar("T")
 
@@ -38,19 +39,83 @@ async def perform(client: Any, effect: Any, registry: AsyncScriptRegistry | None
     raise TypeError(f"unknown effect {effect!r}")
 
 
-async def drive(client: Any, flow: Flow[T], registry: AsyncScriptRegistry | None = None) -> T:
-    """Run a flow to its end. Cancellation is thrown into the flow, so it can clean up
-    what needs no I/O; anything held on the server is bounded by its lease."""
+class CancelWatch:
+    """Notices a cancellation of the current task that redis.asyncio swallowed.
+
+    redis.asyncio (measured with redis-py 8.1) loses a cancellation that arrives before a
+    command is sent: the command then runs to its end (a BLPOP for its full timeout) and
+    returns normally. Drivers ask :meth:`requested` between two effects so the cancellation
+    is not lost. Only requests made after the watch was created count (a task may carry
+    older ones that its code chose to suppress). Python 3.11+; never fires before.
+    """
+
+    __slots__ = ("_base", "_cancelling")
+
+    def __init__(self) -> None:
+        self._cancelling = getattr(asyncio.current_task(), "cancelling", None)
+        self._base = self._cancelling() if self._cancelling is not None else 0
+
+    def requested(self) -> bool:
+        """True once the task has been asked to cancel since the watch began."""
+        return self._cancelling is not None and self._cancelling() > self._base
+
+
+async def shielded(coro: Any) -> Any:
+    """Run ``coro`` (a clean-up) to its end even if the caller is cancelled again
+    meanwhile: the cancellation is raised once the clean-up has finished, so a cancelled
+    task never ends with its clean-up still pending. A strong reference keeps the task
+    alive should even that wait be cancelled."""
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
+_background: set[asyncio.Future[Any]] = set()
+
+
+async def drive(client: Any, flow: Generator[Any, Any, T],
+                registry: AsyncScriptRegistry | None = None,
+                effects: Callable[[Any], Awaitable[Any]] | None = None) -> T:
+    """Run a flow to its end; ``effects`` performs them if given (a primitive with effects
+    of its own), else :func:`perform`.
+
+    Errors, including ``CancelledError``, are thrown into the flow, so it can free what its
+    last step may have taken. A cancellation requested while an effect ran is thrown in
+    after it, even when redis.asyncio swallowed it (see :class:`CancelWatch`). Effects
+    after a cancellation (clean-up) run shielded. Anything held on the server is bounded by
+    its lease in any case.
+    """
+    watch = CancelWatch()
+    cancelled = False
     try:
         effect = next(flow)
         while True:
             try:
-                result = await perform(client, effect, registry)
-            except Exception as exc:
+                step = (effects(effect) if effects is not None
+                        else perform(client, effect, registry))
+                result = await (shielded(step) if cancelled else step)
+            except BaseException as exc:  # let the flow decide; re-raised if not caught
+                if isinstance(exc, asyncio.CancelledError):
+                    cancelled = True
+                elif not cancelled and watch.requested():
+                    cancelled = True
+                    exc = asyncio.CancelledError()
                 effect = flow.throw(exc)
             else:
-                effect = flow.send(result)
+                if not cancelled and watch.requested():
+                    cancelled = True
+                    effect = flow.throw(asyncio.CancelledError())
+                else:
+                    effect = flow.send(result)
     except StopIteration as stop:
+        if cancelled:
+            # The flow cleaned up and returned: the cancellation still stands.
+            raise asyncio.CancelledError() from None
         return stop.value  # type: ignore[no-any-return]
     finally:
         flow.close()

@@ -17,30 +17,19 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from redis import exceptions as redis_exc
-from redis.client import NEVER_DECODE
-
 from .._core.cache import (
     FETCH,
     UNSET,
     CacheCore,
-    CacheFlow,
     RunLoader,
     key_builder,
     new_token,
 )
-from .._core.calls import (
-    Call,
-    connection_error,
-    script_error,
-    timeout_error,
-    wrong_type_error,
-)
+from .._core.calls import Call
 from .._core.keys import DEFAULT_PREFIX
-from .._core.script import Script
 from .._core.serializers import Serializer, SerializerLike
 from ..cache import inspect_result
-from ._driver import perform
+from ._driver import drive, perform, shielded
 from .registry import default_registry
 
 __all__ = ["Cache"]
@@ -49,38 +38,6 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _UNSET: Any = UNSET
-_RAW = {NEVER_DECODE: True}
-
-
-async def run_raw(client: Any, script: Script, call: Call[T]) -> T:
-    """Run ``call`` with EVALSHA (EVAL on NOSCRIPT), replies undecoded; errors mapped as by
-    the registry."""
-    keys = call.keys
-    try:
-        try:
-            reply = await client.execute_command("EVALSHA", script.sha1, len(keys), *keys,
-                                                 *call.args, **_RAW)
-        except redis_exc.NoScriptError:
-            reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
-                                                 *call.args, **_RAW)
-            with contextlib.suppress(redis_exc.RedisError):
-                await client.script_load(script.source)
-    except redis_exc.ResponseError as exc:
-        if str(exc).startswith("WRONGTYPE"):
-            types: list[str | None] = []
-            for key in keys:
-                try:
-                    t = await client.type(key)
-                except redis_exc.RedisError:
-                    t = None
-                types.append(t.decode() if isinstance(t, bytes) else t)
-            raise wrong_type_error(script, keys, types) from exc
-        raise script_error(script, keys, exc) from exc
-    except redis_exc.TimeoutError as exc:
-        raise timeout_error(script, keys, exc) from exc
-    except redis_exc.ConnectionError as exc:
-        raise connection_error(script, keys, exc) from exc
-    return call.decode(reply)
 
 
 class Cache:
@@ -109,9 +66,8 @@ class Cache:
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
                                cache_none=cache_none)
-        registry = default_registry()
-        self._scripts = {n: registry.get(n) for n in registry.names() if n.startswith("cache_")}
-        self._fetch = self._scripts[FETCH]
+        self._registry = default_registry()
+        self._fetch = self._registry.bind(client, FETCH, raw=True)
 
     @property
     def name(self) -> str:
@@ -127,7 +83,7 @@ class Cache:
         return self._core.entry_key(key)
 
     async def _run(self, call: Call[T]) -> T:
-        return await run_raw(self.client, self._scripts[call.script], call)
+        return await self._registry.run(self.client, call)
 
     async def get_or_set(
         self,
@@ -156,50 +112,21 @@ class Cache:
         token = new_token()
         spec = core.fetch_spec(token, opts)
         try:
-            reply = await self.client.execute_command("EVALSHA", self._fetch.sha1, 1, entry,
-                                                      spec, **_RAW)
-        except redis_exc.ResponseError:
-            reply = await run_raw(self.client, self._fetch, Call(FETCH, (entry,), (spec,)))
-        except redis_exc.TimeoutError as exc:
-            raise timeout_error(self._fetch, (entry,), exc) from exc
-        except redis_exc.ConnectionError as exc:
-            raise connection_error(self._fetch, (entry,), exc) from exc
+            reply = await self._fetch((entry,), (spec,))
         except asyncio.CancelledError:
             # The script may have run and given us the lease: free it (a no-op otherwise).
             with contextlib.suppress(Exception):
-                await _shielded(self._run(core.release_call(entry, token, opts)))
+                await shielded(self._run(core.release_call(entry, token, opts)))
             raise
         if type(reply) is bytes:
             return core.decode(entry, reply, 0)
-        return await self._drive(core.get_or_set_flow(entry, token, opts, reply), loader)
+        return await drive(self.client, core.get_or_set_flow(entry, token, opts, reply),
+                           effects=functools.partial(self._perform, loader))
 
-    async def _drive(self, flow: CacheFlow[T], loader: Callable[[], Any]) -> T:
-        cancelled = False
-        try:
-            effect = next(flow)
-            while True:
-                try:
-                    if isinstance(effect, RunLoader):
-                        result = loader()
-                        if inspect.isawaitable(result):
-                            result = await result
-                    elif cancelled:
-                        # Clean-up after a cancellation (freeing the lease) must not be
-                        # cancelled in turn.
-                        result = await _shielded(self._perform(effect))
-                    else:
-                        result = await self._perform(effect)
-                except BaseException as exc:  # the flow releases the lease, then re-raises
-                    cancelled = cancelled or isinstance(exc, asyncio.CancelledError)
-                    effect = flow.throw(exc)
-                else:
-                    effect = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        finally:
-            flow.close()
-
-    async def _perform(self, effect: Any) -> Any:
+    async def _perform(self, loader: Callable[[], Any], effect: Any) -> Any:
+        if isinstance(effect, RunLoader):
+            result = loader()
+            return (await result) if inspect.isawaitable(result) else result
         if isinstance(effect, Call):
             return await self._run(effect)
         return await perform(self.client, effect)
@@ -266,15 +193,3 @@ class Cache:
             return wrapper  # type: ignore[return-value]
 
         return decorate
-
-
-_background: set[asyncio.Future[Any]] = set()
-
-
-async def _shielded(coro: Any) -> Any:
-    """Run ``coro`` to its end even if the caller is cancelled again meanwhile (the task
-    then finishes in the background; a strong reference keeps it alive)."""
-    task = asyncio.ensure_future(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return await asyncio.shield(task)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from redis import exceptions as redis_exc
-
-from .._core.calls import Call, connection_error, timeout_error
 from .._core.counter import (
     DEFAULT_REQUEST_TTL,
     MAX_VALUE,
@@ -16,37 +13,9 @@ from .._core.counter import (
     bad_delta,
 )
 from .._core.keys import DEFAULT_PREFIX
-from .registry import AsyncScriptRegistry, default_registry
+from .registry import default_registry
 
 __all__ = ["BoundedCounter", "CounterResult"]
-
-T = TypeVar("T")
-
-
-class AsyncFastScript:
-    """``EVALSHA`` of one script straight on a ``redis.asyncio`` client (see the sync
-    :class:`pyredis_atomic.counter.FastScript`: same recovery, nothing re-sent)."""
-
-    __slots__ = ("execute", "registry", "script", "sha")
-
-    def __init__(self, client: Any, registry: AsyncScriptRegistry, name: str) -> None:
-        self.registry = registry
-        self.script = registry.get(name)
-        self.sha = self.script.sha1
-        self.execute = client.execute_command
-
-    async def recover(self, client: Any, exc: Exception, call: Call[T]) -> T:
-        """Finish ``call`` after the fast ``EVALSHA`` raised ``exc``."""
-        if isinstance(exc, redis_exc.NoScriptError):
-            return await self.registry.run(client, call)
-        keys = call.keys
-        if isinstance(exc, redis_exc.ResponseError):
-            raise await self.registry._translate(client, self.script, keys, exc) from exc
-        if isinstance(exc, redis_exc.TimeoutError):
-            raise timeout_error(self.script, keys, exc) from exc
-        if isinstance(exc, redis_exc.ConnectionError):
-            raise connection_error(self.script, keys, exc) from exc
-        raise exc
 
 
 class BoundedCounter:
@@ -72,7 +41,7 @@ class BoundedCounter:
                                         prefix=prefix, request_ttl=request_ttl)
         self._client = client
         self._registry = default_registry()
-        self._fast = AsyncFastScript(client, self._registry, "counter_add")
+        self._fast = self._registry.bind(client, "counter_add")
         self._key = spec.key
         self._high = spec.high
         self._low = spec.low
@@ -118,13 +87,9 @@ class BoundedCounter:
                    request_id: str | None = None) -> CounterResult:
         """See :meth:`pyredis_atomic.BoundedCounter.incr`."""
         if request_id is None and n.__class__ is int and MIN_VALUE <= n <= MAX_VALUE:
-            try:
-                r = await self._fast.execute(
-                    "EVALSHA", self._fast.sha, 2, self._key, self._key, n,
-                    self._high if n >= 0 else self._low, self._opt_clamp if clamp else self._opt)
-            except redis_exc.RedisError as exc:
-                return await self._fast.recover(self._client, exc,
-                                                self._spec.add_call(n, clamp))
+            r = await self._fast((self._key, self._key),
+                                (n, self._high if n >= 0 else self._low,
+                                 self._opt_clamp if clamp else self._opt))
             if r.__class__ is int:
                 return CounterResult(True, r, n)
             return CounterResult(False, r[0], r[1])

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .._core.calls import Flow
+from .._core.calls import Durability
 from .._core.keys import DEFAULT_PREFIX
 from .._core.lock import (
     _UNSET,
@@ -35,9 +35,9 @@ from .._core.lock import (
 )
 from .._core.validate import to_millis
 from .._core.waiting import Deadline
-from ..errors import LockNotOwnedError, LockTimeoutError
+from ..errors import DurabilityError, LockNotOwnedError, LockTimeoutError
 from ..lock import _note
-from ._driver import perform
+from ._driver import CancelWatch, drive, shielded
 from .registry import default_registry
 
 __all__ = ["Lock", "LockInfo"]
@@ -63,7 +63,7 @@ class Lock(LockCore):
             await write_somewhere(fence=lock.fence)
     """
 
-    __slots__ = ("_client", "_renewal")
+    __slots__ = ("_client", "_durability", "_renewal")
 
     def __init__(
         self,
@@ -75,9 +75,13 @@ class Lock(LockCore):
         auto_renew: bool = False,
         on_lost: Callable[[Lock], object] | None = None,
         prefix: str = DEFAULT_PREFIX,
+        durability: Durability | None = None,
     ) -> None:
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
                          prefix=prefix)
+        if durability is not None and not isinstance(durability, Durability):
+            raise TypeError(f"durability must be a Durability, got {type(durability).__name__}")
+        self._durability = durability
         self._client = client
         self._renewal: Renewal | None = None
 
@@ -94,20 +98,19 @@ class Lock(LockCore):
         if self._renewal is not None:
             await self._stop_renewal()
         since = time.monotonic()
-        task = asyncio.current_task()
-        cancels = _cancelling(task)
+        watch = CancelWatch()
         try:
             ok, value = await default_registry().run(
                 self._client, acquire_call(self.keys, token, self.ttl_ms))
-            _raise_if_cancel_swallowed(task, cancels)
+            if watch.requested():  # redis.asyncio swallowed it (see CancelWatch)
+                raise asyncio.CancelledError
             if ok != ACQUIRED:
                 if not blocking or wait == 0:
                     self._not_acquired()
                     return False
                 left = None if wait is None else wait - (time.monotonic() - since)
-                fence = await _drive(self._client, wait_flow(self.keys, token, self.ttl_ms,
-                                                              Deadline(left), value),
-                                     task, cancels)
+                fence = await drive(self._client, wait_flow(self.keys, token, self.ttl_ms,
+                                                             Deadline(left), value))
                 if fence is None:
                     self._not_acquired()
                     return False
@@ -118,9 +121,11 @@ class Lock(LockCore):
                 # Cancelled: the interrupted call may have taken the lock or consumed a
                 # wake-up. Clean up in a task of its own, so a second cancellation cannot
                 # cut it short.
-                await _shielded(self._abandon(token))
+                await shielded(self._abandon(token))
             raise
         self._acquired(token, value, since)
+        if self._durability is not None:
+            await self._confirm_durable(token)
         if self.auto_renew:
             self._start_renewal(token, since)
         return True
@@ -137,7 +142,7 @@ class Lock(LockCore):
         (a body's own exception propagates instead, with a note)."""
         try:
             if isinstance(exc, asyncio.CancelledError):
-                await _shielded(self.release())
+                await shielded(self.release())
             else:
                 await self.release()
         except LockNotOwnedError as err:
@@ -160,6 +165,22 @@ class Lock(LockCore):
         self._ended()
         if not result:
             raise self._not_owned("release")
+
+    async def _confirm_durable(self, token: str) -> None:
+        """WAIT until the lock is on enough replicas: a token-checked extend (same lease)
+        sent with ``WAIT`` on one connection; replication is ordered, so the acquisition
+        before it is there too. If too few replicas confirm, release and re-raise."""
+        assert self._durability is not None
+        d = self._durability
+        try:
+            owned = await default_registry().run_durable(
+                self._client, extend_call(self.keys, token, self.ttl_ms), d.replicas, d.timeout)
+        except DurabilityError:
+            with contextlib.suppress(Exception):
+                await self.release()
+            raise
+        if not owned:
+            raise self._not_owned("extend")
 
     async def extend(self, ttl: float | None = None) -> None:
         """Reset the remaining lease to ``ttl`` seconds (default: the lock's ``ttl``);
@@ -213,53 +234,6 @@ class Lock(LockCore):
             async with renewal.mutex:  # waits for a renewal in flight
                 renewal.active = False
             self._renewal = None
-
-
-def _cancelling(task: asyncio.Task[Any] | None) -> int:
-    count = getattr(task, "cancelling", None)  # Python 3.11+
-    return int(count()) if count is not None else 0
-
-
-def _raise_if_cancel_swallowed(task: asyncio.Task[Any] | None, before: int) -> None:
-    """Re-raise a cancellation that was requested during an await but never delivered.
-
-    On Python 3.11, ``asyncio.wait_for`` (which redis-py uses to send commands when a
-    socket timeout is set) drops a cancellation that arrives as the send completes; the
-    task then carries on as if never cancelled, and a waiter would keep waiting. The
-    task's ``cancelling()`` count still shows the request.
-    """
-    if _cancelling(task) > before:
-        raise asyncio.CancelledError
-
-
-async def _drive(client: Any, flow: Flow[T], task: asyncio.Task[Any] | None,
-                 cancels: int) -> T:
-    """:func:`pyredis_atomic.asyncio._driver.drive`, plus the check for swallowed
-    cancellations after every effect."""
-    try:
-        effect = next(flow)
-        while True:
-            try:
-                result = await perform(client, effect)
-            except Exception as exc:
-                effect = flow.throw(exc)
-                continue
-            _raise_if_cancel_swallowed(task, cancels)
-            effect = flow.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
-
-
-async def _shielded(coro: Any) -> None:
-    task = asyncio.ensure_future(coro)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        # Cancelled again while cleaning up: let the cleanup finish, then go.
-        await asyncio.wait([task])
-        raise
 
 
 class _AsyncRenewer:

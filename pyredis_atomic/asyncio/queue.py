@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 
+from .._core.calls import Call, Durability
 from .._core.keys import DEFAULT_PREFIX
 from .._core.queue import (
     DEFAULT_MAX_DELIVERIES,
@@ -26,7 +27,6 @@ from .._core.queue import (
     QueueStats,
     check_eviction_policy,
     check_limit,
-    io_client,
     policies_from_reply,
 )
 from .._core.validate import check_timeout
@@ -35,6 +35,8 @@ from ._driver import drive
 from .registry import default_registry
 
 __all__ = ["Message", "ReliableQueue"]
+
+T = TypeVar("T")
 
 _POLICIES: weakref.WeakKeyDictionary[Any, list[str] | None] = weakref.WeakKeyDictionary()
 
@@ -69,14 +71,17 @@ class ReliableQueue:
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         prefix: str = DEFAULT_PREFIX,
         allow_eviction: bool = False,
+        durability: Durability | None = None,
     ) -> None:
         self._core = QueueCore(name, visibility_timeout=visibility_timeout,
                                max_deliveries=max_deliveries, prefix=prefix)
         if not isinstance(allow_eviction, bool):
             raise TypeError(f"allow_eviction must be a bool, got {type(allow_eviction).__name__}")
         self._allow_eviction = allow_eviction
+        if durability is not None and not isinstance(durability, Durability):
+            raise TypeError(f"durability must be a Durability, got {type(durability).__name__}")
+        self._durability = durability
         self._client = client
-        self._io = io_client(client)
         self._run = default_registry().run
         self._checked = False
 
@@ -116,13 +121,21 @@ class ReliableQueue:
             check_eviction_policy(policies, allow=self._allow_eviction, key=self._core.base)
         self._checked = True
 
+    async def _write(self, call: Call[T]) -> T:
+        """A push, through ``WAIT`` when the queue has a durability setting (see the sync
+        :class:`pyredis_atomic.ReliableQueue`)."""
+        d = self._durability
+        if d is None:
+            return await self._run(self._client, call)
+        return await default_registry().run_durable(self._client, call, d.replicas, d.timeout)
+
     async def push(self, payload: bytes | str, *, delay: float = 0.0,
                    dedup_key: str | None = None) -> str:
         """Push one message; return its id (see the sync ``push``)."""
         call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key)
         if not self._checked:
             await self._check_server()
-        return (await self._run(self._io, call))[0]
+        return (await self._write(call))[0]
 
     async def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
                         dedup_keys: Iterable[str] | None = None) -> list[str]:
@@ -134,7 +147,7 @@ class ReliableQueue:
             await self._check_server()
         ids: list[str] = []
         for call in calls:
-            batch: list[str] = await self._run(self._io, call)
+            batch: list[str] = await self._write(call)
             ids.extend(batch)
         return ids
 
@@ -143,10 +156,11 @@ class ReliableQueue:
         if not self._checked:
             await self._check_server()
         deadline = Deadline(timeout) if timeout else None
-        claim = await self._run(self._io, self._core.claim_call(n, acks or ()))
+        claim = await self._run(self._client, self._core.claim_call(n, acks or ()))
         if claim.messages or deadline is None:
             return claim
-        return await drive(self._io, self._core.claim_flow(n, deadline, acks or (), first=claim))
+        flow = self._core.claim_flow(n, deadline, acks or (), first=claim)
+        return await drive(self._client, flow)
 
     async def pop(self, timeout: float | None = None) -> Message | None:
         """Claim the next message; wait up to ``timeout`` seconds (None/0: do not wait)."""
@@ -178,7 +192,8 @@ class ReliableQueue:
             await self._check_server()
         acked = 0
         for i in range(0, len(checked), MAX_BATCH):
-            claim = await self._run(self._io, self._core.claim_call(0, checked[i:i + MAX_BATCH]))
+            call = self._core.claim_call(0, checked[i:i + MAX_BATCH])
+            claim = await self._run(self._client, call)
             acked += claim.acked
         return acked
 
@@ -196,7 +211,7 @@ class ReliableQueue:
         call = self._core.nack_call(msg, delay)
         if not self._checked:
             await self._check_server()
-        await self._run(self._io, call)
+        await self._run(self._client, call)
 
     async def extend(self, msg: Message, visibility_timeout: float | None = None) -> bool:
         """Renew a delivery's lease; False if it is no longer current."""
@@ -204,7 +219,7 @@ class ReliableQueue:
         call = self._core.extend_call(msg, visibility_timeout)
         if not self._checked:
             await self._check_server()
-        return await self._run(self._io, call)
+        return await self._run(self._client, call)
 
     async def requeue_expired(self, limit: int = 10_000) -> int:
         """Move up to ``limit`` expired leases back to pending (or dead letters)."""
@@ -214,7 +229,7 @@ class ReliableQueue:
         moved = 0
         while moved < limit:
             batch = min(limit - moved, MAX_BATCH)
-            claim = await self._run(self._io, self._core.claim_call(0, (), reclaim=batch))
+            claim = await self._run(self._client, self._core.claim_call(0, (), reclaim=batch))
             moved += claim.reclaimed
             if claim.reclaimed < batch:
                 break
@@ -226,7 +241,7 @@ class ReliableQueue:
 
     async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[Message]:
         """Dead letters, oldest death first, with their delivery counts."""
-        return await self._run(self._io, self._core.dead_call(limit, offset))
+        return await self._run(self._client, self._core.dead_call(limit, offset))
 
     async def redrive(self, ids: Iterable[str] | None = None) -> int:
         """Move dead letters (all, or the given ids) back to pending as new messages."""
@@ -236,11 +251,11 @@ class ReliableQueue:
         if calls is not None:
             moved = 0
             for call in calls:
-                moved += await self._run(self._io, call)
+                moved += await self._run(self._client, call)
             return moved
         moved = 0
         while True:
-            got = await self._run(self._io, self._core.redrive_all_call())
+            got = await self._run(self._client, self._core.redrive_all_call())
             moved += got
             if got < MAX_BATCH:
                 return moved
@@ -250,7 +265,7 @@ class ReliableQueue:
         call = self._core.purge_call(dead_only)
         deleted = 0
         while True:
-            gone, left = await self._run(self._io, call)
+            gone, left = await self._run(self._client, call)
             deleted += gone
             if left == 0 or gone == 0:
                 return deleted

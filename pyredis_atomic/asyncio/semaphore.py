@@ -7,7 +7,6 @@ import contextlib
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .._core.calls import Flow
 from .._core.keys import DEFAULT_PREFIX
 from .._core.semaphore import DEFAULT_TTL, SemaphoreSpec, acquire_flow
 from ..errors import ConnectionLostError, SemaphoreLostError, SemaphoreTimeoutError
@@ -18,38 +17,6 @@ from .registry import default_registry
 __all__ = ["Semaphore"]
 
 T = TypeVar("T")
-
-
-def _cancel_requested(task: asyncio.Task[Any] | None) -> bool:
-    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-    return bool(cancelling()) if cancelling is not None else False
-
-
-def honour_cancellation(flow: Flow[T], task: asyncio.Task[Any] | None) -> Flow[T]:
-    """Pass ``flow``'s effects through, but stop with ``CancelledError`` between two
-    effects once the task has been cancelled.
-
-    redis.asyncio loses a cancellation that arrives before a command is sent (measured
-    with redis-py 8.1: the command then runs to its end, a BLPOP for its full timeout),
-    so a waiter could otherwise go on waiting after being cancelled.
-    """
-    try:
-        effect = next(flow)
-        while True:
-            try:
-                result = yield effect
-            except BaseException as exc:
-                if _cancel_requested(task):
-                    flow.close()
-                    raise asyncio.CancelledError() from exc
-                effect = flow.throw(exc)
-            else:
-                if _cancel_requested(task):
-                    flow.close()
-                    raise asyncio.CancelledError()
-                effect = flow.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
 
 
 class Semaphore:
@@ -95,12 +62,7 @@ class Semaphore:
         blocking, timeout, permit = self._spec.acquire_args(blocking, timeout, permit)
         try:
             flow = acquire_flow(self._spec, permit, blocking, timeout)
-            result = await drive(self._client,
-                                 honour_cancellation(flow, asyncio.current_task()),
-                                 self._registry)
-            if result is not None and _cancel_requested(asyncio.current_task()):
-                raise asyncio.CancelledError()  # the last attempt swallowed a cancellation
-            return result
+            return await drive(self._client, flow, self._registry)
         except ConnectionLostError:
             raise
         except BaseException:
