@@ -61,11 +61,13 @@ def run_bench(url: str | None = None, *, quick: bool = False, json_path: Path | 
         bench = Bench(client=client, url=server_url, quick=quick, say=progress)
         rows: list[Result] = []
         cases = [(n, f) for n, f in CASES if not only or any(o in n for o in only)]
+        with_cost = not only or any(o in "server cost" for o in only)
+        total = len(cases) + with_cost
         for i, (name, fn) in enumerate(cases, start=1):
-            progress(f"[{i}/{len(cases)}] {name}")
+            progress(f"[{i}/{total}] {name}")
             rows.extend(fn(bench))
-        if not only or any(o in "server cost" for o in only):
-            progress(f"[{len(cases) + 1}/{len(cases) + 1}] server cost per script")
+        if with_cost:
+            progress(f"[{total}/{total}] server cost per script")
             rows.extend(server_cost(bench))
         meta = _meta(client, server_url, quick)
         targets = check_targets(rows)
