@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest_asyncio
@@ -45,7 +45,7 @@ class CancellingRedis(redis.asyncio.Redis):
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         await self.point()
-        reply = await super().execute_command(*args, **options)
+        reply = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         await self.point()
         return reply
 
@@ -61,7 +61,7 @@ async def clients(redis_server: RedisServer,
 
 
 async def _every_point(victim: CancellingRedis, setup: Callable[[], Awaitable[Any]],
-                       op: Callable[[], Awaitable[Any]],
+                       op: Callable[[], Coroutine[Any, Any, Any]],
                        check: Callable[[bool], Awaitable[None]]) -> int:
     """Run ``op`` cancelled at point k for every k; ``check(cancelled)`` after each."""
     for k in range(1, MAX_POINTS):
