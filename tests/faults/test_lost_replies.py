@@ -105,6 +105,24 @@ def test_a_retried_ack_returns_false_but_the_message_is_done(
     assert (stats["pending"], stats["in_flight"]) == (1, 0)
 
 
+def test_a_retried_pop_claims_more_and_the_lost_claim_is_redelivered(
+        proxy: FaultProxy, retrying: redis.Redis) -> None:
+    """Invariant: a re-sent claim takes the next message; the one the lost send claimed
+    is not lost but delivered again once its lease ends (at-least-once)."""
+    q = ReliableQueue(retrying, "lr", visibility_timeout=0.3)
+    first, second = q.push(b"1"), q.push(b"2")
+    proxy.drop_next_reply()
+    msg = q.pop()
+    _resent(proxy)
+    assert msg is not None
+    assert msg.id == second
+    assert q.ack(msg)
+    again = q.pop(timeout=2.0)
+    assert again is not None
+    assert (again.id, again.deliveries) == (first, 2)
+    assert q.ack(again)
+
+
 def test_a_retried_counter_change_with_a_request_id_is_applied_once(
         proxy: FaultProxy, retrying: redis.Redis) -> None:
     """Invariant: a ``request_id`` makes a re-sent increment a no-op returning the first
