@@ -49,6 +49,14 @@ def perform(client: Any, effect: Any, registry: ScriptRegistry | None = None) ->
         except redis_exc.ConnectionError as exc:
             raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}: {exc}",
                                       key=effect.key) from exc
+        except redis_exc.ResponseError as exc:
+            # A failover turned the node into a replica and Redis ended the wait
+            # ("UNBLOCKED ..."): nothing was popped, so it is a wait that ended early. The
+            # flow re-checks and re-sends its call, which cluster routing takes to the new
+            # primary.
+            if not str(exc).startswith("UNBLOCKED"):
+                raise
+            return None
         return None if reply is None else reply[1]
     if isinstance(effect, Sleep):
         time.sleep(effect.seconds)

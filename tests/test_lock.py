@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import redis
-from lock_proxy import ReplyDroppingProxy
+from faults.fault_proxy import FaultProxy
 
 from pyredis_atomic import (
     Lock,
@@ -255,8 +255,8 @@ def test_release_after_its_first_send_went_through_succeeds(client: redis.Redis)
 
 
 @pytest.fixture
-def proxy(redis_server: RedisServer, redis_url: str) -> Iterator[ReplyDroppingProxy]:
-    p = ReplyDroppingProxy(redis_server.host, redis_server.port)
+def proxy(redis_server: RedisServer, redis_url: str) -> Iterator[FaultProxy]:
+    p = FaultProxy(redis_server.host, redis_server.port)
     try:
         yield p
     finally:
@@ -264,7 +264,7 @@ def proxy(redis_server: RedisServer, redis_url: str) -> Iterator[ReplyDroppingPr
 
 
 def test_lost_replies_are_resent_by_redis_py_and_applied_once(
-    proxy: ReplyDroppingProxy, redis_client: redis.Redis
+    proxy: FaultProxy, redis_client: redis.Redis
 ) -> None:
     # redis.Redis(host, port) retries after a broken connection (from_url does not).
     client = redis.Redis(host="127.0.0.1", port=proxy.port)
@@ -291,7 +291,7 @@ def test_lost_replies_are_resent_by_redis_py_and_applied_once(
 
 
 def test_an_acquire_that_failed_on_the_connection_is_recognised_by_the_next(
-    proxy: ReplyDroppingProxy, redis_client: redis.Redis
+    proxy: FaultProxy, redis_client: redis.Redis
 ) -> None:
     client = redis.Redis.from_url(proxy.url)  # no automatic retries
     default_registry().load(client)

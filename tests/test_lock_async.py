@@ -13,9 +13,9 @@ import pytest
 import pytest_asyncio
 import redis
 import redis.asyncio
+from faults.fault_proxy import FaultProxy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lock_proxy import ReplyDroppingProxy
 
 from pyredis_atomic import (
     LockLostError,
@@ -116,7 +116,7 @@ async def test_re_sent_release_and_dropped_replies(
                                               lock.fence, 1000))
     await lock.release()  # its first send "went through": no error
 
-    proxy = ReplyDroppingProxy(redis_server.host, redis_server.port)
+    proxy = FaultProxy(redis_server.host, redis_server.port)
     client = redis.asyncio.Redis(host="127.0.0.1", port=proxy.port)  # retries by default
     try:
         await default_registry().load(client)

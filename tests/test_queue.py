@@ -11,12 +11,10 @@ import redis
 from queue_helpers import all_payload_ids, expire_all, make_due
 
 from pyredis_atomic import (
-    EvictionPolicyError,
     Message,
     ReliableQueue,
     WrongTypeError,
 )
-from pyredis_atomic.testing import RedisServer
 
 ALL_BYTES = bytes(range(256))
 
@@ -436,46 +434,3 @@ def test_ack_cost_is_flat_with_100k_in_flight(make_client: Callable[..., redis.R
     base = min(per_ack(small) for _ in range(2))
     loaded = min(per_ack(q) for _ in range(2))
     assert loaded < base * 3, (base, loaded)  # flat: O(log n) ZREM, no scans
-
-
-def test_eviction_policy_is_checked_once_per_client(
-        redis_server_factory: Callable[..., RedisServer]) -> None:
-    server = redis_server_factory()
-    client = redis.Redis(host=server.host, port=server.port)
-    try:
-        client.config_set("maxmemory-policy", "allkeys-lru")
-        q = ReliableQueue(client, "evict")
-        with pytest.raises(EvictionPolicyError) as info:
-            q.push(b"x")
-        assert info.value.policy == "allkeys-lru"
-        assert "allow_eviction" in str(info.value)
-        assert client.exists(q.keys["pending"]) == 0  # refused before writing
-        ok = ReliableQueue(client, "evict", allow_eviction=True)
-        ok.push(b"x")
-        client.config_set("maxmemory-policy", "noeviction")
-        # Cached per client: the same client still refuses (checked once).
-        with pytest.raises(EvictionPolicyError):
-            ReliableQueue(client, "evict").pop()
-        fresh = redis.Redis(host=server.host, port=server.port)
-        assert ReliableQueue(fresh, "evict").pop() is not None
-        fresh.close()
-    finally:
-        client.close()
-
-
-def test_eviction_check_tolerates_a_disabled_config_command(
-        redis_server_factory: Callable[..., RedisServer]) -> None:
-    server = redis_server_factory()
-    admin = redis.Redis(host=server.host, port=server.port)
-    admin.config_set("maxmemory-policy", "allkeys-lru")
-    admin.acl_setuser("app", enabled=True, passwords=["+pw"], keys=["*"], channels=["*"],
-                      commands=["+@all", "-config"])
-    app = redis.Redis(host=server.host, port=server.port, username="app", password="pw")
-    try:
-        q = ReliableQueue(app, "acl")
-        q.push(b"x")  # CONFIG denied: cannot tell, so the queue works
-        assert q.pop() is not None
-    finally:
-        app.close()
-        admin.close()
-

@@ -1,7 +1,10 @@
 """A small TCP proxy on loopback that can delay or drop the server's replies.
 
 It stands between a redis-py client and a real redis-server to simulate lost replies and
-slow networks: the server has executed the command, the client never hears back.
+slow networks: the server has executed the command, the client never hears back (the
+connection breaks, which is how a lost reply looks to redis-py: a ``redis.Redis(host=,
+port=)`` client then re-sends the command on a new connection; a ``from_url`` client
+raises). One module for every test that needs it (the lock tests and ``tests/faults``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class FaultProxy:
         with self._lock:
             self._drop_replies = count
 
+    def drop_next_reply(self) -> None:
+        """Swallow the next reply and cut that connection (the command ran)."""
+        self.drop_replies(1)
+
     def heal(self) -> None:
         """Back to plain forwarding."""
         with self._lock:
@@ -58,7 +65,9 @@ class FaultProxy:
         self._closed = True
         with contextlib.suppress(OSError):
             self._listener.close()
-        for s in list(self._sockets):
+        with self._lock:
+            sockets = list(self._sockets)
+        for s in sockets:
             with contextlib.suppress(OSError):
                 s.close()
 
@@ -79,7 +88,8 @@ class FaultProxy:
             except OSError:
                 client.close()
                 continue
-            self._sockets += [client, server]
+            with self._lock:
+                self._sockets += [client, server]
             threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
 

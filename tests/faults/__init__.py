@@ -1,0 +1,1 @@
+"""Fault-injection tests (issue #8): real servers that restart, fail over, lose replies."""
