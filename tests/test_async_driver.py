@@ -124,3 +124,24 @@ async def test_cancelled_pop_leaves_no_message_owned_beyond_its_lease(
     else:
         await queue.ack(got)
     assert (await queue.stats())["in_flight"] == 0
+
+
+async def test_a_wait_ended_by_a_failover_is_a_wait_that_ended_early(
+    redis_server_factory: Any,
+) -> None:
+    """Redis answers a BLPOP on a primary turned replica with UNBLOCKED: the driver reports
+    an empty wait, so the flow re-checks instead of failing."""
+    from pyredis_atomic._core.calls import Block
+    from pyredis_atomic.asyncio._driver import perform
+
+    primary = redis_server_factory()
+    other = redis_server_factory()
+    client = redis.asyncio.Redis(host=primary.host, port=primary.port)
+    try:
+        waiting = asyncio.ensure_future(perform(client, Block("signal", 5.0)))
+        await asyncio.sleep(0.2)
+        with primary.client() as c:
+            c.execute_command("REPLICAOF", other.host, other.port)
+        assert await asyncio.wait_for(waiting, 5) is None
+    finally:
+        await client.aclose()

@@ -32,6 +32,12 @@ async def perform(client: Any, effect: Any, registry: AsyncScriptRegistry | None
         except redis_exc.ConnectionError as exc:
             raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}: {exc}",
                                       key=effect.key) from exc
+        except redis_exc.ResponseError as exc:
+            # A failover ended the wait ("UNBLOCKED ..."): nothing was popped; the flow
+            # re-checks (see the sync driver).
+            if not str(exc).startswith("UNBLOCKED"):
+                raise
+            return None
         return None if reply is None else reply[1]
     if isinstance(effect, Sleep):
         await asyncio.sleep(effect.seconds)
