@@ -60,6 +60,7 @@ from .validate import check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step
 
 __all__ = [
+    "FAST_GAP",
     "FETCH",
     "HIT",
     "LOAD",
@@ -68,10 +69,11 @@ __all__ = [
     "WAIT",
     "CacheCore",
     "CacheFlow",
-    "FAST_GAP",
     "Options",
     "RunLoader",
     "build_key",
+    "copy_read_error",
+    "copy_tag",
     "new_token",
 ]
 
