@@ -231,6 +231,7 @@ class CacheCore:
         self._loads = self.serializer.loads
         self.tag = copy_tag(self.format)
         self.hit_prefix = self.tag + COPY_VALUE
+        self.hit_len = len(self.hit_prefix)
         ttl_ms = to_millis(check_seconds(ttl, "ttl"))
         beta = _check_beta(early_refresh)
         fast, copy_gap = _fast(beta, fast_hits)

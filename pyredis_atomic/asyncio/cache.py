@@ -129,9 +129,8 @@ class Cache:
                     raise error from exc
                 copy = None
             if copy is not None:
-                prefix = core.hit_prefix
-                if copy[:len(prefix)] == prefix:
-                    return core.decode(entry, copy[len(prefix):], 0)
+                if copy.startswith(core.hit_prefix):
+                    return core.decode(entry, copy[core.hit_len:], 0)
                 value = core.read_copy(entry, copy, opts.beta == 0)
                 if value is not UNSET:
                     return value
