@@ -1,8 +1,9 @@
 --[[
-Delete an entry's value and fill lease (fencing off its loader); wake every waiter.
+Delete an entry's value, fresh copy and fill lease (fencing off its loader); wake all waiters.
 
 KEYS[1] entry (hash): the cache entry (value and lease fields)
 KEYS[2] wake (list): wake-up signals for callers waiting on this entry
+KEYS[3] copy (string): the fresh copy a hit reads with a plain GET
 ARGV[1] wake_ms: lifetime of the wake-up signals
 
 Returns: 1 when a value (fresh or stale) was removed, else 0 (a re-send returns 0)
@@ -10,6 +11,7 @@ Redis: 6.2
 ]]
 local entry = KEYS[1]
 local wake = KEYS[2]
+local copy = KEYS[3]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local h = redis.call('HMGET', entry, 'p', 's', 'w')
@@ -17,7 +19,10 @@ local had = 0
 if h[1] and tonumber(h[2]) > now then
   had = 1
 end
-redis.call('DEL', entry)
+if not ({none = 1, string = 1})[redis.call('TYPE', copy).ok] then
+  return redis.error_reply('WRONGTYPE KEYS[3] holds the wrong kind of value')
+end
+redis.call('DEL', entry, copy)
 local waiters = tonumber(h[3] or '0')
 local missing = waiters - redis.call('LLEN', wake)
 while missing > 0 do

@@ -16,9 +16,21 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from random import random
 from typing import Any, TypeVar, overload
 
-from ._core.cache import FETCH, UNSET, CacheCore, RunLoader, key_builder, new_token
+from redis.client import NEVER_DECODE
+from redis.exceptions import RedisError
+
+from ._core.cache import (
+    FETCH,
+    UNSET,
+    CacheCore,
+    RunLoader,
+    copy_read_error,
+    key_builder,
+    new_token,
+)
 from ._core.calls import Call
 from ._core.keys import DEFAULT_PREFIX
 from ._core.serializers import Serializer, SerializerLike
@@ -31,6 +43,8 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _UNSET: Any = UNSET
+# execute_command options: the reply as bytes whatever the client's decode_responses
+_RAW: dict[str, Any] = {NEVER_DECODE: True}
 
 
 class Cache:
@@ -46,9 +60,12 @@ class Cache:
     long past its expiry while one caller refreshes it (default 0: off). ``cache_none``:
     store a ``None`` result (``True``: for ``ttl``; a number: for that many seconds; default
     ``False``: not stored). ``prefix``: key namespace (default ``"atomic:"``).
+    ``fast_hits``: keep a plain-string copy of each fresh value next to its entry, so a hit
+    is one native ``GET`` instead of a script (default ``True``; it doubles the memory of
+    each cached value: see the README).
 
-    The options other than ``serializer`` and ``prefix`` can be overridden per call of
-    :meth:`get_or_set`.
+    The options other than ``serializer``, ``prefix`` and ``fast_hits`` can be overridden
+    per call of :meth:`get_or_set`.
     """
 
     def __init__(
@@ -64,16 +81,18 @@ class Cache:
         early_refresh: float = 1.0,
         stale_ttl: float = 0,
         cache_none: bool | float = False,
+        fast_hits: bool = True,
     ) -> None:
         self.client = client
         self._core = CacheCore(name, ttl=ttl, serializer=serializer, prefix=prefix,
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
-                               cache_none=cache_none)
+                               cache_none=cache_none, fast_hits=fast_hits)
         self._registry = default_registry()
         # Replies are read as bytes on every client: values may be arbitrary bytes (pickle,
         # raw) that a decode_responses=True client would fail to decode.
         self._fetch = self._registry.bind(client, FETCH, raw=True)
+        self._execute = client.execute_command
 
     @property
     def name(self) -> str:
@@ -117,14 +136,31 @@ class Cache:
             raise TypeError(f"loader must be a zero-argument callable, got "
                             f"{type(loader).__name__}")
         core = self._core
-        entry = core.entry_key(key)
+        entry, copy_key = core.keys_of(key)
         opts = (core.defaults if ttl is None and lock_ttl is _UNSET and wait_timeout is _UNSET
                 and early_refresh is _UNSET and stale_ttl is _UNSET and cache_none is _UNSET
                 else core.options(ttl, lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                   early_refresh=early_refresh, stale_ttl=stale_ttl,
                                   cache_none=cache_none))
+        u = random()
+        if u < opts.fast:
+            # The fresh copy exists only while the XFetch rule says "no refresh" for this
+            # draw: one native GET is the whole hit (see _core/cache.py).
+            try:
+                copy = self._execute("GET", copy_key, **_RAW)
+            except RedisError as exc:
+                error = copy_read_error(entry, copy_key, exc)
+                if error is not None:
+                    raise error from exc
+                copy = None
+            if copy is not None:
+                if copy.startswith(core.hit_prefix):
+                    return core.decode(entry, copy[core.hit_len:], 0)
+                value = core.read_copy(entry, copy, opts.beta == 0)
+                if value is not UNSET:
+                    return value
         token = new_token()
-        spec = core.fetch_spec(token, opts)
+        spec = core.fetch_spec(token, opts, u)
         reply = self._fetch((entry,), (spec,))
         if type(reply) is bytes:
             return core.decode(entry, reply, 0)
@@ -141,8 +177,20 @@ class Cache:
     def get(self, key: str, default: Any = None) -> Any:
         """The fresh value of ``key``, or ``default`` (never loads, never waits; a stored
         ``None`` is returned as ``None``)."""
-        entry = self._core.entry_key(key)
-        return self._core.peek_result(entry, self._run(self._core.peek_call(entry)), default)
+        core = self._core
+        entry, copy_key = core.keys_of(key)
+        if core.fast_hits:
+            # any copy is a fresh value (get() does not take part in early refresh)
+            try:
+                value = core.read_copy(entry, self._execute("GET", copy_key, **_RAW), True)
+            except RedisError as exc:
+                error = copy_read_error(entry, copy_key, exc)
+                if error is not None:
+                    raise error from exc
+                value = UNSET
+            if value is not UNSET:
+                return value
+        return core.peek_result(entry, self._run(core.peek_call(entry)), default)
 
     def set(self, key: str, value: Any, ttl: float | None = None, *,
             stale_ttl: float = _UNSET) -> None:

@@ -169,16 +169,41 @@ def test_serializer_mismatch_is_reported(client: redis.Redis) -> None:
         as_json.get_or_set("k", lambda: 1)
 
 
-def test_corrupt_value_raises_decode_error_naming_key(client: redis.Redis) -> None:
-    cache = Cache(client, "bad", ttl=30)
+def _corrupt(client: redis.Redis, cache: Cache, key: str, payload: bytes) -> None:
+    """Overwrite the stored value in both places a read may take it from: the entry hash
+    (field ``p``) and the fresh copy a fast hit reads (its serializer tag kept)."""
+    entry = cache.key_of(key)
+    client.hset(entry, "p", payload)
+    copy = cache._core.copy_key(entry)
+    if client.exists(copy):
+        client.set(copy, cache._core.hit_prefix + payload, keepttl=True)
+
+
+@pytest.mark.parametrize("fast_hits", [True, False])
+def test_corrupt_value_raises_decode_error_naming_key(client: redis.Redis,
+                                                      fast_hits: bool) -> None:
+    cache = Cache(client, "bad", ttl=30, fast_hits=fast_hits)
     cache.set("k", 1)
-    client.hset(cache.key_of("k"), "p", b"\xff{not json")
+    _corrupt(client, cache, "k", b"\xff{not json")
     with pytest.raises(DecodeError) as info:
         cache.get("k")
     assert info.value.key == cache.key_of("k")
     assert "atomic:cache:bad:{k}:e" in str(info.value)
     with pytest.raises(DecodeError):
         cache.get_or_set("k", lambda: 2)
+    with pytest.raises(DecodeError):
+        cache.get_or_set("k", lambda: 2, early_refresh=0)
+
+
+def test_corrupt_fresh_copy_alone_raises_decode_error(client: redis.Redis) -> None:
+    # the copy is what a hit reads: corrupting only it must not return garbage either
+    cache = Cache(client, "bad", ttl=30, early_refresh=0)
+    cache.set("k", 1)
+    entry = cache.key_of("k")
+    client.set(cache._core.copy_key(entry), cache._core.hit_prefix + b"\xff{", keepttl=True)
+    with pytest.raises(DecodeError) as info:
+        cache.get_or_set("k", lambda: 2)
+    assert info.value.key == entry
 
 
 def test_json_cache_never_unpickles(client: redis.Redis) -> None:
@@ -190,9 +215,11 @@ def test_json_cache_never_unpickles(client: redis.Redis) -> None:
 
     cache = Cache(client, "safe", ttl=30)
     cache.set("k", 1)
-    client.hset(cache.key_of("k"), "p", pickle.dumps(Boom()))
+    _corrupt(client, cache, "k", pickle.dumps(Boom()))
     with pytest.raises(DecodeError):
         cache.get("k")
+    with pytest.raises(DecodeError):
+        cache.get_or_set("k", lambda: 2, early_refresh=0)
 
 
 def test_serializer_argument_checked() -> None:
@@ -586,6 +613,12 @@ def test_json_value_shape_is_documented(client: redis.Redis) -> None:
     cache = Cache(client, "c", ttl=30)
     assert cache.get_or_set("k", lambda: (1, 2)) == (1, 2)
     assert cache.get_or_set("k", lambda: (1, 2)) == [1, 2]
-    stored = client.hget(cache.key_of("k"), "p")
+    entry = cache.key_of("k")
+    stored = client.hget(entry, "p")
     assert stored is not None
     assert json.loads(stored) == [1, 2]
+    # the fresh copy a hit reads: "<len>:<serializer>" tag, kind "=" (a value), payload
+    copy = client.get(cache._core.copy_key(entry))
+    assert copy is not None
+    copy = copy.encode() if isinstance(copy, str) else copy
+    assert copy == b"4:json=" + (stored.encode() if isinstance(stored, str) else stored)

@@ -12,6 +12,16 @@ cluster slot):
     One hash, so a hit reads one key and the lease can never outlive or miss its value.
 ``...:{<key>}:wake`` (list)
     wake-up signals: a fill pushes one per waiter, a failed loader one (for its successor).
+``...:{<key>}:f`` (string, with ``fast_hits``)
+    the fresh copy: ``<tag><kind><payload>``, where ``tag`` names the serializer
+    (:func:`copy_tag`) and ``kind`` is one byte (:data:`COPY_VALUE` and friends). The
+    scripts that change the value (fill, set, delete) rewrite or delete it in the same
+    script, so it is never newer or older than the hash. It expires ``delta * FAST_GAP`` ms
+    before the logical expiry ``e`` (``delta``: the recompute time), so while it exists
+    ``now + delta * x < e`` for every XFetch draw ``x <= FAST_GAP``: the rule says "no
+    refresh", and a hit is one native ``GET`` instead of a script. A draw above
+    ``FAST_GAP`` (probability ``exp(-FAST_GAP / beta)``) or a missing copy runs the fetch
+    script with the same draw, which decides exactly as without the copy.
 
 The flow of ``get_or_set`` is written once here; the front ends only perform its effects,
 including :class:`RunLoader` (call the user's loader: plain call or ``await``).
@@ -33,7 +43,15 @@ from hashlib import sha256
 from itertools import count
 from typing import Any, TypeVar
 
-from ..errors import DecodeError, EncodeError
+from redis import exceptions as redis_exc
+
+from ..errors import (
+    ConnectionLostError,
+    DecodeError,
+    EncodeError,
+    ReplyTimeoutError,
+    WrongTypeError,
+)
 from .calls import Call, Effect
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
@@ -42,6 +60,7 @@ from .validate import check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step
 
 __all__ = [
+    "FAST_GAP",
     "FETCH",
     "HIT",
     "LOAD",
@@ -53,6 +72,8 @@ __all__ = [
     "Options",
     "RunLoader",
     "build_key",
+    "copy_read_error",
+    "copy_tag",
     "new_token",
 ]
 
@@ -68,6 +89,15 @@ INSPECT = "cache_inspect"
 
 # Reply kinds of cache_fetch.lua
 HIT, LOAD, REFRESH, WAIT, MISMATCH = 0, 1, 2, 3, 4
+
+# The fresh copy (see the module docstring): it ends FAST_GAP recompute times before the
+# logical expiry. Larger: fewer hits fall back to the script (exp(-G / beta) of them), but
+# the copy vanishes earlier (delta * G ms before expiry, all hits then use the script).
+FAST_GAP = 5
+# Kinds of copy: a value / a stored None, readable with any XFetch draw up to FAST_GAP
+# (written with that margin, or with no recompute time); or with early refresh off only
+# (written by a load with early refresh off: the copy lasts until the logical expiry).
+COPY_VALUE, COPY_NONE, COPY_VALUE_FULL, COPY_NONE_FULL = b"=", b"~", b"!", b"-"
 
 UNSET: Any = object()
 _UNSET = UNSET
@@ -121,6 +151,8 @@ class Options:
     wait_timeout: float | None
     beta: float
     none_ms: int | None  # None: a None result is not stored
+    fast: float = 0.0  # read the fresh copy when the uniform draw u < fast (0: never)
+    copy_gap: int = -1  # ARGV copy_gap of cache_fill: FAST_GAP, 0 (until expiry), -1 (none)
 
 
 def _check_beta(value: object) -> float:
@@ -150,6 +182,23 @@ def _check_none(value: object, ttl_ms: int) -> int | None:
     return to_millis(check_seconds(value, "cache_none"))
 
 
+def _fast(beta: float, fast_hits: bool) -> tuple[float, int]:
+    """``(fast, copy_gap)``: read the copy when ``u < fast``, i.e. when the XFetch draw
+    ``beta * -ln(1 - u)`` is at most FAST_GAP (always when early refresh is off)."""
+    if not fast_hits:
+        return 0.0, -1
+    if beta == 0:
+        return 1.0, 0
+    return -math.expm1(-FAST_GAP / beta), FAST_GAP
+
+
+def copy_tag(name: str) -> bytes:
+    """The serializer tag that starts a fresh copy: length-prefixed, so no tag is a prefix
+    of another (a ``raw`` cache never takes a ``pickle`` copy for its own)."""
+    data = name.encode("utf-8")
+    return b"%d:%s" % (len(data), data)
+
+
 def _describe(key: str) -> str:
     return key if len(key) <= 200 else key[:200] + "..."
 
@@ -169,29 +218,41 @@ class CacheCore:
         early_refresh: object = 1.0,
         stale_ttl: object = 0,
         cache_none: object = False,
+        fast_hits: object = True,
     ) -> None:
         self.name = check_name(name, "name")
+        if not isinstance(fast_hits, bool):
+            raise TypeError(f"fast_hits must be a bool, got {type(fast_hits).__name__}")
+        self.fast_hits = fast_hits
         self.layout = KeyLayout("cache", check_prefix(prefix))
         self.serializer: Serializer = resolve_serializer(serializer)
         self.format = self.serializer.name
         self._dumps = self.serializer.dumps
         self._loads = self.serializer.loads
+        self.tag = copy_tag(self.format)
+        self.hit_prefix = self.tag + COPY_VALUE
+        self.hit_len = len(self.hit_prefix)
         ttl_ms = to_millis(check_seconds(ttl, "ttl"))
+        beta = _check_beta(early_refresh)
+        fast, copy_gap = _fast(beta, fast_hits)
         self.defaults = Options(
             ttl_ms=ttl_ms,
             stale_ms=_check_stale(stale_ttl),
             lease_ms=to_millis(check_seconds(lock_ttl, "lock_ttl")),
             wait_timeout=check_timeout(wait_timeout, "wait_timeout"),
-            beta=_check_beta(early_refresh),
+            beta=beta,
             none_ms=_check_none(cache_none, ttl_ms),
+            fast=fast,
+            copy_gap=copy_gap,
         )
         self._cache_none = cache_none
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, tuple[str, str]] = {}
         self._lease_arg = str(self.defaults.lease_ms)
 
     # -- keys -----------------------------------------------------------------------------
-    def entry_key(self, key: object) -> str:
-        """The hash holding ``key``'s value and fill lease."""
+    def keys_of(self, key: object) -> tuple[str, str]:
+        """``(entry, copy)``: the hash holding ``key``'s value and fill lease, and the
+        string holding its fresh copy (same hash tag)."""
         # Hot keys are looked up again and again: remember recent ones (bounded).
         known = self._keys.get(key) if type(key) is str else None
         if known is not None:
@@ -199,12 +260,21 @@ class CacheCore:
         entry = self.layout.key(check_name(key, "key"), "e", scope=self.name)
         if len(self._keys) >= KEY_MEMO:
             self._keys.clear()
-        self._keys[key] = entry  # type: ignore[index]
-        return entry
+        pair = (entry, self.copy_key(entry))
+        self._keys[key] = pair  # type: ignore[index]
+        return pair
+
+    def entry_key(self, key: object) -> str:
+        """The hash holding ``key``'s value and fill lease."""
+        return self.keys_of(key)[0]
 
     def wake_key(self, entry: str) -> str:
         """The wake-up list next to an entry hash (same hash tag)."""
         return entry[:-1] + "wake"
+
+    def copy_key(self, entry: str) -> str:
+        """The fresh copy next to an entry hash (same hash tag)."""
+        return entry[:-1] + "f"
 
     # -- options --------------------------------------------------------------------------
     def options(
@@ -224,6 +294,8 @@ class CacheCore:
             return d
         ttl_ms = d.ttl_ms if ttl is None else to_millis(check_seconds(ttl, "ttl"))
         none = self._cache_none if cache_none is _UNSET else cache_none
+        beta = d.beta if early_refresh is _UNSET else _check_beta(early_refresh)
+        fast, copy_gap = _fast(beta, self.fast_hits)
         return Options(
             ttl_ms=ttl_ms,
             stale_ms=d.stale_ms if stale_ttl is _UNSET else _check_stale(stale_ttl),
@@ -231,8 +303,10 @@ class CacheCore:
                       else to_millis(check_seconds(lock_ttl, "lock_ttl"))),
             wait_timeout=(d.wait_timeout if wait_timeout is _UNSET
                           else check_timeout(wait_timeout, "wait_timeout")),
-            beta=d.beta if early_refresh is _UNSET else _check_beta(early_refresh),
+            beta=beta,
             none_ms=_check_none(none, ttl_ms),
+            fast=fast,
+            copy_gap=copy_gap,
         )
 
     # -- values ---------------------------------------------------------------------------
@@ -262,6 +336,19 @@ class CacheCore:
                 key=entry,
             ) from exc
 
+    def read_copy(self, entry: str, copy: Any, full: bool) -> Any:
+        """The value in a fresh copy (the front ends check the common kind inline first), or
+        :data:`UNSET` if the script must decide: no copy, another serializer's, or one
+        written with early refresh off while this read has it on (``full`` False)."""
+        if copy is None or not copy.startswith(self.tag):
+            return _UNSET
+        kind = copy[len(self.tag):len(self.tag) + 1]
+        if kind == COPY_VALUE or (full and kind == COPY_VALUE_FULL):
+            return self.decode(entry, copy[len(self.tag) + 1:], 0)
+        if kind == COPY_NONE or (full and kind == COPY_NONE_FULL):
+            return None
+        return _UNSET
+
     def mismatch(self, entry: str, other: Any) -> DecodeError:
         """The entry was written with another serializer."""
         fmt = other.decode("utf-8", "replace") if isinstance(other, bytes) else str(other)
@@ -273,12 +360,15 @@ class CacheCore:
         )
 
     # -- calls ----------------------------------------------------------------------------
-    def fetch_spec(self, token: str, opts: Options) -> str:
-        """ARGV[1] of cache_fetch: ``"<gap> <lease_ms> <token> <format>"``."""
+    def fetch_spec(self, token: str, opts: Options, u: float | None = None) -> str:
+        """ARGV[1] of cache_fetch: ``"<gap> <lease_ms> <token> <format>"``; ``u`` is the
+        uniform draw in [0, 1) the caller already made (for the fresh copy), else a new one."""
         beta = opts.beta
         # XFetch: refresh when now - delta * beta * ln(u) >= expiry. The draw is made here:
         # a script's random numbers are not independent per call.
-        gap = repr(beta * -math.log(1.0 - random.random())) if beta else "0"
+        if u is None:
+            u = random.random()
+        gap = repr(beta * -math.log(1.0 - u)) if beta else "0"
         lease = self._lease_arg if opts is self.defaults else str(opts.lease_ms)
         return f"{gap} {lease} {token} {self.format}"
 
@@ -294,19 +384,21 @@ class CacheCore:
                   delta_ms: int) -> Call[int]:
         """Store the loaded value if our lease still holds (fenced); wake every waiter."""
         ttl_ms = opts.ttl_ms if none == "0" else (opts.none_ms or opts.ttl_ms)
-        return Call(FILL, (entry, self.wake_key(entry)),
+        return Call(FILL, (entry, self.wake_key(entry), self.copy_key(entry)),
                     (token, payload, none, self.format, ttl_ms, opts.stale_ms, delta_ms,
-                     opts.lease_ms), as_int)
+                     opts.lease_ms, self.tag, opts.copy_gap), as_int)
 
     def set_call(self, entry: str, payload: bytes, none: str, opts: Options) -> Call[int]:
         """Store unconditionally, revoking any lease."""
         ttl_ms = opts.ttl_ms if none == "0" else (opts.none_ms or opts.ttl_ms)
-        return Call(SET, (entry, self.wake_key(entry)),
-                    (payload, none, self.format, ttl_ms, opts.stale_ms, opts.lease_ms), as_int)
+        return Call(SET, (entry, self.wake_key(entry), self.copy_key(entry)),
+                    (payload, none, self.format, ttl_ms, opts.stale_ms, opts.lease_ms,
+                     self.tag, 1 if self.fast_hits else 0), as_int)
 
     def delete_call(self, entry: str) -> Call[bool]:
         """Remove value and lease; wake the waiters."""
-        return Call(DELETE, (entry, self.wake_key(entry)), (self.defaults.lease_ms,),
+        return Call(DELETE, (entry, self.wake_key(entry), self.copy_key(entry)),
+                    (self.defaults.lease_ms,),
                     lambda r: as_int(r) == 1)
 
     def peek_call(self, entry: str) -> Call[Any]:
@@ -399,6 +491,24 @@ class CacheCore:
                         "(lock_ttl=%.3fs) ended after %d ms of loading, or set/delete "
                         "replaced it", self.name, entry, opts.lease_ms / 1000, delta_ms)
         return value
+
+
+def copy_read_error(entry: str, copy: str, exc: Exception) -> Exception | None:
+    """The package's error for a failed ``GET`` of a fresh copy, or ``None`` when the fetch
+    script should run instead (another error reply, e.g. an ACL that allows scripts only)."""
+    if isinstance(exc, redis_exc.ResponseError) and str(exc).startswith("WRONGTYPE"):
+        return WrongTypeError(f"key {copy!r} (the fresh copy of a cache entry) holds "
+                              f"another Redis type than string; it was left unchanged",
+                              key=copy, expected="string", actual=None)
+    if isinstance(exc, redis_exc.TimeoutError):
+        return ReplyTimeoutError(f"no reply from Redis in time reading the cached value of "
+                                 f"{_describe(entry)!r}: {exc}", key=entry)
+    if isinstance(exc, redis_exc.ConnectionError):
+        return ConnectionLostError(f"lost the connection to Redis reading the cached value "
+                                   f"of {_describe(entry)!r}: {exc}", key=entry)
+    if isinstance(exc, redis_exc.ResponseError):
+        return None
+    return exc
 
 
 def _quietly(call: Call[Any]) -> CacheFlow[None]:

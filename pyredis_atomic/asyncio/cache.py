@@ -15,13 +15,18 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Callable
+from random import random
 from typing import Any, TypeVar, overload
+
+from redis.client import NEVER_DECODE
+from redis.exceptions import RedisError
 
 from .._core.cache import (
     FETCH,
     UNSET,
     CacheCore,
     RunLoader,
+    copy_read_error,
     key_builder,
     new_token,
 )
@@ -38,6 +43,7 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _UNSET: Any = UNSET
+_RAW: dict[str, Any] = {NEVER_DECODE: True}
 
 
 class Cache:
@@ -60,14 +66,16 @@ class Cache:
         early_refresh: float = 1.0,
         stale_ttl: float = 0,
         cache_none: bool | float = False,
+        fast_hits: bool = True,
     ) -> None:
         self.client = client
         self._core = CacheCore(name, ttl=ttl, serializer=serializer, prefix=prefix,
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
-                               cache_none=cache_none)
+                               cache_none=cache_none, fast_hits=fast_hits)
         self._registry = default_registry()
         self._fetch = self._registry.bind(client, FETCH, raw=True)
+        self._execute = client.execute_command
 
     @property
     def name(self) -> str:
@@ -103,14 +111,31 @@ class Cache:
             raise TypeError(f"loader must be a zero-argument callable, got "
                             f"{type(loader).__name__}")
         core = self._core
-        entry = core.entry_key(key)
+        entry, copy_key = core.keys_of(key)
         opts = (core.defaults if ttl is None and lock_ttl is _UNSET and wait_timeout is _UNSET
                 and early_refresh is _UNSET and stale_ttl is _UNSET and cache_none is _UNSET
                 else core.options(ttl, lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                   early_refresh=early_refresh, stale_ttl=stale_ttl,
                                   cache_none=cache_none))
+        u = random()
+        if u < opts.fast:
+            # one native GET is the whole hit (see pyredis_atomic.Cache.get_or_set); a
+            # cancelled GET owns nothing
+            try:
+                copy = await self._execute("GET", copy_key, **_RAW)
+            except RedisError as exc:
+                error = copy_read_error(entry, copy_key, exc)
+                if error is not None:
+                    raise error from exc
+                copy = None
+            if copy is not None:
+                if copy.startswith(core.hit_prefix):
+                    return core.decode(entry, copy[core.hit_len:], 0)
+                value = core.read_copy(entry, copy, opts.beta == 0)
+                if value is not UNSET:
+                    return value
         token = new_token()
-        spec = core.fetch_spec(token, opts)
+        spec = core.fetch_spec(token, opts, u)
         try:
             reply = await self._fetch((entry,), (spec,))
         except asyncio.CancelledError:
@@ -133,9 +158,20 @@ class Cache:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The fresh value of ``key``, or ``default`` (never loads, never waits)."""
-        entry = self._core.entry_key(key)
-        reply = await self._run(self._core.peek_call(entry))
-        return self._core.peek_result(entry, reply, default)
+        core = self._core
+        entry, copy_key = core.keys_of(key)
+        if core.fast_hits:
+            try:
+                value = core.read_copy(entry, await self._execute("GET", copy_key, **_RAW), True)
+            except RedisError as exc:
+                error = copy_read_error(entry, copy_key, exc)
+                if error is not None:
+                    raise error from exc
+                value = UNSET
+            if value is not UNSET:
+                return value
+        reply = await self._run(core.peek_call(entry))
+        return core.peek_result(entry, reply, default)
 
     async def set(self, key: str, value: Any, ttl: float | None = None, *,
                   stale_ttl: float = _UNSET) -> None:
