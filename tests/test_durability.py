@@ -60,7 +60,7 @@ def test_lock_acquire_without_enough_replicas_raises_and_releases(
         with pytest.raises(DurabilityError) as info:
             lock.acquire(blocking=False)
         assert info.value.wanted == 2
-        assert info.value.acknowledged == 1
+        assert info.value.acknowledged < 2  # the one replica, if it was quick enough
         assert not lock.locked()  # given back, so nobody waits for a lease nobody uses
         other = Lock(pc, "orders:2", ttl=10.0)
         assert other.acquire(blocking=False)
