@@ -74,6 +74,7 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
     steps.append(queue_step)
 
     cache = Cache(c, b.fresh(), ttl=60.0)
+    scripted = Cache(c, b.fresh(), ttl=60.0, fast_hits=False)  # hits through the scripts
 
     def cache_step(i: int) -> None:
         key = f"k{i % 10}"
@@ -82,6 +83,8 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
         cache.set(f"s{i}", i)
         cache.delete(f"s{i}")
         cache.inspect(key)
+        scripted.get_or_set(key, lambda: {"i": i})
+        scripted.get(key)
         if i % 10 == 0:
             with contextlib.suppress(RuntimeError):
                 cache.get_or_set(f"fail{i}", _failing_loader)
