@@ -258,33 +258,48 @@ def queue_batched(b: Bench) -> list[Result]:
 
 
 def queue_ack_flat(b: Bench) -> list[Result]:
-    """Cost of one ack with 1k, 10k and 100k messages in flight (must stay flat)."""
+    """Cost of one ack with 1k, 10k and 100k messages in flight (must stay flat); the sizes
+    are timed in interleaved rounds, like every other case."""
     from pyredis_atomic import ReliableQueue
 
     c = b.client
     sizes = [1_000, 10_000] if b.quick else [1_000, 10_000, 100_000]
-    measured = 300 if b.quick else 2000
-    results: dict[str, Stat] = {}
+    per_round = 100 if b.quick else 300
+    rounds = 3 if b.quick else 5
+    warmup = 20
+    extra = warmup + per_round * rounds  # the messages that get acked
+    queues = []
+    variants: dict[str, Callable[[], object]] = {}
     for size in sizes:
         q = ReliableQueue(c, b.fresh(), visibility_timeout=600.0)
-        b.say(f"  filling {size + measured} in flight")
-        for start in range(0, size + measured, 1000):
-            q.push_many([b"m"] * min(1000, size + measured - start))
-            q.pop_many(min(1000, size + measured - start))
-        msgs = []
-        for _ in range(0, measured, 100):
-            q.push_many([b"t"] * 100)
-            msgs.extend(q.pop_many(100))
-        it = iter(msgs)
+        queues.append(q)
+        b.say(f"  putting {size + extra:,} messages in flight")
+        for start in range(0, size, 1000):
+            batch = min(1000, size - start)
+            q.push_many([b"m"] * batch)
+            q.pop_many(batch)
+        # The acked ones come on top, so each queue keeps at least ``size`` in flight.
+        leases = iter(_in_flight(q, extra))
 
-        def ack_one(it: Any = it, q: Any = q) -> None:
-            q.ack(next(it))
+        def ack_one(q: Any = q, leases: Any = leases) -> None:
+            q.ack(next(leases))
 
-        results[f"ack with {size:,} in flight"] = interleaved(
-            {"ack": ack_one}, ops=measured // 2, rounds=2, warmup_ops=0,
-        )["ack"]
+        variants[f"ack with {size:,} in flight"] = ack_one
+    stats = interleaved(variants, ops=per_round, rounds=rounds, warmup_ops=warmup,
+                        progress=b.say)
+    for q in queues:
         q.purge()
-    return _rows("queue, ack cost vs in-flight count", results, "ack with 1,000 in flight")
+    return _rows("queue, ack cost vs in-flight count", stats, "ack with 1,000 in flight")
+
+
+def _in_flight(q: Any, n: int) -> list[Any]:
+    """Push and claim ``n`` more messages (their receipts, for acking)."""
+    out: list[Any] = []
+    while len(out) < n:
+        k = min(100, n - len(out))
+        q.push_many([b"a"] * k)
+        out.extend(q.pop_many(k))
+    return out
 
 
 # -- cache ----------------------------------------------------------------------------------
