@@ -203,7 +203,16 @@ def _dedup_key(value: object, argument: str = "dedup_key") -> str:
         raise TypeError(f"{argument} must be a str, got {type(value).__name__}")
     if not value:
         raise ValueError(f"{argument} must not be empty")
+    _check_unicode(value, argument)
     return value
+
+
+def _check_unicode(value: str, argument: str) -> None:
+    # redis-py would raise a bare UnicodeEncodeError while packing the command.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{argument} is not valid Unicode (lone surrogate)") from None
 
 
 def _delay_ms(delay: object) -> int:
@@ -410,6 +419,7 @@ class QueueCore:
                 raise TypeError(f"ids[{i}] must be a str, got {type(x).__name__}")
             if not x or x == "*":
                 raise ValueError(f"ids[{i}] is not a message id: {x!r}")
+            _check_unicode(x, f"ids[{i}]")
             checked.append(x)
         return [Call("queue_redrive", self._redrive_keys(), (1, *checked[i:i + MAX_BATCH]),
                      as_int) for i in range(0, len(checked), MAX_BATCH)]
