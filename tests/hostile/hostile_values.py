@@ -24,8 +24,8 @@ from typing import Any
 
 import redis
 from hypothesis import event
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from pyredis_atomic import AtomicError
 
@@ -57,20 +57,20 @@ HOSTILE = st.one_of(
                      Decimal("NaN"), print, type]),
 )
 
-# Valid names: anything non-empty, valid Unicode, at most 4096 UTF-8 bytes.
-NAME = st.one_of(
-    st.text(min_size=1, max_size=16).filter(lambda s: _utf8_ok(s)),
-    st.sampled_from(["{", "}", "{}", "}{", "a{b}c", "x}:y", "%7B", "%7D", "%", "a\x00b", "é✓🙂",
-                     "*", ":", "lock:{x}", "n" * 4096]),
-)
-
-
 def _utf8_ok(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+# Valid names: anything non-empty, valid Unicode, at most 4096 UTF-8 bytes.
+NAME = st.one_of(
+    st.text(min_size=1, max_size=16).filter(_utf8_ok),
+    st.sampled_from(["{", "}", "{}", "}{", "a{b}c", "x}:y", "%7B", "%7D", "%", "a\x00b", "é✓🙂",
+                     "*", ":", "lock:{x}", "n" * 4096]),
+)
 
 
 def _slow(value: object) -> bool:
@@ -114,7 +114,7 @@ class Outcome:
 def _judge(exc: BaseException, before: dict[str, int], after: dict[str, int],
            what: str, allowed: tuple[type[BaseException], ...]) -> Outcome:
     _event(f"{what}: {type(exc).__name__}")
-    if isinstance(exc, AtomicError) or isinstance(exc, allowed):
+    if isinstance(exc, (AtomicError, allowed)):
         return Outcome(False, error=exc)
     if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, UnicodeError):
         sent = {k: after.get(k, 0) - before.get(k, 0) for k in after

@@ -55,4 +55,5 @@ def test_a_prefix_that_is_not_unicode_is_refused_up_front(
     probe = make_client()
     for build in _every_primitive(redis_client, prefix):
         out = attempt(probe, "build", build)
-        assert isinstance(out.error, ValueError) and "prefix" in str(out.error), out
+        assert isinstance(out.error, ValueError), out
+        assert "prefix" in str(out.error)
