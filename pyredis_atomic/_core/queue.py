@@ -298,6 +298,14 @@ class QueueCore:
         """A :class:`Message` delivered by this queue (same name and prefix)."""
         if not isinstance(msg, Message):
             raise TypeError(f"{argument} must be a Message, got {type(msg).__name__}")
+        # A forged receipt must not reach the wire: ids the queue hands out are ASCII with
+        # no space (receipts travel space-separated), deliveries an int.
+        mid = msg.id
+        if type(mid) is not str or type(msg.deliveries) is not int:
+            raise TypeError(f"{argument} is not a delivery of a queue (id {mid!r}, "
+                            f"deliveries {msg.deliveries!r})")
+        if not mid.isascii() or " " in mid or "/" in mid:
+            raise ValueError(f"{argument} has an id no queue hands out: {mid!r}")
         if msg.queue != self.base:
             raise ValueError(f"{argument} {msg.id!r} belongs to queue {msg.queue!r}, "
                              f"not to {self.base!r}")

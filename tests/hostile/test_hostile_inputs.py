@@ -57,3 +57,33 @@ def test_a_prefix_that_is_not_unicode_is_refused_up_front(
         out = attempt(probe, "build", build)
         assert isinstance(out.error, ValueError), out
         assert "prefix" in str(out.error)
+
+
+@pytest.mark.parametrize(
+    ("msg_id", "deliveries"),
+    [("\ud800", 1), (None, 1), (12, 1), ("1-1 1-2", 1), ("1-1", None), ("1-1", "1 2-1/1")],
+    ids=["surrogate", "none-id", "int-id", "space-in-id", "none-deliveries", "str-deliveries"],
+)
+def test_forged_messages_are_refused_before_anything_is_sent(
+        msg_id: Any, deliveries: Any, redis_client: redis.Redis,
+        make_client: Callable[..., redis.Redis]) -> None:
+    """A Message is a receipt; one forged with fields of the wrong type or characters that
+    a receipt cannot hold (a space separates receipts on the wire: '1-1 1-2' would ack
+    another message's delivery) is refused up front by ack, ack_many, ack_and_pop, nack
+    and extend."""
+    from pyredis_atomic import Message
+
+    q = ReliableQueue(redis_client, "q")
+    real = q.push(b"x")
+    assert q.pop() is not None
+    forged = Message(msg_id, b"", deliveries, q.keys["seq"][:-len(":seq")])
+    probe = make_client()
+    for what, call in [("ack", lambda: q.ack(forged)), ("ack_many", lambda: q.ack_many([forged])),
+                       ("ack_and_pop", lambda: q.ack_and_pop(forged)),
+                       ("nack", lambda: q.nack(forged)), ("extend", lambda: q.extend(forged))]:
+        out = attempt(probe, what, call)
+        assert isinstance(out.error, (TypeError, ValueError)), (what, out)
+        assert not isinstance(out.error, UnicodeError)
+        assert "msg" in str(out.error)
+    assert q.stats()["in_flight"] == 1
+    assert real
