@@ -80,8 +80,11 @@ def _slow(value: object) -> bool:
 
 
 # Arguments that bound a wait: short valid ones, or anything invalid (never a long wait).
-WAIT = st.one_of(st.just(0), st.floats(0, 0.03), HOSTILE.filter(lambda v: v is not None
-                                                                and not _slow(v)))
+def _short(value: object) -> object:
+    return 0.02 if value is None or _slow(value) else value
+
+
+WAIT = st.one_of(st.just(0), st.floats(0, 0.03), HOSTILE.map(_short))
 
 
 def arg(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
