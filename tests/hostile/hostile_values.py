@@ -80,7 +80,7 @@ def _slow(value: object) -> bool:
 
 
 # Arguments that bound a wait: short valid ones, or anything invalid (never a long wait).
-def _short(value: object) -> object:
+def _short(value: Any) -> Any:
     return 0.02 if value is None or _slow(value) else value
 
 
@@ -95,6 +95,11 @@ def arg(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 # -- the judge --------------------------------------------------------------------------------
 # Sent when a client connects (or by the probe itself): not the primitive's doing.
 _SETUP = ("cmdstat_info", "cmdstat_hello", "cmdstat_select", "cmdstat_auth", "cmdstat_ping")
+
+
+def text(value: Any) -> str:
+    """A reply string as ``str`` whether the client decodes or not."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def command_counts(probe: redis.Redis) -> dict[str, int]:

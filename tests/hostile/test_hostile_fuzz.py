@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from hostile_values import (
     arg,
     attempt,
     kwargs_of,
+    text,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,7 +46,7 @@ MODES = [{"protocol": 2}, {"protocol": 3}, {"protocol": 2, "decode_responses": T
 STEPS = st.integers(4, 14)
 # Each example is cheap (a few ms): run six times the profile's count, about ten seconds
 # per primitive in the "ci" profile.
-FUZZ = settings(settings.default, max_examples=settings.default.max_examples * 6)
+FUZZ = settings(max_examples=settings().max_examples * 6)
 SECONDS = st.floats(0.001, 3600)
 PREFIX = st.sampled_from(["atomic:", "app:", "", "x:y:", "\u00e9:"])
 
@@ -57,7 +58,7 @@ def clients(make_client: Callable[..., redis.Redis]) -> list[redis.Redis]:
 
 
 @pytest.fixture
-def probe(make_client: Callable[..., redis.Redis]) -> Iterator[redis.Redis]:
+def probe(make_client: Callable[..., redis.Redis]) -> redis.Redis:
     """A separate client that reads INFO commandstats and checks the server afterwards."""
     return make_client()
 
@@ -155,10 +156,10 @@ DELAY = st.one_of(st.just(0), st.floats(0, 0.05), st.floats(0, 1e6))
 def _entries(probe: redis.Redis, q: ReliableQueue) -> list[str]:
     """Every message id found in pending, in flight, delayed or dead (with repeats)."""
     k = q.keys
-    ids = [e.decode().split("/")[0] for e in probe.lrange(k["pending"], 0, -1)]
+    ids = [text(e).split("/")[0] for e in probe.lrange(k["pending"], 0, -1)]
     for part in ("inflight", "delayed"):
-        ids += [e.decode().split("/")[0] for e in probe.zrange(k[part], 0, -1)]
-    ids += [e.decode() for e in probe.zrange(k["dead"], 0, -1)]
+        ids += [text(e).split("/")[0] for e in probe.zrange(k[part], 0, -1)]
+    ids += [text(e) for e in probe.zrange(k["dead"], 0, -1)]
     return ids
 
 
@@ -274,14 +275,14 @@ def test_queue_fuzz(clients: list[redis.Redis], probe: redis.Redis,
         kept = {i for i in pushed if repr(i) not in maybe_gone}  # never acked nor purged
         assert kept <= present, f"lost: {sorted(kept - present)}"
         assert len(present - pushed) <= redriven, "messages nobody pushed"
-        stored = {x.decode() for x in probe.hkeys(q.keys["payload"])}
+        stored = {text(x) for x in probe.hkeys(q.keys["payload"])}
         assert stored == present, (sorted(stored), sorted(present))
         stats = q.stats()
         k = q.keys
         assert (stats["pending"], stats["in_flight"], stats["delayed"], stats["dead"]) == (
             probe.llen(k["pending"]), probe.zcard(k["inflight"]), probe.zcard(k["delayed"]),
             probe.zcard(k["dead"]))
-    assert all(not key.decode().startswith("atomic:queue:{other}") for key in probe.scan_iter())
+    assert all(not text(key).startswith("atomic:queue:{other}") for key in probe.scan_iter())
 
 
 # -- BoundedCounter ---------------------------------------------------------------------------

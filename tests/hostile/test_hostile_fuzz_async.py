@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from pyredis_atomic import asyncio as aio
 
 SECONDS = st.floats(0.001, 3600)
-ASYNC_FUZZ = settings(settings.default, max_examples=settings.default.max_examples * 4)
+
+
+async def _async_loader() -> str:
+    return "loaded"
+
+
+LOADERS: list[Any] = [lambda: 1, _async_loader, None, 5]
+ASYNC_FUZZ = settings(max_examples=settings().max_examples * 4)
 
 
 @ASYNC_FUZZ
@@ -49,11 +56,17 @@ def test_asyncio_primitives_fuzz(redis_url: str, make_client: Callable[..., redi
         pushed: list[str] = []
         for _ in range(data.draw(st.integers(3, 10))):
             lock = data.draw(st.sampled_from(locks))
+
+            def lock_acquire(lk: Any = lock) -> Any:
+                return lk.acquire(data.draw(arg(st.booleans())), data.draw(WAIT))
+
+            def lock_extend(lk: Any = lock) -> Any:
+                return lk.extend(data.draw(arg(SECONDS)))
+
             calls: dict[str, Callable[[], Any]] = {
-                "lock.acquire": lambda lk=lock: lk.acquire(
-                    data.draw(arg(st.booleans())), data.draw(WAIT)),
-                "lock.release": lambda lk=lock: lk.release(),
-                "lock.extend": lambda lk=lock: lk.extend(data.draw(arg(SECONDS))),
+                "lock.acquire": lock_acquire,
+                "lock.release": lock.release,
+                "lock.extend": lock_extend,
                 "queue.push": lambda: queue.push(data.draw(arg(st.binary() | TEXT)),
                                                  delay=data.draw(arg(st.just(0)))),
                 "queue.pop": lambda: queue.pop(data.draw(st.one_of(st.none(), WAIT))),
@@ -73,8 +86,7 @@ def test_asyncio_primitives_fuzz(redis_url: str, make_client: Callable[..., redi
                                                data.draw(arg(st.integers() | TEXT))),
                 "cache.get": lambda: cache.get(data.draw(arg(TEXT))),
                 "cache.get_or_set": lambda: cache.get_or_set(
-                    data.draw(arg(TEXT)), data.draw(st.sampled_from(
-                        [lambda: 1, _async_loader, None, 5]))),
+                    data.draw(arg(TEXT)), data.draw(st.sampled_from(LOADERS))),
             }
             what = data.draw(st.sampled_from(sorted(calls)), label="call")
             out = await attempt_async(probe, what, calls[what], allowed=(RuntimeError,))
@@ -94,5 +106,3 @@ def test_asyncio_primitives_fuzz(redis_url: str, make_client: Callable[..., redi
         attempt(probe, cls.__name__, cls, None, data.draw(arg(NAME)), data.draw(HOSTILE))
 
 
-async def _async_loader() -> str:
-    return "loaded"

@@ -59,7 +59,8 @@ def test_a_pickle_bomb_is_never_unpickled(bomb: tuple[bytes, Path], client: redi
     with pytest.raises(DecodeError):
         Cache(client, "c", ttl=60, serializer="raw").get("k")
     entry = writer.key_of("k")
-    fields = {k.decode(): v for k, v in r.hgetall(entry).items()}
+    fields = {k.decode() if isinstance(k, bytes) else k: v
+              for k, v in r.hgetall(entry).items()}
     fmt_field = next(k for k, v in fields.items() if v == b"pickle")
     r.hset(entry, fmt_field, b"json")  # forged: pickle bytes claiming to be json
     with pytest.raises(DecodeError):
