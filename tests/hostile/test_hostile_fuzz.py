@@ -380,11 +380,15 @@ def test_semaphore_fuzz(clients: list[redis.Redis], probe: redis.Redis,
 
 
 # -- Cache ------------------------------------------------------------------------------------
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.lists(inner, max_size=3),
+                     st.dictionaries(st.text(max_size=4), inner, max_size=3))
+
+
 JSONABLE = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(2**60), 2**60),
               st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=10)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    _containers,
     max_leaves=6,
 )
 
