@@ -297,7 +297,7 @@ def test_cli_counter_get(redis_url: str, redis_client: redis.Redis) -> None:
     assert "x: 3 (no expiry)" in result.output
     redis_client.set("atomic:counter:{bad}", "zzz")
     result = runner.invoke(cli, ["counter", "get", "bad", "--url", redis_url])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # every AtomicError: one line, exit 2
     assert "NOTINT" in result.output
 
 

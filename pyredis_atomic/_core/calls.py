@@ -15,6 +15,8 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from redis import exceptions as redis_exc
+
 from ..errors import (
     AtomicError,
     ConnectionLostError,
@@ -124,12 +126,26 @@ def script_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicE
     ``KEYS[n]`` reference becomes the key's name.
     """
     message = str(exc)
+    if isinstance(exc, redis_exc.NoPermissionError) or message.startswith("NOPERM"):
+        return _no_permission(script, keys, message)
     text, key = _describe(message, keys)
     if key is None and len(keys) == 1:
         key = keys[0]
     code = message.split(" ", 1)[0] if message else ""
     return ScriptError(f"script {script.name!r} failed: {text}", script=script.name, key=key,
                        code=code)
+
+
+def _no_permission(script: Script, keys: Sequence[str], message: str) -> ScriptError:
+    # redis-py strips the NOPERM code, and Redis does not say which key it refused: name
+    # them all, so an operator can compare them with the ACL user's key patterns.
+    text = message.removeprefix("NOPERM ").strip()
+    named = ", ".join(repr(k) for k in keys) or "(none)"
+    return ScriptError(
+        f"script {script.name!r} was refused by the server's ACL: {text}. Keys: {named}; "
+        f"the ACL user's key patterns (~...) must cover them (check the primitive's prefix) "
+        f"and its commands must include what the scripts run (see the README)",
+        script=script.name, key=keys[0] if keys else None, code="NOPERM")
 
 
 def wrong_type_error(

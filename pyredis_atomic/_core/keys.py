@@ -38,12 +38,16 @@ def check_name(name: object, argument: str = "name") -> str:
 
 
 def check_prefix(prefix: object) -> str:
-    """Validate a key prefix (namespace): a ``str`` without ``{`` or ``}``."""
+    """Validate a key prefix (namespace): a valid Unicode ``str`` without ``{`` or ``}``."""
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
     if "{" in prefix or "}" in prefix:
         raise ValueError(f"prefix must not contain '{{' or '}}' (it would break hash tags): "
                          f"{prefix!r}")
+    try:
+        prefix.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"prefix is not valid Unicode (lone surrogate): {prefix!r}") from None
     return prefix
 
 

@@ -193,7 +193,16 @@ def _dedup_key(value: object, argument: str = "dedup_key") -> str:
         raise TypeError(f"{argument} must be a str, got {type(value).__name__}")
     if not value:
         raise ValueError(f"{argument} must not be empty")
+    _check_unicode(value, argument)
     return value
+
+
+def _check_unicode(value: str, argument: str) -> None:
+    # redis-py would raise a bare UnicodeEncodeError while packing the command.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{argument} is not valid Unicode (lone surrogate)") from None
 
 
 def _delay_ms(delay: object) -> int:
@@ -279,6 +288,14 @@ class QueueCore:
         """A :class:`Message` delivered by this queue (same name and prefix)."""
         if not isinstance(msg, Message):
             raise TypeError(f"{argument} must be a Message, got {type(msg).__name__}")
+        # A forged receipt must not reach the wire: ids the queue hands out are ASCII with
+        # no space (receipts travel space-separated), deliveries an int.
+        mid = msg.id
+        if type(mid) is not str or type(msg.deliveries) is not int:
+            raise TypeError(f"{argument} is not a delivery of a queue (id {mid!r}, "
+                            f"deliveries {msg.deliveries!r})")
+        if not mid.isascii() or " " in mid or "/" in mid:
+            raise ValueError(f"{argument} has an id no queue hands out: {mid!r}")
         if msg.queue != self.base:
             raise ValueError(f"{argument} {msg.id!r} belongs to queue {msg.queue!r}, "
                              f"not to {self.base!r}")
@@ -400,6 +417,7 @@ class QueueCore:
                 raise TypeError(f"ids[{i}] must be a str, got {type(x).__name__}")
             if not x or x == "*":
                 raise ValueError(f"ids[{i}] is not a message id: {x!r}")
+            _check_unicode(x, f"ids[{i}]")
             checked.append(x)
         return [Call("queue_redrive", self._redrive_keys(), (1, *checked[i:i + MAX_BATCH]),
                      as_int, raw=True) for i in range(0, len(checked), MAX_BATCH)]

@@ -58,7 +58,13 @@ def _flag(reply: Any) -> bool:
 def decode_holders(reply: Any) -> list[tuple[str, float]]:
     """``{permit, remaining_ms, ...}`` as ``[(permit, seconds left), ...]``."""
     items = as_list(reply)
-    return [(as_str(items[i]), as_int(items[i + 1]) / 1000) for i in range(0, len(items), 2)]
+    # Read raw: a member written by something else may not be UTF-8; show it escaped.
+    return [(_permit_text(items[i]), as_int(items[i + 1]) / 1000)
+            for i in range(0, len(items), 2)]
+
+
+def _permit_text(value: Any) -> str:
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else as_str(value)
 
 
 class SemaphoreSpec:
@@ -102,7 +108,7 @@ class SemaphoreSpec:
 
     def holders_call(self) -> Call[list[tuple[str, float]]]:
         """``semaphore_holders``: live permits and their remaining lease in seconds."""
-        return Call("semaphore_holders", (self.holders_key,), (), decode_holders)
+        return Call("semaphore_holders", (self.holders_key,), (), decode_holders, raw=True)
 
     def acquire_args(self, blocking: object, timeout: object,
                      permit: object) -> tuple[bool, float | None, str]:

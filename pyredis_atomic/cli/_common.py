@@ -11,6 +11,8 @@ import click
 import redis
 from redis.cluster import RedisCluster
 
+from ..errors import AtomicError
+
 __all__ = ["connect", "default_url", "fail", "handle_errors", "url_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,14 +56,19 @@ def connect(url: str | None, cluster: bool = False) -> Any:
 
 
 def handle_errors(func: F) -> F:
-    """Turn Redis failures during a command into one line on stderr and exit code 2."""
+    """Turn failures during a command into one line on stderr and exit code 2: Redis
+    errors, and every :class:`~pyredis_atomic.AtomicError` (a key of the wrong type, a
+    refusal by a script, a value that does not decode...), whose message names the key."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Before AtomicError: ConnectionLostError and ReplyTimeoutError are both.
             fail(f"lost the connection to Redis: {exc}")
+        except AtomicError as exc:
+            fail(f"{type(exc).__name__}: {exc}")
         except redis.RedisError as exc:
             fail(f"Redis error: {exc}")
         return None

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from ...cache import Cache
-from ...errors import AtomicError
 from .._common import connect, fail, handle_errors, url_option
 
 SERIALIZERS = click.Choice(["json", "raw", "pickle"])
@@ -49,11 +48,7 @@ def show(name: str, key: str, *, url: str | None, cluster: bool, prefix: str,
     Exit code 1 when there is no value.
     """
     cache = _cache(url, cluster, name, prefix, serializer)
-    try:
-        info = cache.inspect(key)
-    except AtomicError as exc:
-        fail(str(exc))
-        return
+    info = cache.inspect(key)
     value = info.get("value")
     if isinstance(value, Exception):
         info["value"] = f"<{type(value).__name__}: {value}>"
@@ -74,9 +69,5 @@ def delete(name: str, keys: tuple[str, ...], *, url: str | None, cluster: bool,
     """Delete entries KEYS of cache NAME (loads in progress are fenced off and their waiters
     woken). Prints how many values were removed."""
     cache = _cache(url, cluster, name, prefix, serializer)
-    try:
-        removed = sum(cache.delete(k) for k in keys)
-    except AtomicError as exc:
-        fail(str(exc))
-        return
+    removed = sum(cache.delete(k) for k in keys)
     click.echo(f"deleted {removed} of {len(keys)}")

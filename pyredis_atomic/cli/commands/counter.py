@@ -6,7 +6,6 @@ import click
 
 from ..._core.keys import DEFAULT_PREFIX
 from ...counter import BoundedCounter
-from ...errors import AtomicError
 from .._common import connect, fail, handle_errors, url_option
 
 
@@ -33,7 +32,7 @@ def get(name: str, prefix: str, url: str | None, cluster: bool) -> None:
             raise SystemExit(1)
         value = counter.get()
         pttl = client.pttl(counter.key)
-    except (TypeError, ValueError, AtomicError) as exc:
+    except (TypeError, ValueError) as exc:  # AtomicError: handle_errors, exit 2
         fail(str(exc), code=1)
         return
     expiry = f"expires in {pttl / 1000:.3f} s" if pttl >= 0 else "no expiry"

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
 
 from ..._core.keys import DEFAULT_PREFIX
 from ..._core.lock import break_call, lock_keys
-from ...errors import AtomicError
 from ...lock import Lock
 from ...registry import default_registry
 from .._common import connect, fail, handle_errors, url_option
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _atomic_errors(func: F) -> F:
-    """A refusal by a script (a key of the wrong type...) is one line and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except AtomicError as exc:
-            fail(str(exc))
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
 
 prefix_option = click.option(
     "--prefix", default=DEFAULT_PREFIX, show_default=True,
@@ -59,7 +38,6 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
 @url_option
 @handle_errors
-@_atomic_errors
 def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) -> None:
     """Whether lock NAME is held, the holder's remaining lease and fencing token.
 
@@ -97,7 +75,6 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
 @click.option("--yes", is_flag=True, help="Confirm: remove the holder's lock.")
 @url_option
 @handle_errors
-@_atomic_errors
 def break_(name: str, prefix: str, yes: bool, url: str | None, cluster: bool) -> None:
     """Force-release lock NAME whoever holds it, and wake one waiter.
 

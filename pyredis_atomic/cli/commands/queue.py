@@ -14,7 +14,6 @@ import click
 
 from ..._core.keys import DEFAULT_PREFIX
 from ..._core.queue import DEFAULT_MAX_DELIVERIES
-from ...errors import AtomicError
 from ...queue import Message, ReliableQueue
 from .._common import connect, fail, handle_errors, url_option
 
@@ -29,13 +28,12 @@ def _queue_options(func: F) -> F:
 
 
 def _atomic_errors(func: F) -> F:
+    # Bad input: one line, exit 2 (AtomicError is handle_errors' business).
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except (TypeError, ValueError) as exc:
-            fail(str(exc))
-        except AtomicError as exc:
             fail(str(exc))
         return None
 

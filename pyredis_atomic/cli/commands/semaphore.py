@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from ..._core.keys import DEFAULT_PREFIX
-from ...errors import AtomicError
 from ...semaphore import Semaphore
 from .._common import connect, fail, handle_errors, url_option
 
@@ -26,7 +25,7 @@ def show(name: str, prefix: str, url: str | None, cluster: bool) -> None:
     try:
         # limit does not matter for reading; the holders are what the server has.
         holders = Semaphore(client, name, limit=1, prefix=prefix).holders()
-    except (TypeError, ValueError, AtomicError) as exc:
+    except (TypeError, ValueError) as exc:  # AtomicError: handle_errors, exit 2
         fail(str(exc), code=1)
         return
     click.echo(f"{name}: {len(holders)} permit(s) held")
