@@ -92,7 +92,7 @@ class Cache:
         # Replies are read as bytes on every client: values may be arbitrary bytes (pickle,
         # raw) that a decode_responses=True client would fail to decode.
         self._fetch = self._registry.bind(client, FETCH, raw=True)
-        self._execute = client.execute_command
+        self._execute = client.execute_command  # bind() above checked it is a client
 
     @property
     def name(self) -> str:

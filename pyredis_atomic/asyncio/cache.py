@@ -75,7 +75,7 @@ class Cache:
                                cache_none=cache_none, fast_hits=fast_hits)
         self._registry = default_registry()
         self._fetch = self._registry.bind(client, FETCH, raw=True)
-        self._execute = client.execute_command
+        self._execute = client.execute_command  # bind() above checked it is a client
 
     @property
     def name(self) -> str:

@@ -218,8 +218,11 @@ class AsyncBoundScript:
     def __init__(self, registry: AsyncScriptRegistry, client: Any, script: Script, *,
                  raw: bool = False) -> None:
         self._registry = registry
+        execute = getattr(client, "execute_command", None)
+        if not callable(execute):
+            raise TypeError(f"client must be a redis-py client, got {type(client).__name__}")
         self._client = client
-        self._execute = client.execute_command
+        self._execute = execute
         self._raw = raw
         self._options = _RAW if raw else _DECODED
         self.script = script

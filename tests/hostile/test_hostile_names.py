@@ -83,7 +83,9 @@ def exercise(client: Any) -> list[Owned]:
         value = {"cache": cname, "key": key, "n": j}
         cache.set(key, value)
         entry = cache.key_of(key)
-        owned.append(Owned(f"cache {cname!r}[{key!r}]", {entry, entry[:-1] + "wake"},
+        # The entry hash, its wake-up list and its fast-hit copy.
+        owned.append(Owned(f"cache {cname!r}[{key!r}]",
+                           {entry, entry[:-1] + "wake", entry[:-1] + "f"},
                            checks=[lambda c=cache, k=key, v=value: c.get(k) == v]))
     return owned
 
