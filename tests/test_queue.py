@@ -227,9 +227,11 @@ def test_blocking_pop_wakes_quickly_on_push(client: redis.Redis) -> None:
         pushed_at.append(time.monotonic())
         q.push(b"now")
 
-    threading.Thread(target=producer).start()
+    thread = threading.Thread(target=producer)
+    thread.start()
     m = q.pop(timeout=10)
     woke = time.monotonic()
+    thread.join()  # the push's own reply is read before the client is closed
     assert m is not None
     assert m.payload == b"now"
     assert woke - pushed_at[0] < 0.25  # milliseconds normally; margin for a loaded machine
