@@ -22,18 +22,21 @@ def escape_name(name: str) -> str:
     return name.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
 
 
-def check_name(name: object, argument: str = "name") -> str:
-    """Validate a primitive's name: a non-empty ``str`` of at most 4096 UTF-8 bytes."""
+def check_name(name: object, argument: str = "name", *, max_bytes: int = MAX_NAME_BYTES,
+               hint: str = "") -> str:
+    """Validate a primitive's name (or another identifier sent to Redis): a non-empty
+    ``str`` of valid Unicode, at most ``max_bytes`` UTF-8 bytes (4096 by default).
+    ``hint`` completes the type error, e.g. " (a permit id from acquire())"."""
     if not isinstance(name, str):
-        raise TypeError(f"{argument} must be a str, got {type(name).__name__}")
+        raise TypeError(f"{argument} must be a str{hint}, got {type(name).__name__}")
     if not name:
         raise ValueError(f"{argument} must not be empty")
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
         raise ValueError(f"{argument} is not valid Unicode (lone surrogate)") from None
-    if size > MAX_NAME_BYTES:
-        raise ValueError(f"{argument} is {size} bytes long; at most {MAX_NAME_BYTES} allowed")
+    if size > max_bytes:
+        raise ValueError(f"{argument} is {size} bytes long; at most {max_bytes} allowed")
     return name
 
 

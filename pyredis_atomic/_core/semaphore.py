@@ -32,18 +32,8 @@ def new_permit() -> str:
 
 def check_permit(permit: object, argument: str = "permit") -> str:
     """A permit id: a non-empty ``str`` of at most 256 UTF-8 bytes."""
-    if not isinstance(permit, str):
-        raise TypeError(f"{argument} must be a str (a permit id from acquire()), got "
-                        f"{type(permit).__name__}")
-    if not permit:
-        raise ValueError(f"{argument} must not be empty")
-    try:
-        size = len(permit.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise ValueError(f"{argument} is not valid Unicode (lone surrogate)") from None
-    if size > MAX_PERMIT_BYTES:
-        raise ValueError(f"{argument} is {size} bytes long; at most {MAX_PERMIT_BYTES}")
-    return permit
+    return check_name(permit, argument, max_bytes=MAX_PERMIT_BYTES,
+                      hint=" (a permit id from acquire())")
 
 
 def _acquired(reply: Any) -> tuple[bool, float]:
