@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 
-from ._core.calls import Call, Durability
+from ._core.calls import Call, Durability, check_durability
 from ._core.keys import DEFAULT_PREFIX
 from ._core.queue import (
     DEFAULT_MAX_DELIVERIES,
@@ -90,9 +90,7 @@ class ReliableQueue:
         if not isinstance(allow_eviction, bool):
             raise TypeError(f"allow_eviction must be a bool, got {type(allow_eviction).__name__}")
         self._allow_eviction = allow_eviction
-        if durability is not None and not isinstance(durability, Durability):
-            raise TypeError(f"durability must be a Durability, got {type(durability).__name__}")
-        self._durability = durability
+        self._durability = check_durability(durability)
         self._client = client
         self._run = default_registry().run
         self._checked = False

@@ -35,6 +35,7 @@ __all__ = [
     "Effect",
     "Flow",
     "Sleep",
+    "check_durability",
     "connection_error",
     "durability_error",
     "encode_args",
@@ -223,6 +224,13 @@ class Durability:
 
     def __post_init__(self) -> None:
         wait_millis(self.replicas, self.timeout)
+
+
+def check_durability(value: object) -> Durability | None:
+    """The ``durability`` option of a primitive: None or a :class:`Durability`."""
+    if value is not None and not isinstance(value, Durability):
+        raise TypeError(f"durability must be a Durability, got {type(value).__name__}")
+    return value
 
 
 def timeout_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicError:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .._core.calls import Durability
+from .._core.calls import Durability, check_durability
 from .._core.keys import DEFAULT_PREFIX
 from .._core.lock import (
     _UNSET,
@@ -79,9 +79,7 @@ class Lock(LockCore):
     ) -> None:
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
                          prefix=prefix)
-        if durability is not None and not isinstance(durability, Durability):
-            raise TypeError(f"durability must be a Durability, got {type(durability).__name__}")
-        self._durability = durability
+        self._durability = check_durability(durability)
         self._client = client
         self._renewal: Renewal | None = None
 
