@@ -15,6 +15,7 @@ from ._core.counter import (
     MIN_VALUE,
     CounterResult,
     CounterSpec,
+    CounterView,
     bad_delta,
 )
 from ._core.keys import DEFAULT_PREFIX
@@ -23,7 +24,7 @@ from .registry import default_registry
 __all__ = ["MAX_VALUE", "MIN_VALUE", "BoundedCounter", "CounterResult"]
 
 
-class BoundedCounter:
+class BoundedCounter(CounterView):
     """An integer counter kept within ``[min, max]`` by one atomic script per change.
 
     ``min``/``max``: the bounds, either may be ``None`` (unbounded on that side, within
@@ -65,38 +66,7 @@ class BoundedCounter:
         self._reset = spec.reset_call()
 
     # -- settings ------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        """The counter's name."""
-        return self._spec.name
 
-    @property
-    def key(self) -> str:
-        """The Redis key holding the value."""
-        return self._spec.key
-
-    @property
-    def min(self) -> int | None:
-        """Lower bound, or None."""
-        return self._spec.min
-
-    @property
-    def max(self) -> int | None:
-        """Upper bound, or None."""
-        return self._spec.max
-
-    @property
-    def initial(self) -> int:
-        """The value of an absent counter."""
-        return self._spec.initial
-
-    @property
-    def ttl(self) -> float | None:
-        """Lifetime in seconds from creation, or None."""
-        return self._spec.ttl
-
-    def __repr__(self) -> str:
-        return f"BoundedCounter{self._spec.describe()}"
 
     # -- operations ----------------------------------------------------------------------
     def incr(self, n: int = 1, *, clamp: bool = False,

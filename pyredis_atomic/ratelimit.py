@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from ._core.keys import DEFAULT_PREFIX
-from ._core.ratelimit import RateLimiterSpec, RateLimitResult
+from ._core.ratelimit import RateLimiterSpec, RateLimiterView, RateLimitResult
 from .registry import default_registry
 
 __all__ = ["RateLimitResult", "RateLimiter"]
 
 
-class RateLimiter:
+class RateLimiter(RateLimiterView):
     """Allow ``rate`` hits per ``period`` seconds, with bursts of up to ``burst``.
 
     From a full limiter ``burst`` hits are allowed at once (``remaining`` counts down
@@ -39,33 +39,6 @@ class RateLimiter:
         self._peek1 = self._spec.peek_call(1)
         self._reset = self._spec.reset_call()
 
-    @property
-    def name(self) -> str:
-        """The limiter's name."""
-        return self._spec.name
-
-    @property
-    def rate(self) -> float:
-        """Hits allowed per period (sustained)."""
-        return self._spec.rate
-
-    @property
-    def period(self) -> float:
-        """The period in seconds."""
-        return self._spec.period
-
-    @property
-    def burst(self) -> int:
-        """Hits allowed at once from a full limiter."""
-        return self._spec.burst
-
-    @property
-    def key(self) -> str:
-        """The Redis key of the limiter's state."""
-        return self._spec.key
-
-    def __repr__(self) -> str:
-        return f"RateLimiter{self._spec.describe()}"
 
     def hit(self, n: int = 1) -> RateLimitResult:
         """Spend ``n`` (1 to ``burst``) if allowed now; a refused hit spends nothing.

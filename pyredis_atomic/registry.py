@@ -251,8 +251,9 @@ class BoundScript:
 
     __slots__ = ("_client", "_execute", "_options", "_raw", "_registry", "script", "sha")
 
-    def __init__(self, registry: ScriptRegistry, client: Any, script: Script, *,
+    def __init__(self, registry: Any, client: Any, script: Script, *,
                  raw: bool = False) -> None:
+        # ``registry``: a ScriptRegistry, or an AsyncScriptRegistry for the asyncio twin.
         self._registry = registry
         execute = getattr(client, "execute_command", None)
         if not callable(execute):

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from ._core.keys import DEFAULT_PREFIX
-from ._core.semaphore import DEFAULT_TTL, SemaphoreSpec, acquire_flow
+from ._core.semaphore import DEFAULT_TTL, SemaphoreSpec, SemaphoreView, acquire_flow
 from ._sync import drive
 from .errors import ConnectionLostError, SemaphoreLostError, SemaphoreTimeoutError
 from .registry import default_registry
@@ -43,7 +43,7 @@ def pop_held(owner: object) -> str:
     raise RuntimeError("__exit__ of a semaphore that this thread or task did not enter")
 
 
-class Semaphore:
+class Semaphore(SemaphoreView):
     """A counting semaphore: at most ``limit`` permits are held at once.
 
     Each permit is a random id with a lease of ``ttl`` seconds (server clock): a holder
@@ -63,28 +63,6 @@ class Semaphore:
         self._count = self._spec.count_call()
         self._holders = self._spec.holders_call()
 
-    @property
-    def name(self) -> str:
-        """The semaphore's name."""
-        return self._spec.name
-
-    @property
-    def limit(self) -> int:
-        """How many permits may be held at once."""
-        return self._spec.limit
-
-    @property
-    def ttl(self) -> float:
-        """Lease of a permit, in seconds."""
-        return self._spec.ttl
-
-    @property
-    def key(self) -> str:
-        """The sorted set of live permits."""
-        return self._spec.holders_key
-
-    def __repr__(self) -> str:
-        return f"Semaphore{self._spec.describe()}"
 
     def acquire(self, blocking: bool = True, timeout: float | None = None, *,
                 permit: str | None = None) -> str | None:

@@ -17,8 +17,15 @@ from .replies import as_int, as_list, as_str
 from .validate import check_int, check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step
 
-__all__ = ["DEFAULT_TTL", "MAX_LIMIT", "SemaphoreSpec", "acquire_flow", "check_permit",
-           "new_permit"]
+__all__ = [
+    "DEFAULT_TTL",
+    "MAX_LIMIT",
+    "SemaphoreSpec",
+    "SemaphoreView",
+    "acquire_flow",
+    "check_permit",
+    "new_permit",
+]
 
 DEFAULT_TTL = 30.0
 MAX_LIMIT = 1_000_000
@@ -135,3 +142,35 @@ def acquire_flow(spec: SemaphoreSpec, permit: str, blocking: bool,
         if step is None:
             return None
         yield step
+
+
+class SemaphoreView:
+    """Read-only properties and ``repr`` shared by the sync and asyncio ``Semaphore``
+    (both keep their settings in ``self._spec``)."""
+
+    __slots__ = ()
+    _spec: SemaphoreSpec
+    _repr_prefix = ""
+
+    @property
+    def name(self) -> str:
+        """The semaphore's name."""
+        return self._spec.name
+
+    @property
+    def limit(self) -> int:
+        """How many permits may be held at once."""
+        return self._spec.limit
+
+    @property
+    def ttl(self) -> float:
+        """Lease of a permit, in seconds."""
+        return self._spec.ttl
+
+    @property
+    def key(self) -> str:
+        """The sorted set of live permits."""
+        return self._spec.holders_key
+
+    def __repr__(self) -> str:
+        return f"{self._repr_prefix}Semaphore{self._spec.describe()}"

@@ -10,6 +10,7 @@ from .._core.counter import (
     MIN_VALUE,
     CounterResult,
     CounterSpec,
+    CounterView,
     bad_delta,
 )
 from .._core.keys import DEFAULT_PREFIX
@@ -18,9 +19,11 @@ from .registry import default_registry
 __all__ = ["BoundedCounter", "CounterResult"]
 
 
-class BoundedCounter:
+class BoundedCounter(CounterView):
     """The asyncio twin of :class:`pyredis_atomic.BoundedCounter` (same arguments, same
     semantics; the operations are coroutines)."""
+
+    _repr_prefix = "asyncio."
 
     __slots__ = ("_client", "_fast", "_get", "_high", "_key", "_low", "_opt", "_opt_clamp",
                  "_registry", "_reset", "_spec")
@@ -50,38 +53,6 @@ class BoundedCounter:
         self._get = spec.get_call()
         self._reset = spec.reset_call()
 
-    @property
-    def name(self) -> str:
-        """The counter's name."""
-        return self._spec.name
-
-    @property
-    def key(self) -> str:
-        """The Redis key holding the value."""
-        return self._spec.key
-
-    @property
-    def min(self) -> int | None:
-        """Lower bound, or None."""
-        return self._spec.min
-
-    @property
-    def max(self) -> int | None:
-        """Upper bound, or None."""
-        return self._spec.max
-
-    @property
-    def initial(self) -> int:
-        """The value of an absent counter."""
-        return self._spec.initial
-
-    @property
-    def ttl(self) -> float | None:
-        """Lifetime in seconds from creation, or None."""
-        return self._spec.ttl
-
-    def __repr__(self) -> str:
-        return f"asyncio.BoundedCounter{self._spec.describe()}"
 
     async def incr(self, n: int = 1, *, clamp: bool = False,
                    request_id: str | None = None) -> CounterResult:

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 from redis import exceptions as redis_exc
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
-from redis.client import NEVER_DECODE
 
 from .._core.calls import (
     Call,
@@ -28,15 +27,13 @@ from .._core.calls import (
     wrong_type_error,
 )
 from .._core.script import Catalog, Script
+from ..registry import _DECODED, _RAW, BoundScript
 
 __all__ = ["AsyncBoundScript", "AsyncScriptRegistry", "default_registry"]
 
 T = TypeVar("T")
 
 _NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
-# execute_command options: string replies as bytes whatever the client's decode_responses.
-_RAW: dict[str, Any] = {NEVER_DECODE: True}
-_DECODED: dict[str, Any] = {}
 
 
 def _is_pipeline(client: Any) -> bool:
@@ -210,25 +207,15 @@ class AsyncScriptRegistry(Catalog):
         return script_error(script, keys, exc)
 
 
-class AsyncBoundScript:
-    """One script bound to one ``redis.asyncio`` client (see :meth:`AsyncScriptRegistry.bind`)."""
+class AsyncBoundScript(BoundScript):
+    """One script bound to one ``redis.asyncio`` client (see :meth:`AsyncScriptRegistry.bind`);
+    built like the sync :class:`~pyredis_atomic.registry.BoundScript`, called with ``await``."""
 
-    __slots__ = ("_client", "_execute", "_options", "_raw", "_registry", "script", "sha")
+    __slots__ = ()
 
-    def __init__(self, registry: AsyncScriptRegistry, client: Any, script: Script, *,
-                 raw: bool = False) -> None:
-        self._registry = registry
-        execute = getattr(client, "execute_command", None)
-        if not callable(execute):
-            raise TypeError(f"client must be a redis-py client, got {type(client).__name__}")
-        self._client = client
-        self._execute = execute
-        self._raw = raw
-        self._options = _RAW if raw else _DECODED
-        self.script = script
-        self.sha = script.sha1
-
-    async def __call__(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+    async def __call__(
+        self, keys: tuple[str, ...], args: tuple[Any, ...]
+    ) -> Any:
         """Run the script; the raw reply."""
         try:
             return await self._execute("EVALSHA", self.sha, len(keys), *keys, *args,

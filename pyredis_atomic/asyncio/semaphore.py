@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .._core.keys import DEFAULT_PREFIX
-from .._core.semaphore import DEFAULT_TTL, SemaphoreSpec, acquire_flow
+from .._core.semaphore import DEFAULT_TTL, SemaphoreSpec, SemaphoreView, acquire_flow
 from ..errors import ConnectionLostError, SemaphoreLostError, SemaphoreTimeoutError
 from ..semaphore import pop_held, push_held
 from ._driver import drive
@@ -19,9 +19,11 @@ __all__ = ["Semaphore"]
 T = TypeVar("T")
 
 
-class Semaphore:
+class Semaphore(SemaphoreView):
     """The asyncio twin of :class:`pyredis_atomic.Semaphore` (same arguments and
     semantics; operations are coroutines; ``async with sem:``)."""
+
+    _repr_prefix = "asyncio."
 
     def __init__(self, client: Any, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
                  timeout: float | None = None, prefix: str = DEFAULT_PREFIX) -> None:
@@ -31,28 +33,6 @@ class Semaphore:
         self._count = self._spec.count_call()
         self._holders = self._spec.holders_call()
 
-    @property
-    def name(self) -> str:
-        """The semaphore's name."""
-        return self._spec.name
-
-    @property
-    def limit(self) -> int:
-        """How many permits may be held at once."""
-        return self._spec.limit
-
-    @property
-    def ttl(self) -> float:
-        """Lease of a permit, in seconds."""
-        return self._spec.ttl
-
-    @property
-    def key(self) -> str:
-        """The sorted set of live permits."""
-        return self._spec.holders_key
-
-    def __repr__(self) -> str:
-        return f"asyncio.Semaphore{self._spec.describe()}"
 
     async def acquire(self, blocking: bool = True, timeout: float | None = None, *,
                       permit: str | None = None) -> str | None:
