@@ -56,7 +56,8 @@ end
 local function wake(k)
   local tokens = {}
   for i = 1, math.min(k, SIGNAL_CAP) do tokens[i] = '1' end
-  if redis.call('RPUSH', signal, unpack(tokens)) > SIGNAL_CAP then
+  -- Trimmed back to SIGNAL_CAP only at twice that (see queue_push).
+  if redis.call('RPUSH', signal, unpack(tokens)) > 2 * SIGNAL_CAP then
     redis.call('LTRIM', signal, -SIGNAL_CAP, -1)
   end
 end
@@ -64,20 +65,20 @@ end
 -- 1. Acknowledge. The in-flight entry is the receipt itself, so removing it is the check:
 --    a receipt of an older delivery (or an applied ack, re-sent) matches nothing.
 local acked = 0
-if ARGV[5] ~= '' then
-  local receipts, seen = {}, {}
-  for r in string.gmatch(ARGV[5], '%S+') do
-    if not seen[r] then
-      seen[r] = true
-      receipts[#receipts + 1] = r
-    end
-  end
+local acks = ARGV[5]
+if acks ~= '' then
   local done = {}
-  if #receipts == 1 then
-    if redis.call('ZREM', inflight, receipts[1]) == 1 then
-      done[1] = string.match(receipts[1], '^[^/]+')
+  if not string.find(acks, ' ', 1, true) then
+    -- One receipt: the consumer loop's case, without the tables.
+    if redis.call('ZREM', inflight, acks) == 1 then done[1] = string.match(acks, '^[^/]+') end
+  else
+    local receipts, seen = {}, {}
+    for r in string.gmatch(acks, '%S+') do
+      if not seen[r] then
+        seen[r] = true
+        receipts[#receipts + 1] = r
+      end
     end
-  elseif #receipts > 1 then
     local scores = redis.call('ZMSCORE', inflight, unpack(receipts))
     local gone = {}
     for i = 1, #receipts do
@@ -137,7 +138,23 @@ end
 
 -- 4. Claim.
 local out = {acked, reclaimed, -1, ''}
-if n > 0 then
+local deadline = now + lease
+if n == 1 then
+  -- One message: the consumer loop's case, without the tables.
+  local entry = redis.call('LPOP', pending)
+  if entry then
+    local id, d = string.match(entry, '^([^/]+)/(%d+)$')
+    if not id then id, d = entry, '0' end
+    local count = tonumber(d) + 1
+    local body = redis.call('HGET', payload, id)
+    -- An entry without a payload was purged under our feet: drop it.
+    if body then
+      redis.call('ZADD', inflight, deadline, id .. '/' .. count)
+      out[4] = id .. ' ' .. count
+      out[5] = body
+    end
+  end
+elseif n > 1 then
   local entries = redis.call('LPOP', pending, n)
   if entries then
     local ids, counts = {}, {}
@@ -148,9 +165,7 @@ if n > 0 then
     end
     local bodies = redis.call('HMGET', payload, unpack(ids))
     local z, meta = {}, {}
-    local deadline = now + lease
     for i = 1, #ids do
-      -- An entry without a payload was purged under our feet: drop it.
       if bodies[i] then
         z[#z + 1] = deadline
         z[#z + 1] = ids[i] .. '/' .. counts[i]

@@ -33,6 +33,7 @@ from redis.cluster import ClusterPipeline, RedisCluster
 
 from ._core.calls import (
     Call,
+    Key,
     connection_error,
     durability_error,
     encode_args,
@@ -105,7 +106,7 @@ class ScriptRegistry(Catalog):
         return sorted(absent)
 
     # -- calling -------------------------------------------------------------------------
-    def call(self, client: Any, name: str, keys: Sequence[str] = (),
+    def call(self, client: Any, name: str, keys: Sequence[Key] = (),
              args: Sequence[Any] = ()) -> Any:
         """Run script ``name``; on a pipeline, queue it and return the pipeline.
 
@@ -178,7 +179,7 @@ class ScriptRegistry(Catalog):
         (no per-call lookup or arity check; the primitive built the keys and arguments)."""
         return BoundScript(self, client, self.get(name), raw=raw)
 
-    def recover(self, client: Any, script: Script, keys: tuple[str, ...],
+    def recover(self, client: Any, script: Script, keys: tuple[Key, ...],
                 argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:
         """Finish a call whose ``EVALSHA`` raised ``exc``: on ``NOSCRIPT`` (nothing ran)
         re-send it as ``EVAL`` and ``SCRIPT LOAD`` the script; otherwise raise the
@@ -198,14 +199,14 @@ class ScriptRegistry(Catalog):
         except redis_exc.ConnectionError as err:
             raise connection_error(script, keys, err) from err
 
-    def _run(self, client: Any, script: Script, keys: tuple[str, ...],
+    def _run(self, client: Any, script: Script, keys: tuple[Key, ...],
              argv: tuple[Any, ...], raw: bool = False) -> Any:
         try:
             return self._evalsha(client, script, keys, argv, _RAW if raw else _DECODED)
         except redis_exc.RedisError as exc:
             return self.recover(client, script, keys, argv, exc, raw=raw)
 
-    def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
+    def _evalsha(self, client: Any, script: Script, keys: tuple[Key, ...],
                  argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
         # EVALSHA_RO lets read-only scripts run on replicas; cluster routing in redis-py only
         # understands EVALSHA, and Redis < 7.0 lacks EVALSHA_RO.
@@ -227,7 +228,7 @@ class ScriptRegistry(Catalog):
         with contextlib.suppress(redis_exc.RedisError):
             client.script_load(script.source)
 
-    def _translate(self, client: Any, script: Script, keys: tuple[str, ...],
+    def _translate(self, client: Any, script: Script, keys: tuple[Key, ...],
                    exc: redis_exc.ResponseError) -> Exception:
         if str(exc).startswith("WRONGTYPE"):
             types: list[str | None] = []
@@ -265,7 +266,7 @@ class BoundScript:
         self.script = script
         self.sha = script.sha1
 
-    def __call__(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+    def __call__(self, keys: tuple[Key, ...], args: tuple[Any, ...]) -> Any:
         """Run the script; the raw reply."""
         try:
             return self._execute("EVALSHA", self.sha, len(keys), *keys, *args, **self._options)

@@ -436,3 +436,42 @@ def test_ack_cost_is_flat_with_100k_in_flight(make_client: Callable[..., redis.R
     base = min(per_ack(small) for _ in range(2))
     loaded = min(per_ack(q) for _ in range(2))
     assert loaded < base * 3, (base, loaded)  # flat: O(log n) ZREM, no scans
+
+
+def test_wake_up_tokens_stay_bounded_without_consumers(client: redis.Redis) -> None:
+    # Nobody blocks, so every push's token is surplus: the list is trimmed back to 1024
+    # whenever it reaches 2048, by single pushes and batches alike.
+    q = ReliableQueue(client, "tokens")
+    signal = q.keys["signal"]
+    for i in range(2100):
+        q.push(b"%d" % i)
+    assert 1024 <= client.llen(signal) <= 2048
+    q.push_many([b"x"] * 3000)
+    assert 1024 <= client.llen(signal) <= 2048
+    # The queue itself is untouched by the trimming.
+    assert q.stats()["pending"] == 5100
+    # A consumer that found nothing clears the tokens; a push then wakes it at once.
+    assert len(q.pop_many(5100)) == 5100
+    assert q.pop() is None
+    assert client.llen(signal) == 0
+    threading.Timer(0.2, lambda: q.push(b"late")).start()
+    start = time.monotonic()
+    msg = q.pop(timeout=5)
+    assert msg is not None
+    assert msg.payload == b"late"
+    assert time.monotonic() - start < 2.0
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_an_entry_whose_payload_was_purged_is_skipped(client: redis.Redis,
+                                                      batch: bool) -> None:
+    # One claim (n=1) and a batched claim take different paths through the script.
+    q = ReliableQueue(client, f"purged-{batch}")
+    first, second = q.push(b"a"), q.push(b"b")
+    client.hdel(q.keys["payload"], first)
+    got = q.pop_many(2) if batch else [q.pop()]
+    if not batch and got == [None]:
+        got = [q.pop()]  # the purged entry used up the first claim
+    assert [m.id for m in got if m is not None] == [second]
+    assert q.stats()["pending"] == 0
+    assert q.stats()["in_flight"] == 1

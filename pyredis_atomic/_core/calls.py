@@ -34,11 +34,13 @@ __all__ = [
     "Durability",
     "Effect",
     "Flow",
+    "Key",
     "Sleep",
     "check_durability",
     "connection_error",
     "durability_error",
     "encode_args",
+    "key_names",
     "script_error",
     "timeout_error",
     "wait_millis",
@@ -47,6 +49,14 @@ __all__ = [
 
 T = TypeVar("T")
 Arg = str | bytes | int | float
+# A key as sent: hot paths pass keys pre-encoded (bytes), which spares redis-py an encode per
+# key per call; error messages always show them as text (see key_names).
+Key = str | bytes
+
+
+def key_names(keys: Sequence[Key]) -> tuple[str, ...]:
+    """Keys as text, for messages and error attributes."""
+    return tuple(k.decode("utf-8", "replace") if isinstance(k, bytes) else k for k in keys)
 
 
 def _identity(reply: Any) -> Any:
@@ -62,7 +72,7 @@ class Call(Generic[T]):
     """
 
     script: str
-    keys: tuple[str, ...]
+    keys: tuple[Key, ...]
     args: tuple[Arg, ...]
     decode: Callable[[Any], T] = field(default=_identity)
     raw: bool = False
@@ -120,12 +130,13 @@ def _describe(message: str, keys: Sequence[str]) -> tuple[str, str | None]:
     return text, (first[0] if first else None)
 
 
-def script_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicError:
+def script_error(script: Script, keys: Sequence[Key], exc: Exception) -> AtomicError:
     """Turn an error reply of a script into a :class:`ScriptError` naming the key.
 
     Scripts report their own errors as ``redis.error_reply('CODE text with KEYS[n]')``; the
     ``KEYS[n]`` reference becomes the key's name.
     """
+    keys = key_names(keys)
     message = str(exc)
     if isinstance(exc, redis_exc.NoPermissionError) or message.startswith("NOPERM"):
         return _no_permission(script, keys, message)
@@ -150,9 +161,10 @@ def _no_permission(script: Script, keys: Sequence[str], message: str) -> ScriptE
 
 
 def wrong_type_error(
-    script: Script, keys: Sequence[str], actual_types: Sequence[str | None]
+    script: Script, keys: Sequence[Key], actual_types: Sequence[str | None]
 ) -> AtomicError:
     """Name the key whose Redis type differs from the one its script header declares."""
+    keys = key_names(keys)
     for position, (key, actual) in enumerate(zip(keys, actual_types, strict=False), start=1):
         expected = script.key_type(position)
         if expected in (None, "any") or actual in (None, "none", expected):
@@ -172,8 +184,9 @@ def wrong_type_error(
     )
 
 
-def connection_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicError:
+def connection_error(script: Script, keys: Sequence[Key], exc: Exception) -> AtomicError:
     """A connection failure while running ``script``; says whether it may have run."""
+    keys = key_names(keys)
     where = f" on {keys[0]!r}" if keys else ""
     maybe = "" if script.read_only else " (it may or may not have been applied)"
     return ConnectionLostError(
@@ -182,9 +195,10 @@ def connection_error(script: Script, keys: Sequence[str], exc: Exception) -> Ato
     )
 
 
-def durability_error(script: Script, keys: Sequence[str], wanted: int, acknowledged: int,
+def durability_error(script: Script, keys: Sequence[Key], wanted: int, acknowledged: int,
                      timeout: float) -> AtomicError:
     """Fewer replicas than asked acknowledged a write within ``timeout`` seconds."""
+    keys = key_names(keys)
     where = f" on {keys[0]!r}" if keys else ""
     return DurabilityError(
         f"{script.name!r}{where} was applied on the primary, but only {acknowledged} of "
@@ -233,8 +247,9 @@ def check_durability(value: object) -> Durability | None:
     return value
 
 
-def timeout_error(script: Script, keys: Sequence[str], exc: Exception) -> AtomicError:
+def timeout_error(script: Script, keys: Sequence[Key], exc: Exception) -> AtomicError:
     """No reply in time while running ``script``."""
+    keys = key_names(keys)
     where = f" on {keys[0]!r}" if keys else ""
     return ReplyTimeoutError(
         f"no reply from Redis in time for {script.name!r}{where} (it may or may not have "

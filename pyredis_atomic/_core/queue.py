@@ -235,6 +235,7 @@ class QueueCore:
     """Everything about one queue that does not need I/O. Built by the front ends."""
 
     __slots__ = (
+        "_claim_head",
         "_claim_keys",
         "_decode_claim",
         "_extend_keys",
@@ -261,7 +262,9 @@ class QueueCore:
         layout = KeyLayout("queue", self.prefix)
         self.base = layout.key(self.name)
         self.keys = {part: layout.key(self.name, part) for part in _PARTS}
-        k = self.keys
+        # The hot calls' keys and fixed arguments go out pre-encoded: redis-py then skips
+        # an encode per argument per call, a measurable share of a push or a claim.
+        k = {part: key.encode() for part, key in self.keys.items()}
         self._push_keys = (k["pending"], k["delayed"], k["payload"], k["dedup"], k["dedupof"],
                            k["signal"], k["seq"])
         self._claim_keys = (k["pending"], k["inflight"], k["delayed"], k["payload"], k["dead"],
@@ -269,6 +272,7 @@ class QueueCore:
         self._nack_keys = (k["pending"], k["inflight"], k["delayed"], k["dead"], k["deadinfo"],
                            k["dedup"], k["dedupof"], k["signal"])
         self._extend_keys = (k["inflight"],)
+        self._claim_head = (b"%d" % self.lease_ms, b"%d" % self.max_deliveries)
         base = self.base
 
         def decode_claim(reply: Any) -> Claim:
@@ -353,7 +357,8 @@ class QueueCore:
         body = _payload(payload)
         delay_ms = _delay_ms(delay)
         if dedup_key is None:
-            return Call("queue_push", self._push_keys, (delay_ms, "0", body), _decode_ids, raw=True)
+            return Call("queue_push", self._push_keys, (delay_ms, b"0", body), _decode_ids,
+                        raw=True)
         return Call("queue_push", self._push_keys,
                     (delay_ms, "1", _dedup_key(dedup_key), body), _decode_ids, raw=True)
 
@@ -361,9 +366,9 @@ class QueueCore:
                    reclaim: int = RECLAIM_BATCH, lease_ms: int | None = None) -> Call[Claim]:
         """Ack ``acks`` (already checked), housekeeping, then claim up to ``n`` (0: none)."""
         receipts = " ".join([m.receipt for m in acks])
-        return Call("queue_claim", self._claim_keys,
-                    (self.lease_ms if lease_ms is None else lease_ms, self.max_deliveries,
-                     n, reclaim, receipts), self._decode_claim, raw=True)
+        head = self._claim_head if lease_ms is None else (lease_ms, self.max_deliveries)
+        return Call("queue_claim", self._claim_keys, (*head, n, reclaim, receipts),
+                    self._decode_claim, raw=True)
 
     def nack_call(self, msg: Message, delay: object = 0.0) -> Call[int]:
         """Give a delivery back (now, after ``delay`` seconds, or to the dead letters)."""

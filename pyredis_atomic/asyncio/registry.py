@@ -18,6 +18,7 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
 from .._core.calls import (
     Call,
+    Key,
     connection_error,
     durability_error,
     encode_args,
@@ -85,7 +86,7 @@ class AsyncScriptRegistry(Catalog):
             absent.update(n for n, ok in zip(names, present, strict=True) if not ok)
         return sorted(absent)
 
-    async def call(self, client: Any, name: str, keys: Sequence[str] = (),
+    async def call(self, client: Any, name: str, keys: Sequence[Key] = (),
                    args: Sequence[Any] = ()) -> Any:
         """Run script ``name``; on a pipeline, queue it (as ``EVAL``) and return the pipeline."""
         script = self.get(name)
@@ -152,7 +153,7 @@ class AsyncScriptRegistry(Catalog):
         """Script ``name`` bound to ``client``, for a primitive's hot path."""
         return AsyncBoundScript(self, client, self.get(name), raw=raw)
 
-    async def recover(self, client: Any, script: Script, keys: tuple[str, ...],
+    async def recover(self, client: Any, script: Script, keys: tuple[Key, ...],
                       argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:
         """Finish a call whose ``EVALSHA`` raised ``exc`` (see the sync registry)."""
         try:
@@ -169,14 +170,14 @@ class AsyncScriptRegistry(Catalog):
         except redis_exc.ConnectionError as err:
             raise connection_error(script, keys, err) from err
 
-    async def _run(self, client: Any, script: Script, keys: tuple[str, ...],
+    async def _run(self, client: Any, script: Script, keys: tuple[Key, ...],
                    argv: tuple[Any, ...], raw: bool = False) -> Any:
         try:
             return await self._evalsha(client, script, keys, argv, _RAW if raw else _DECODED)
         except redis_exc.RedisError as exc:
             return await self.recover(client, script, keys, argv, exc, raw=raw)
 
-    async def _evalsha(self, client: Any, script: Script, keys: tuple[str, ...],
+    async def _evalsha(self, client: Any, script: Script, keys: tuple[Key, ...],
                        argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
         if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
             try:
@@ -193,7 +194,7 @@ class AsyncScriptRegistry(Catalog):
         with contextlib.suppress(redis_exc.RedisError):
             await client.script_load(script.source)
 
-    async def _translate(self, client: Any, script: Script, keys: tuple[str, ...],
+    async def _translate(self, client: Any, script: Script, keys: tuple[Key, ...],
                          exc: redis_exc.ResponseError) -> Exception:
         if str(exc).startswith("WRONGTYPE"):
             types: list[str | None] = []
@@ -214,7 +215,7 @@ class AsyncBoundScript(BoundScript):
     __slots__ = ()
 
     async def __call__(
-        self, keys: tuple[str, ...], args: tuple[Any, ...]
+        self, keys: tuple[Key, ...], args: tuple[Any, ...]
     ) -> Any:
         """Run the script; the raw reply."""
         try:
