@@ -531,3 +531,24 @@ def test_release_leaves_no_key_without_an_expiry(client: redis.Redis) -> None:
         assert default_registry().run(
             client, release_call(lock_keys("orders:42"), "nobody", 0, 2000)) == 0
     assert client.llen(SIGNAL) == 1
+
+
+def test_a_waiter_whose_pipelined_acquire_meets_a_flushed_script_cache_still_acquires(
+        client: redis.Redis) -> None:
+    # A waiter sends its next acquire behind its BLPOP in one pipeline. If the script
+    # cache was flushed meanwhile, that EVALSHA answers NOSCRIPT (nothing ran) and the
+    # acquire is sent again through the registry.
+    holder = Lock(client, "flushwait", ttl=10.0)
+    waiter = Lock(client, "flushwait", ttl=10.0)
+    assert holder.acquire()
+    got: list[bool] = []
+    t = threading.Thread(target=lambda: got.append(waiter.acquire(timeout=5.0)))
+    t.start()
+    time.sleep(0.3)  # the waiter is blocked
+    client.script_flush()
+    holder.release()
+    t.join(5)
+    assert got == [True]
+    assert waiter.owned()
+    assert waiter.fence == holder.fence + 1
+    waiter.release()

@@ -83,12 +83,17 @@ class Block:
     """Wait on list ``key`` (``BLPOP``) for at most ``seconds``.
 
     The result sent back into the flow is the popped value, or ``None`` when the wait
-    timed out. Drivers may cut the wait shorter (to stay inside the client's socket
-    timeout); flows always re-check their own deadline after a ``Block``.
+    timed out (or, with ``then``, that call's reply). Drivers may cut the wait shorter (to
+    stay inside the client's socket timeout); flows always re-check their own deadline
+    after a ``Block``.
     """
 
     key: str
     seconds: float
+    # A call to run the moment the wait ends, in the same round trip: drivers pipeline it
+    # behind the BLPOP, so Redis runs it right after the wake-up (or the lapse) instead of
+    # one network round trip later. The effect's result is then the call's decoded reply.
+    then: Call[Any] | None = None
 
 
 @dataclass(frozen=True)

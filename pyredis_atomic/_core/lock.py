@@ -189,8 +189,14 @@ def wait_flow(keys: LockKeys, token: str, ttl_ms: int, deadline: Deadline,
         step: Block | Sleep | None = wait_step(deadline, keys.signal, _lease_hint(pttl_ms))
         if step is None:
             return None
-        yield step
-        reply: tuple[int, int] = yield call
+        reply: tuple[int, int]
+        if isinstance(step, Block):
+            # The acquire rides behind the wait: the next holder is known one round trip
+            # sooner after a release.
+            reply = yield Block(step.key, step.seconds, then=call)
+        else:
+            yield step
+            reply = yield call
         ok, value = reply
         if ok == ACQUIRED:
             return value

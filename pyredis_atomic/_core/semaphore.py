@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from .calls import Call, Flow
+from .calls import Block, Call, Flow
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list, as_str
 from .validate import check_int, check_seconds, check_timeout, to_millis
@@ -132,8 +132,9 @@ def acquire_flow(spec: SemaphoreSpec, permit: str, blocking: bool,
     """
     deadline = Deadline(timeout)
     call = spec.acquire_call(permit)
+    reply = yield call
     while True:
-        held, wait = yield call
+        held, wait = reply
         if held:
             return permit
         if not blocking:
@@ -141,7 +142,12 @@ def acquire_flow(spec: SemaphoreSpec, permit: str, blocking: bool,
         step = wait_step(deadline, spec.signal_key, max(wait, 0.001))
         if step is None:
             return None
-        yield step
+        if isinstance(step, Block):
+            # The next attempt rides behind the wait (one round trip saved per wake-up).
+            reply = yield Block(step.key, step.seconds, then=call)
+        else:
+            yield step
+            reply = yield call
 
 
 class SemaphoreView:

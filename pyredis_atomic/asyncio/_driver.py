@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
+from redis.asyncio.cluster import RedisCluster
+from redis.client import NEVER_DECODE
 
 from .._core.calls import Block, Call, Sleep
-from .._sync import block_slice
+from .._sync import block_seconds
 from ..errors import ConnectionLostError, ReplyTimeoutError
 from .registry import AsyncScriptRegistry, default_registry
 
@@ -19,30 +21,55 @@ T = TypeVar("T")
 
 
 async def perform(client: Any, effect: Any, registry: AsyncScriptRegistry | None = None) -> Any:
-    """Perform one effect and return its result."""
+    """Perform one effect and return its result (see the sync driver for the details)."""
     if isinstance(effect, Call):
         return await (registry or default_registry()).run(client, effect)
     if isinstance(effect, Block):
-        seconds = max(0.01, min(effect.seconds, block_slice(client)))
-        try:
-            reply = await client.execute_command("BLPOP", effect.key, round(seconds, 3))
-        except redis_exc.TimeoutError as exc:
-            raise ReplyTimeoutError(f"waiting on {effect.key!r} timed out: {exc}",
-                                    key=effect.key) from exc
-        except redis_exc.ConnectionError as exc:
-            raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}: {exc}",
-                                      key=effect.key) from exc
-        except redis_exc.ResponseError as exc:
-            # A failover ended the wait ("UNBLOCKED ..."): nothing was popped; the flow
-            # re-checks (see the sync driver).
-            if not str(exc).startswith("UNBLOCKED"):
-                raise
-            return None
+        if effect.then is not None:
+            return await _block_then(client, effect, effect.then,
+                                     registry or default_registry())
+        reply = await _block(effect, client.execute_command(
+            "BLPOP", effect.key, block_seconds(client, effect)))
         return None if reply is None else reply[1]
     if isinstance(effect, Sleep):
         await asyncio.sleep(effect.seconds)
         return None
     raise TypeError(f"unknown effect {effect!r}")
+
+
+async def _block(effect: Block, sent: Awaitable[Any]) -> Any:
+    try:
+        return await sent
+    except redis_exc.TimeoutError as exc:
+        raise ReplyTimeoutError(f"waiting on {effect.key!r} timed out: {exc}",
+                                key=effect.key) from exc
+    except redis_exc.ConnectionError as exc:
+        raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}: {exc}",
+                                  key=effect.key) from exc
+    except redis_exc.ResponseError as exc:
+        # A failover ended the wait ("UNBLOCKED ..."): nothing was popped; the flow
+        # re-checks (see the sync driver).
+        if not str(exc).startswith("UNBLOCKED"):
+            raise
+        return None
+
+
+async def _block_then(client: Any, effect: Block, call: Call[Any],
+                      registry: AsyncScriptRegistry) -> Any:
+    """BLPOP and ``call`` pipelined (see the sync driver's ``_block_then``)."""
+    if isinstance(client, RedisCluster):
+        await perform(client, Block(effect.key, effect.seconds), registry)
+        return await registry.run(client, call)
+    script = registry.get(call.script)
+    pipe = client.pipeline(transaction=False)
+    pipe.execute_command("BLPOP", effect.key, block_seconds(client, effect))
+    pipe.execute_command("EVALSHA", script.sha1, len(call.keys), *call.keys, *call.args,
+                         **({NEVER_DECODE: True} if call.raw else {}))
+    replies = await _block(effect, pipe.execute(raise_on_error=False))
+    reply = replies[1] if isinstance(replies, list) else None
+    if reply is None or isinstance(reply, Exception):
+        return await registry.run(client, call)
+    return call.decode(reply)
 
 
 class CancelWatch:

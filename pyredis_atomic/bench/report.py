@@ -67,7 +67,7 @@ def _ratio(group: str, case: str, at_least: float) -> Callable[..., tuple[bool, 
 
 
 def _handoff(rows: dict[tuple[str, str], Result]) -> tuple[bool, str] | None:
-    r = _find(rows, "lock, contended", "pyredis-atomic Lock")
+    r = _find(rows, "lock, contended (", "pyredis-atomic Lock")
     if r is None:
         return None
     ms = float(r.extra.get("handoff_median_ms", float("nan")))
@@ -113,8 +113,7 @@ TARGETS = [
            _ratio("lock, uncontended acquire+release", "pyredis-atomic Lock", 0.95)),
     Target("contended lock hand-off median < 2 ms", _handoff),
     Target("contended lock throughput >= 2x redis-py Lock (default sleep)",
-           _ratio("lock, contended", "pyredis-atomic Lock",
-                  2.0)),
+           _ratio("lock, contended (", "pyredis-atomic Lock", 2.0)),
     Target("queue single cycle >= raw LPUSH/LMOVE/LREM",
            _ratio("queue, one message push -> pop -> ack", "pyredis-atomic push+ack_and_pop",
                   1.0)),

@@ -49,6 +49,21 @@ class CancellingRedis(redis.asyncio.Redis):
         await self.point()
         return reply
 
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        # A wait with the next call pipelined behind it (BLPOP + EVALSHA) is one round
+        # trip: the same two points around it.
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        async def with_points(raise_on_error: bool = True) -> Any:
+            await self.point()
+            reply = await execute(raise_on_error=raise_on_error)
+            await self.point()
+            return reply
+
+        pipe.execute = with_points  # type: ignore[method-assign]
+        return pipe
+
 
 @pytest_asyncio.fixture
 async def clients(redis_server: RedisServer,
