@@ -43,5 +43,5 @@ if delay > 0 then
   return 2
 end
 redis.call('LPUSH', pending, receipt)
-if redis.call('RPUSH', signal, '1') > 1024 then redis.call('LTRIM', signal, -1024, -1) end
+if redis.call('RPUSH', signal, '1') > 2048 then redis.call('LTRIM', signal, -1024, -1) end
 return 1

@@ -44,7 +44,7 @@ end
 if moved > 0 then
   local tokens = {}
   for i = 1, math.min(moved, 1024) do tokens[i] = '1' end
-  if redis.call('RPUSH', signal, unpack(tokens)) > 1024 then
+  if redis.call('RPUSH', signal, unpack(tokens)) > 2048 then
     redis.call('LTRIM', signal, -1024, -1)
   end
 end

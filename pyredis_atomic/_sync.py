@@ -11,10 +11,10 @@ from redis.client import NEVER_DECODE
 from redis.cluster import RedisCluster
 
 from ._core.calls import Block, Call, Sleep
-from .errors import ConnectionLostError, ReplyTimeoutError
+from .errors import ConnectionLostError, ReplyTimeoutError, WrongTypeError
 from .registry import ScriptRegistry, default_registry
 
-__all__ = ["block_seconds", "block_slice", "drive", "perform"]
+__all__ = ["block_seconds", "block_slice", "check_wait_error", "drive", "perform"]
 
 T = TypeVar("T")
 
@@ -58,34 +58,48 @@ def block_seconds(client: Any, effect: Block) -> float:
     return round(max(0.01, min(effect.seconds, block_slice(client))), 3)
 
 
-def _block(effect: Block, send: Callable[[], Any]) -> Any:
-    """Run ``send`` (a BLPOP, alone or with a call behind it), mapping its failures."""
+def _block(effect: Block, send: Callable[[], Any], then: str | None = None) -> Any:
+    """Run ``send`` (a BLPOP, alone or with script ``then`` behind it), mapping its
+    failures."""
+    behind = (f" (with {then!r} sent behind the wait: it may or may not have been applied)"
+              if then else "")
     try:
         return send()
     except redis_exc.TimeoutError as exc:
-        raise ReplyTimeoutError(f"waiting on {effect.key!r} timed out: {exc}",
+        raise ReplyTimeoutError(f"waiting on {effect.key!r}{behind} timed out: {exc}",
                                 key=effect.key) from exc
     except redis_exc.ConnectionError as exc:
-        raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}: {exc}",
-                                  key=effect.key) from exc
+        raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}{behind}: "
+                                  f"{exc}", key=effect.key) from exc
     except redis_exc.ResponseError as exc:
-        # A failover turned the node into a replica and Redis ended the wait
-        # ("UNBLOCKED ..."): nothing was popped, so it is a wait that ended early. The
-        # flow re-checks and re-sends its call, which cluster routing takes to the new
-        # primary.
-        if not str(exc).startswith("UNBLOCKED"):
-            raise
+        check_wait_error(exc, effect.key)
         return None
+
+
+def check_wait_error(exc: Exception, key: str) -> None:
+    """Raise for a BLPOP's error reply unless it is ``UNBLOCKED`` (a failover turned the
+    node into a replica and Redis ended the wait early, nothing popped; the flow re-checks
+    and re-sends its call, which cluster routing takes to the new primary). A signal key
+    of another type is a :class:`WrongTypeError` naming it."""
+    message = str(exc)
+    if message.startswith("UNBLOCKED"):
+        return
+    if message.startswith("WRONGTYPE"):
+        raise WrongTypeError(f"key {key!r} holds another Redis type, but waiters block on it "
+                             f"as a list (BLPOP); it was left unchanged", key=key,
+                             expected="list", actual=None) from exc
+    raise exc
 
 
 def _block_then(client: Any, effect: Block, call: Call[Any],
                 registry: ScriptRegistry) -> Any:
     """BLPOP and ``call`` in one pipeline: Redis runs the call as soon as the wait ends.
 
-    Calls that follow a wait are retry-safe by design (a lock's acquire, a queue's claim),
-    so when the pipelined call failed in any way (NOSCRIPT after a script flush, an error
-    reply) it is simply sent again through the registry, which recovers or maps the error.
-    Cluster clients wait and call in two steps.
+    An error on the BLPOP (other than ``UNBLOCKED``) is raised as a plain wait's would be.
+    An error reply of the call goes through the registry's recovery: on NOSCRIPT (nothing
+    ran) the call is sent again as EVAL; any other error is mapped, never re-sent (a
+    script that failed half-way may have written). Cluster clients wait and call in two
+    steps.
     """
     if isinstance(client, RedisCluster):
         perform(client, Block(effect.key, effect.seconds), registry)
@@ -99,10 +113,11 @@ def _block_then(client: Any, effect: Block, call: Call[Any],
                              **({NEVER_DECODE: True} if call.raw else {}))
         return pipe.execute(raise_on_error=False)
 
-    replies = _block(effect, send)
-    reply = replies[1] if isinstance(replies, list) else None
-    if reply is None or isinstance(reply, Exception):
-        return registry.run(client, call)
+    popped, reply = _block(effect, send, script.name)
+    if isinstance(popped, redis_exc.ResponseError):
+        check_wait_error(popped, effect.key)
+    if isinstance(reply, Exception):
+        reply = registry.recover(client, script, call.keys, call.args, reply, raw=call.raw)
     return call.decode(reply)
 
 

@@ -123,13 +123,12 @@ class Lock(LockCore):
                     self._not_acquired()
                     return False
                 left = None if wait is None else wait - (time.monotonic() - since)
-                fence = drive(self._client, wait_flow(self.keys, token, self.ttl_ms,
-                                                      Deadline(left), value))
-                if fence is None:
+                got = drive(self._client, wait_flow(self.keys, token, self.ttl_ms,
+                                                    Deadline(left), value))
+                if got is None:
                     self._not_acquired()
                     return False
-                value = fence
-                since = time.monotonic()  # the lease we got started after this point
+                value, since = got
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # Interrupted (KeyboardInterrupt...): give back what the interrupted call

@@ -552,3 +552,16 @@ def test_a_waiter_whose_pipelined_acquire_meets_a_flushed_script_cache_still_acq
     assert waiter.owned()
     assert waiter.fence == holder.fence + 1
     waiter.release()
+
+
+def test_a_waiter_fails_at_once_on_a_signal_key_of_another_type(client: redis.Redis) -> None:
+    holder = Lock(client, "typed-signal", ttl=30.0)
+    assert holder.acquire()
+    signal_key = holder.keys.signal
+    client.set(signal_key, "not a list")
+    start = time.monotonic()
+    with pytest.raises(WrongTypeError) as info:
+        Lock(client, "typed-signal", ttl=30.0).acquire(timeout=5.0)
+    assert time.monotonic() - start < 2.0
+    assert info.value.key == signal_key
+    assert holder.owned()

@@ -475,3 +475,30 @@ def test_an_entry_whose_payload_was_purged_is_skipped(client: redis.Redis,
     assert [m.id for m in got if m is not None] == [second]
     assert q.stats()["pending"] == 0
     assert q.stats()["in_flight"] == 1
+
+
+def test_an_error_in_the_claim_behind_a_wait_is_raised_not_resent(client: redis.Redis) -> None:
+    # A blocked pop sends its next claim behind the BLPOP. A claim that fails half-way
+    # (Lua does not roll back) must be reported, not sent a second time.
+    q = ReliableQueue(client, "halfway")
+    k = q.keys
+    errors: list[BaseException] = []
+
+    def consumer() -> None:
+        try:
+            q.pop(timeout=5.0)
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+            errors.append(exc)
+
+    t = threading.Thread(target=consumer)
+    t.start()
+    time.sleep(0.3)  # blocked
+    client.set(k["payload"], "not a hash")  # the claim's HGET will fail after its LPOP
+    client.rpush(k["pending"], "1-1/0", "1-2/0")
+    client.rpush(k["signal"], "1")
+    t.join(5)
+    assert len(errors) == 1
+    assert isinstance(errors[0], WrongTypeError)
+    assert errors[0].key == k["payload"]
+    assert client.lrange(k["pending"], 0, -1) == [b"1-2/0"] or client.lrange(
+        k["pending"], 0, -1) == ["1-2/0"]  # one claim ran, not two

@@ -329,3 +329,18 @@ def test_cli_semaphore_show(redis_url: str, redis_client: redis.Redis) -> None:
     assert "lease ends in 19." in result.output or "lease ends in 20.000" in result.output
     result = CliRunner().invoke(cli, ["semaphore", "show", "none", "--url", redis_url])
     assert "none: 0 permit(s) held" in result.output
+
+
+def test_a_waiter_fails_at_once_on_a_signal_key_of_another_type(client: redis.Redis) -> None:
+    # The wait and the next attempt go out in one pipeline: an error on the BLPOP must end
+    # the wait with a clear error, not loop on the attempt's "still full" reply.
+    sem = Semaphore(client, "typed-signal", limit=1, ttl=30.0)
+    assert sem.acquire() is not None
+    signal_key = sem._spec.signal_key
+    client.set(signal_key, "not a list")
+    start = time.monotonic()
+    with pytest.raises(WrongTypeError) as info:
+        sem.acquire(timeout=5.0)
+    assert time.monotonic() - start < 2.0
+    assert info.value.key == signal_key
+    assert sem.count() == 1

@@ -176,13 +176,14 @@ def _lease_hint(pttl_ms: int) -> float | None:
 
 
 def wait_flow(keys: LockKeys, token: str, ttl_ms: int, deadline: Deadline,
-              pttl_ms: int) -> Flow[int | None]:
+              pttl_ms: int) -> Flow[tuple[int, float] | None]:
     """Wait for a lock that was found held (its holder's lease had ``pttl_ms`` left).
 
     Blocks on the signal list, bounded by that lease and by the deadline, and retries the
-    acquire after every wake-up or lapse. Returns the fence, or None once the deadline has
-    passed. After a wake-up the acquire is always retried, even at the deadline: a wake-up
-    that was taken is used, never dropped.
+    acquire after every wake-up or lapse. Returns the fence and when (monotonic clock) the
+    attempt that got it was sent, which is no later than the lease's start even if the
+    client re-sent it; None once the deadline has passed. After a wake-up the acquire is
+    always retried, even at the deadline: a wake-up that was taken is used, never dropped.
     """
     call = acquire_call(keys, token, ttl_ms)
     while True:
@@ -190,16 +191,18 @@ def wait_flow(keys: LockKeys, token: str, ttl_ms: int, deadline: Deadline,
         if step is None:
             return None
         reply: tuple[int, int]
+        sent = time.monotonic()
         if isinstance(step, Block):
             # The acquire rides behind the wait: the next holder is known one round trip
             # sooner after a release.
             reply = yield Block(step.key, step.seconds, then=call)
         else:
             yield step
+            sent = time.monotonic()
             reply = yield call
         ok, value = reply
         if ok == ACQUIRED:
-            return value
+            return value, sent
         pttl_ms = value
 
 

@@ -11,7 +11,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.client import NEVER_DECODE
 
 from .._core.calls import Block, Call, Sleep
-from .._sync import block_seconds
+from .._sync import block_seconds, check_wait_error
 from ..errors import ConnectionLostError, ReplyTimeoutError
 from .registry import AsyncScriptRegistry, default_registry
 
@@ -37,20 +37,19 @@ async def perform(client: Any, effect: Any, registry: AsyncScriptRegistry | None
     raise TypeError(f"unknown effect {effect!r}")
 
 
-async def _block(effect: Block, sent: Awaitable[Any]) -> Any:
+async def _block(effect: Block, sent: Awaitable[Any], then: str | None = None) -> Any:
+    behind = (f" (with {then!r} sent behind the wait: it may or may not have been applied)"
+              if then else "")
     try:
         return await sent
     except redis_exc.TimeoutError as exc:
-        raise ReplyTimeoutError(f"waiting on {effect.key!r} timed out: {exc}",
+        raise ReplyTimeoutError(f"waiting on {effect.key!r}{behind} timed out: {exc}",
                                 key=effect.key) from exc
     except redis_exc.ConnectionError as exc:
-        raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}: {exc}",
-                                  key=effect.key) from exc
+        raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}{behind}: "
+                                  f"{exc}", key=effect.key) from exc
     except redis_exc.ResponseError as exc:
-        # A failover ended the wait ("UNBLOCKED ..."): nothing was popped; the flow
-        # re-checks (see the sync driver).
-        if not str(exc).startswith("UNBLOCKED"):
-            raise
+        check_wait_error(exc, effect.key)
         return None
 
 
@@ -65,10 +64,12 @@ async def _block_then(client: Any, effect: Block, call: Call[Any],
     pipe.execute_command("BLPOP", effect.key, block_seconds(client, effect))
     pipe.execute_command("EVALSHA", script.sha1, len(call.keys), *call.keys, *call.args,
                          **({NEVER_DECODE: True} if call.raw else {}))
-    replies = await _block(effect, pipe.execute(raise_on_error=False))
-    reply = replies[1] if isinstance(replies, list) else None
-    if reply is None or isinstance(reply, Exception):
-        return await registry.run(client, call)
+    popped, reply = await _block(effect, pipe.execute(raise_on_error=False), script.name)
+    if isinstance(popped, redis_exc.ResponseError):
+        check_wait_error(popped, effect.key)
+    if isinstance(reply, Exception):
+        reply = await registry.recover(client, script, call.keys, call.args, reply,
+                                       raw=call.raw)
     return call.decode(reply)
 
 

@@ -107,13 +107,12 @@ class Lock(LockCore):
                     self._not_acquired()
                     return False
                 left = None if wait is None else wait - (time.monotonic() - since)
-                fence = await drive(self._client, wait_flow(self.keys, token, self.ttl_ms,
-                                                             Deadline(left), value))
-                if fence is None:
+                got = await drive(self._client, wait_flow(self.keys, token, self.ttl_ms,
+                                                           Deadline(left), value))
+                if got is None:
                     self._not_acquired()
                     return False
-                value = fence
-                since = time.monotonic()
+                value, since = got
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # Cancelled: the interrupted call may have taken the lock or consumed a

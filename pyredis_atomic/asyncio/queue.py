@@ -2,9 +2,12 @@
 :class:`pyredis_atomic.ReliableQueue`, awaited, built on the same core
 (:mod:`pyredis_atomic._core.queue`).
 
-Cancellation: a task cancelled while it waits for a message holds nothing. A task
-cancelled while a claim is on the wire may leave that message leased to nobody; it is
-delivered again when its lease (``visibility_timeout``) runs out, like a crashed consumer's.
+Cancellation: a task cancelled while a claim is on the wire may leave that message leased
+to nobody; it is delivered again when its lease (``visibility_timeout``) runs out, like a
+crashed consumer's. A blocking pop's wait has its next claim pipelined behind the
+``BLPOP``, so a cancellation during the wait can land there too (notably when
+redis.asyncio lets the command finish, see ``CancelWatch``): at most that claim's messages
+wait for their lease; nothing is lost.
 """
 
 from __future__ import annotations
