@@ -487,7 +487,7 @@ def test_an_error_in_the_claim_behind_a_wait_is_raised_not_resent(client: redis.
     def consumer() -> None:
         try:
             q.pop(timeout=5.0)
-        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+        except BaseException as exc:  # recorded for the assertion
             errors.append(exc)
 
     t = threading.Thread(target=consumer)

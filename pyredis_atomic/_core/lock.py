@@ -18,7 +18,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import exceptions as redis_exc
@@ -70,6 +70,14 @@ class LockKeys:
     fences: str
     signal: str
 
+    # lock, fences and signal pre-encoded: spares redis-py an encode per key per call on
+    # the acquire/release hot path.
+    wire: tuple[bytes, bytes, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wire", (self.lock.encode(), self.fences.encode(),
+                                          self.signal.encode()))
+
 
 def lock_keys(name: object, prefix: object = DEFAULT_PREFIX) -> LockKeys:
     """Validate ``name`` and ``prefix`` and build the lock's keys."""
@@ -103,13 +111,12 @@ def _pair(reply: Any) -> tuple[int, int]:
 
 def acquire_call(keys: LockKeys, token: str, ttl_ms: int) -> Call[tuple[int, int]]:
     """``(1, fence)`` when acquired, ``(0, pttl_ms)`` when held by another."""
-    return Call("lock_acquire", (keys.lock, keys.fences, keys.signal), (token, ttl_ms), _pair)
+    return Call("lock_acquire", keys.wire, (token, ttl_ms), _pair)
 
 
 def release_call(keys: LockKeys, token: str, fence: int, wake_ms: int) -> Call[int]:
     """1 released, 2 released by an earlier send of the same release, 0 not held."""
-    return Call("lock_release", (keys.lock, keys.fences, keys.signal), (token, fence, wake_ms),
-                as_int)
+    return Call("lock_release", keys.wire, (token, fence, wake_ms), as_int)
 
 
 def extend_call(keys: LockKeys, token: str, ttl_ms: int) -> Call[int]:
