@@ -7,8 +7,10 @@ KEYS[3] signal (list): wake-up list that waiters block on (only its type is chec
 ARGV[1] token: random token of this acquisition (no ':')
 ARGV[2] ttl_ms: lease in milliseconds
 
-Returns: {1, fence} when acquired (also when ARGV[1] already holds it: a re-sent acquire),
-  {0, pttl_ms} when another token holds it (pttl_ms -1: the key has no expiry)
+Returns: one integer (cheaper for clients to read than an array): the fence (> 0) when
+  acquired (also when ARGV[1] already holds it: a re-sent acquire); when another token
+  holds it, -1 - pttl_ms (< 0: the holder's lease ends in pttl_ms), or 0 if the key has
+  no expiry
 Redis: 6.2
 ]]
 local mine = ARGV[1] .. ':'
@@ -16,9 +18,11 @@ local held = redis.call('GET', KEYS[1])
 if held then
   if string.sub(held, 1, #mine) == mine then
     -- Our own earlier send got through and only its reply was lost: same acquisition.
-    return {1, tonumber(string.sub(held, #mine + 1))}
+    return tonumber(string.sub(held, #mine + 1))
   end
-  return {0, redis.call('PTTL', KEYS[1])}
+  local pttl = redis.call('PTTL', KEYS[1])
+  if pttl < 0 then return 0 end
+  return -1 - pttl
 end
 local last = redis.call('HMGET', KEYS[2], 'fence', 'released')
 -- Touch every key before writing any, so a key of the wrong type changes nothing. A
@@ -30,4 +34,4 @@ if last[1] and last[1] ~= last[2] then
 end
 local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
 redis.call('SET', KEYS[1], mine .. string.format('%d', fence), 'PX', ARGV[2])
-return {1, fence}
+return fence

@@ -109,9 +109,18 @@ def _pair(reply: Any) -> tuple[int, int]:
     return as_int(reply[0]), as_int(reply[1])
 
 
+def _acquired_or_pttl(reply: Any) -> tuple[int, int]:
+    # The script answers one integer (see lua/lock_acquire.lua).
+    r = as_int(reply)
+    if r > 0:
+        return ACQUIRED, r
+    return 0, -1 if r == 0 else -1 - r
+
+
 def acquire_call(keys: LockKeys, token: str, ttl_ms: int) -> Call[tuple[int, int]]:
-    """``(1, fence)`` when acquired, ``(0, pttl_ms)`` when held by another."""
-    return Call("lock_acquire", keys.wire, (token, ttl_ms), _pair)
+    """``(1, fence)`` when acquired, ``(0, pttl_ms)`` when held by another (pttl_ms -1:
+    the lock key has no expiry)."""
+    return Call("lock_acquire", keys.wire, (token, ttl_ms), _acquired_or_pttl)
 
 
 def release_call(keys: LockKeys, token: str, fence: int, wake_ms: int) -> Call[int]:
