@@ -16,11 +16,12 @@ ARGV[3] n: how many messages to claim (0 = none: ack and housekeeping only)
 ARGV[4] reclaim: at most this many expired leases and due delayed messages to move
 ARGV[5] acks: receipts "id/delivery" separated by spaces, acknowledged first ("" = none)
 
-Returns: {acked, reclaimed, wait_ms, claimed, payload1, payload2, ...}: acked counts
-  the acks that matched a current delivery; reclaimed counts the expired leases moved;
-  wait_ms (only when nothing was claimed) is the time until the next delayed message is
-  due or the next lease expires, -1 if neither exists; claimed is "id1 deliveries1 id2
-  deliveries2 ..." (one string: cheap to parse), followed by the payloads in that order
+Returns: {"acked reclaimed wait_ms id1 deliveries1 id2 deliveries2 ...", payload1,
+  payload2, ...}: one string of space-separated fields (clients read one bulk string much
+  faster than several integers), then the payloads of the claimed messages in order.
+  acked counts the acks that matched a current delivery; reclaimed counts the expired
+  leases moved; wait_ms (only when nothing was claimed) is the time until the next
+  delayed message is due or the next lease expires, -1 if neither exists
 Redis: 6.2
 ]]
 local pending, inflight, delayed, payload = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -136,8 +137,9 @@ if #due > 0 then
   wake(#due)
 end
 
--- 4. Claim.
-local out = {acked, reclaimed, -1, ''}
+-- 4. Claim. out[1] is the head string, built last; the payloads follow it.
+local out = {false}
+local claimed, wait = '', -1
 local deadline = now + lease
 if n == 1 then
   -- One message: the consumer loop's case, without the tables.
@@ -150,8 +152,8 @@ if n == 1 then
     -- An entry without a payload was purged under our feet: drop it.
     if body then
       redis.call('ZADD', inflight, deadline, id .. '/' .. count)
-      out[4] = id .. ' ' .. count
-      out[5] = body
+      claimed = ' ' .. id .. ' ' .. count
+      out[2] = body
     end
   end
 elseif n > 1 then
@@ -176,19 +178,18 @@ elseif n > 1 then
     end
     if #z > 0 then
       redis.call('ZADD', inflight, unpack(z))
-      out[4] = table.concat(meta, ' ')
+      claimed = ' ' .. table.concat(meta, ' ')
     end
   end
 end
 
-if n > 0 and #out == 4 then
+if n > 0 and #out == 1 then
   if redis.call('LLEN', pending) > 0 then
-    out[3] = 0  -- only purged entries were popped: try again at once
+    wait = 0  -- only purged entries were popped: try again at once
   else
     -- Nothing is ready, so every wake-up token left is stale: clear them, and a waiter
     -- then blocks until a push (or a requeue) adds a fresh one.
     redis.call('DEL', signal)
-    local wait = -1
     local nextd = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
     if nextd[2] then wait = math.max(0, tonumber(nextd[2]) - now) end
     local nextl = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
@@ -196,7 +197,7 @@ if n > 0 and #out == 4 then
       local w = math.max(0, tonumber(nextl[2]) - now)
       if wait < 0 or w < wait then wait = w end
     end
-    out[3] = wait
   end
 end
+out[1] = string.format('%d %d %d', acked, reclaimed, wait) .. claimed
 return out

@@ -210,14 +210,15 @@ def _delay_ms(delay: object) -> int:
     return 0 if seconds == 0 else to_millis(seconds)
 
 
-def _decode_messages(reply: list[Any], queue: str) -> list[Message]:
-    meta = reply[3]
-    if not meta:
-        return []
-    parts = (meta.decode() if isinstance(meta, bytes) else meta).split(" ")
-    bodies = reply[4:]
-    return [Message(parts[j], as_bytes(bodies[i]), int(parts[j + 1]), queue)
-            for i, j in enumerate(range(0, len(parts), 2))]
+def _decode_claim(reply: list[Any], queue: str) -> Claim:
+    # {"acked reclaimed wait_ms id1 deliveries1 ...", payload1, ...}: see queue_claim.lua.
+    head = reply[0]
+    parts = (head.decode() if isinstance(head, bytes) else head).split(" ")
+    wait_ms = int(parts[2])
+    messages = [Message(parts[j], as_bytes(reply[i]), int(parts[j + 1]), queue)
+                for i, j in enumerate(range(3, len(parts), 2), start=1)]
+    return Claim(int(parts[0]), int(parts[1]), messages,
+                 None if wait_ms < 0 else wait_ms / 1000.0)
 
 
 @dataclass(frozen=True)
@@ -276,9 +277,7 @@ class QueueCore:
         base = self.base
 
         def decode_claim(reply: Any) -> Claim:
-            wait_ms = int(reply[2])
-            return Claim(int(reply[0]), int(reply[1]), _decode_messages(reply, base),
-                         None if wait_ms < 0 else wait_ms / 1000.0)
+            return _decode_claim(reply, base)
 
         self._decode_claim = decode_claim
 
