@@ -6,7 +6,8 @@ ARGV[1] interval_us: the emission interval period/rate in microseconds (a decima
 ARGV[2] burst: how many units may be spent at once from a full limiter
 ARGV[3] cost: the units the hit would spend (1 <= cost <= burst)
 
-Returns: {allowed (1/0), remaining, retry_after_us, reset_after_us}, as ratelimit_hit would
+Returns: "allowed remaining retry_after_us reset_after_us" (allowed 1/0; four integers in
+  one string), exactly what ratelimit_hit would answer
 Flags: read-only
 ]]
 -- Keep in step with ratelimit_hit.lua: the same arithmetic without the SET.
@@ -30,7 +31,8 @@ end
 
 local after = backlog + cost
 if after > burst + EPS then
-  return {0, math.max(0, math.floor(burst - backlog + EPS)),
-          math.ceil((after - burst) * interval), math.ceil(backlog * interval)}
+  return string.format('0 %d %d %d', math.max(0, math.floor(burst - backlog + EPS)),
+                       math.ceil((after - burst) * interval), math.ceil(backlog * interval))
 end
-return {1, math.max(0, math.floor(burst - after + EPS)), 0, math.ceil(after * interval)}
+return string.format('1 %d 0 %d', math.max(0, math.floor(burst - after + EPS)),
+                     math.ceil(after * interval))

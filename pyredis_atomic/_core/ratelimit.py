@@ -99,8 +99,9 @@ class RateLimiterSpec:
         self.key = KeyLayout("ratelimit", self.prefix).key(self.name)
 
     def decode(self, reply: Any) -> RateLimitResult:
-        """``{allowed, remaining, retry_after_us, reset_after_us}`` as a result."""
-        allowed, remaining, retry_us, reset_us = reply
+        """``"allowed remaining retry_after_us reset_after_us"`` as a result."""
+        allowed, remaining, retry_us, reset_us = map(
+            int, (reply.decode() if isinstance(reply, bytes) else reply).split(" "))
         return RateLimitResult(allowed == 1, remaining, retry_us / 1e6, reset_us / 1e6,
                                self.burst)
 
