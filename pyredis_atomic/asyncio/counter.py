@@ -25,7 +25,7 @@ class BoundedCounter(CounterView):
 
     _repr_prefix = "asyncio."
 
-    __slots__ = ("_client", "_fast", "_get", "_high", "_key", "_low", "_opt", "_opt_clamp",
+    __slots__ = ("_client", "_fast", "_get", "_high", "_keys", "_low", "_opt", "_opt_clamp",
                  "_registry", "_reset", "_spec")
 
     def __init__(
@@ -45,7 +45,8 @@ class BoundedCounter(CounterView):
         self._client = client
         self._registry = default_registry()
         self._fast = self._registry.bind(client, "counter_add")
-        self._key = spec.key
+        # Sent pre-encoded: spares redis-py an encode per key per call on the hot path.
+        self._keys = (spec.key.encode(), spec.key.encode())
         self._high = spec.high
         self._low = spec.low
         self._opt = spec.options(False)
@@ -58,7 +59,7 @@ class BoundedCounter(CounterView):
                    request_id: str | None = None) -> CounterResult:
         """See :meth:`pyredis_atomic.BoundedCounter.incr`."""
         if request_id is None and n.__class__ is int and MIN_VALUE <= n <= MAX_VALUE:
-            r = await self._fast((self._key, self._key),
+            r = await self._fast(self._keys,
                                 (n, self._high if n >= 0 else self._low,
                                  self._opt_clamp if clamp else self._opt))
             if r.__class__ is int:
