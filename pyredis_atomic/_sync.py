@@ -60,29 +60,30 @@ def block_seconds(client: Any, effect: Block) -> float:
 
 def _block(effect: Block, send: Callable[[], Any], then: str | None = None) -> Any:
     """Run ``send`` (a BLPOP, alone or with script ``then`` behind it), mapping its
-    failures."""
-    behind = (f" (with {then!r} sent behind the wait: it may or may not have been applied)"
-              if then else "")
+    failures (None: the wait ended early, see :func:`check_wait_error`)."""
     try:
         return send()
-    except redis_exc.TimeoutError as exc:
-        raise ReplyTimeoutError(f"waiting on {effect.key!r}{behind} timed out: {exc}",
-                                key=effect.key) from exc
-    except redis_exc.ConnectionError as exc:
-        raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}{behind}: "
-                                  f"{exc}", key=effect.key) from exc
-    except redis_exc.ResponseError as exc:
-        check_wait_error(exc, effect.key)
+    except redis_exc.RedisError as exc:
+        check_wait_error(exc, effect.key, then)
         return None
 
 
-def check_wait_error(exc: Exception, key: str) -> None:
-    """Raise for a BLPOP's error reply unless it is ``UNBLOCKED`` (a failover turned the
-    node into a replica and Redis ended the wait early, nothing popped; the flow re-checks
-    and re-sends its call, which cluster routing takes to the new primary). A signal key
-    of another type is a :class:`WrongTypeError` naming it."""
+def check_wait_error(exc: Exception, key: str, then: str | None = None) -> None:
+    """Raise the package's error for a failed wait on ``key`` (``then``: the script sent
+    behind it, if any), or return for ``UNBLOCKED``: a failover turned the node into a
+    replica and Redis ended the wait early, nothing popped; the flow re-checks and re-sends
+    its call, which cluster routing takes to the new primary. A signal key of another type
+    is a :class:`WrongTypeError` naming it."""
+    behind = (f" (with {then!r} sent behind the wait: it may or may not have been applied)"
+              if then else "")
+    if isinstance(exc, redis_exc.TimeoutError):
+        raise ReplyTimeoutError(f"waiting on {key!r}{behind} timed out: {exc}",
+                                key=key) from exc
+    if isinstance(exc, redis_exc.ConnectionError):
+        raise ConnectionLostError(f"lost the connection waiting on {key!r}{behind}: {exc}",
+                                  key=key) from exc
     message = str(exc)
-    if message.startswith("UNBLOCKED"):
+    if isinstance(exc, redis_exc.ResponseError) and message.startswith("UNBLOCKED"):
         return
     if message.startswith("WRONGTYPE"):
         raise WrongTypeError(f"key {key!r} holds another Redis type, but waiters block on it "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
@@ -12,7 +13,6 @@ from redis.client import NEVER_DECODE
 
 from .._core.calls import Block, Call, Sleep
 from .._sync import block_seconds, check_wait_error
-from ..errors import ConnectionLostError, ReplyTimeoutError
 from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["CancelWatch", "drive", "perform", "shielded"]
@@ -28,8 +28,8 @@ async def perform(client: Any, effect: Any, registry: AsyncScriptRegistry | None
         if effect.then is not None:
             return await _block_then(client, effect, effect.then,
                                      registry or default_registry())
-        reply = await _block(effect, client.execute_command(
-            "BLPOP", effect.key, block_seconds(client, effect)))
+        reply = await _block(effect, _ended_by_cancel(client.execute_command(
+            "BLPOP", effect.key, block_seconds(client, effect))))
         return None if reply is None else reply[1]
     if isinstance(effect, Sleep):
         await asyncio.sleep(effect.seconds)
@@ -37,19 +37,33 @@ async def perform(client: Any, effect: Any, registry: AsyncScriptRegistry | None
     raise TypeError(f"unknown effect {effect!r}")
 
 
+async def _ended_by_cancel(wait: Awaitable[Any]) -> Any:
+    """Await a blocking command so that cancelling the caller ends it at once.
+
+    redis.asyncio swallows a cancellation that lands before it has sent the command, which
+    then blocks for its whole timeout (a BLPOP: up to the 2 s slice). So the command runs
+    in a task of its own; when the caller is cancelled, that task is cancelled again until
+    it has ended (a cancellation during the read drops the connection, which ends the
+    BLPOP on the server too), then the caller's cancellation goes on.
+    """
+    task = asyncio.ensure_future(wait)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task], timeout=0.05)
+        if not task.cancelled():
+            task.exception()  # retrieved: an error of the abandoned wait is not reported
+        raise
+
+
 async def _block(effect: Block, sent: Awaitable[Any], then: str | None = None) -> Any:
-    behind = (f" (with {then!r} sent behind the wait: it may or may not have been applied)"
-              if then else "")
     try:
         return await sent
-    except redis_exc.TimeoutError as exc:
-        raise ReplyTimeoutError(f"waiting on {effect.key!r}{behind} timed out: {exc}",
-                                key=effect.key) from exc
-    except redis_exc.ConnectionError as exc:
-        raise ConnectionLostError(f"lost the connection waiting on {effect.key!r}{behind}: "
-                                  f"{exc}", key=effect.key) from exc
-    except redis_exc.ResponseError as exc:
-        check_wait_error(exc, effect.key)
+    except redis_exc.RedisError as exc:
+        check_wait_error(exc, effect.key, then)
         return None
 
 
@@ -64,7 +78,8 @@ async def _block_then(client: Any, effect: Block, call: Call[Any],
     pipe.execute_command("BLPOP", effect.key, block_seconds(client, effect))
     pipe.execute_command("EVALSHA", script.sha1, len(call.keys), *call.keys, *call.args,
                          **({NEVER_DECODE: True} if call.raw else {}))
-    popped, reply = await _block(effect, pipe.execute(raise_on_error=False), script.name)
+    popped, reply = await _block(effect, _ended_by_cancel(pipe.execute(raise_on_error=False)),
+                                 script.name)
     if isinstance(popped, redis_exc.ResponseError):
         check_wait_error(popped, effect.key)
     if isinstance(reply, Exception):
