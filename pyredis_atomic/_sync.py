@@ -85,7 +85,7 @@ def check_wait_error(exc: Exception, key: str, then: str | None = None) -> None:
     message = str(exc)
     if isinstance(exc, redis_exc.ResponseError) and message.startswith("UNBLOCKED"):
         return
-    if message.startswith("WRONGTYPE"):
+    if isinstance(exc, redis_exc.ResponseError) and message.startswith("WRONGTYPE"):
         raise WrongTypeError(f"key {key!r} holds another Redis type, but waiters block on it "
                              f"as a list (BLPOP); it was left unchanged", key=key,
                              expected="list", actual=None) from exc

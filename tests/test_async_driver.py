@@ -145,3 +145,33 @@ async def test_a_wait_ended_by_a_failover_is_a_wait_that_ended_early(
         assert await asyncio.wait_for(waiting, 5) is None
     finally:
         await client.aclose()
+
+
+class SwallowingRedis(redis.asyncio.Redis):
+    """Swallows a cancellation that lands before a command is sent, as redis.asyncio
+    itself sometimes does, then sends the command anyway."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.05)
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
+@needs_cancelling
+async def test_a_pop_cancelled_before_its_first_claim_is_sent_stops_at_once(
+        redis_url: str) -> None:
+    # The cancellation is swallowed by the first command (the server check or the first
+    # claim), before the wait even starts: the queue must notice it then, not block for
+    # the rest of its timeout.
+    client = SwallowingRedis.from_url(redis_url)
+    try:
+        q = ReliableQueue(client, "swallowed")
+        task = asyncio.ensure_future(q.pop(timeout=3.0))
+        await asyncio.sleep(0.01)
+        began = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - began < 1.0
+    finally:
+        await client.aclose()

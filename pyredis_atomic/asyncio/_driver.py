@@ -44,19 +44,37 @@ async def _ended_by_cancel(wait: Awaitable[Any]) -> Any:
     then blocks for its whole timeout (a BLPOP: up to the 2 s slice). So the command runs
     in a task of its own; when the caller is cancelled, that task is cancelled again until
     it has ended (a cancellation during the read drops the connection, which ends the
-    BLPOP on the server too), then the caller's cancellation goes on.
+    BLPOP on the server too), then the caller's cancellation goes on. A few attempts at
+    most (redis-py's own clean-up must not be cut short for ever); a wait that outlives
+    them ends on its own, within its timeout.
     """
     task = asyncio.ensure_future(wait)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        while not task.done():
+        for _ in range(RECANCELS):
+            if task.done():
+                break
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([task], timeout=0.05)
-        if not task.cancelled():
-            task.exception()  # retrieved: an error of the abandoned wait is not reported
+        if task.done():
+            _retrieve(task)
+        else:
+            _background.add(task)
+            task.add_done_callback(_retrieve)
         raise
+
+
+RECANCELS = 4
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    # The abandoned wait's outcome is nobody's: mark it retrieved (no "never retrieved"
+    # warning) and drop the strong reference.
+    _background.discard(task)
+    if not task.cancelled():
+        task.exception()
 
 
 async def _block(effect: Block, sent: Awaitable[Any], then: str | None = None) -> Any:
@@ -129,7 +147,8 @@ _background: set[asyncio.Future[Any]] = set()
 
 async def drive(client: Any, flow: Generator[Any, Any, T],
                 registry: AsyncScriptRegistry | None = None,
-                effects: Callable[[Any], Awaitable[Any]] | None = None) -> T:
+                effects: Callable[[Any], Awaitable[Any]] | None = None,
+                watch: CancelWatch | None = None) -> T:
     """Run a flow to its end; ``effects`` performs them if given (a primitive with effects
     of its own), else :func:`perform`.
 
@@ -137,9 +156,10 @@ async def drive(client: Any, flow: Generator[Any, Any, T],
     last step may have taken. A cancellation requested while an effect ran is thrown in
     after it, even when redis.asyncio swallowed it (see :class:`CancelWatch`). Effects
     after a cancellation (clean-up) run shielded. Anything held on the server is bounded by
-    its lease in any case.
+    its lease in any case. ``watch``: one the caller created before its own first call
+    (so a cancellation swallowed there still counts).
     """
-    watch = CancelWatch()
+    watch = watch or CancelWatch()
     cancelled = False
     try:
         effect = next(flow)

@@ -34,7 +34,7 @@ from .._core.calls import Call
 from .._core.keys import DEFAULT_PREFIX
 from .._core.serializers import Serializer, SerializerLike
 from ..cache import inspect_result
-from ._driver import drive, perform, shielded
+from ._driver import CancelWatch, drive, perform, shielded
 from .registry import default_registry
 
 __all__ = ["Cache"]
@@ -118,6 +118,7 @@ class Cache:
                                   early_refresh=early_refresh, stale_ttl=stale_ttl,
                                   cache_none=cache_none))
         u = random()
+        watch = CancelWatch()
         if u < opts.fast:
             # one native GET is the whole hit (see pyredis_atomic.Cache.get_or_set); a
             # cancelled GET owns nothing
@@ -128,6 +129,8 @@ class Cache:
                 if error is not None:
                     raise error from exc
                 copy = None
+            if watch.requested():  # redis.asyncio swallowed it (see CancelWatch)
+                raise asyncio.CancelledError
             if copy is not None:
                 if copy.startswith(core.hit_prefix):
                     return core.decode(entry, copy[core.hit_len:], 0)
@@ -138,6 +141,8 @@ class Cache:
         spec = core.fetch_spec(token, opts, u)
         try:
             reply = await self._fetch((entry,), (spec,))
+            if watch.requested():  # redis.asyncio swallowed it (see CancelWatch)
+                raise asyncio.CancelledError
         except asyncio.CancelledError:
             # The script may have run and given us the lease: free it (a no-op otherwise).
             with contextlib.suppress(Exception):
@@ -146,7 +151,7 @@ class Cache:
         if type(reply) is bytes:
             return core.decode(entry, reply, 0)
         return await drive(self.client, core.get_or_set_flow(entry, token, opts, reply),
-                           effects=functools.partial(self._perform, loader))
+                           effects=functools.partial(self._perform, loader), watch=watch)
 
     async def _perform(self, loader: Callable[[], Any], effect: Any) -> Any:
         if isinstance(effect, RunLoader):

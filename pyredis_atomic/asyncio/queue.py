@@ -12,6 +12,7 @@ wait for their lease; nothing is lost.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -34,7 +35,7 @@ from .._core.queue import (
 )
 from .._core.validate import check_timeout
 from .._core.waiting import Deadline
-from ._driver import drive
+from ._driver import CancelWatch, drive
 from .registry import default_registry
 
 __all__ = ["Message", "ReliableQueue"]
@@ -154,14 +155,17 @@ class ReliableQueue:
 
     async def _claim(self, n: int, timeout: float | None,
                      acks: list[Message] | None = None) -> Claim:
+        watch = CancelWatch()
         if not self._checked:
             await self._check_server()
         deadline = Deadline(timeout) if timeout else None
         claim = await self._run(self._client, self._core.claim_call(n, acks or ()))
+        if watch.requested():  # redis.asyncio swallowed it (see CancelWatch)
+            raise asyncio.CancelledError
         if claim.messages or deadline is None:
             return claim
         flow = self._core.claim_flow(n, deadline, acks or (), first=claim)
-        return await drive(self._client, flow)
+        return await drive(self._client, flow, watch=watch)
 
     async def pop(self, timeout: float | None = None) -> Message | None:
         """Claim the next message; wait up to ``timeout`` seconds (None/0: do not wait)."""
