@@ -211,8 +211,10 @@ def test_ack_and_pop_blocks_for_the_next_message(client: redis.Redis) -> None:
     q.push(b"1")
     m = q.pop()
     assert m is not None
-    threading.Timer(0.2, lambda: q.push(b"2")).start()
+    pusher = threading.Timer(0.2, lambda: q.push(b"2"))
+    pusher.start()
     acked, nxt = q.ack_and_pop(m, timeout=5)
+    pusher.join(5)  # its reply may still be on the way: the client must outlive it
     assert acked
     assert nxt is not None
     assert nxt.payload == b"2"
@@ -454,9 +456,11 @@ def test_wake_up_tokens_stay_bounded_without_consumers(client: redis.Redis) -> N
     assert len(q.pop_many(5100)) == 5100
     assert q.pop() is None
     assert client.llen(signal) == 0
-    threading.Timer(0.2, lambda: q.push(b"late")).start()
+    pusher = threading.Timer(0.2, lambda: q.push(b"late"))
+    pusher.start()
     start = time.monotonic()
     msg = q.pop(timeout=5)
+    pusher.join(5)
     assert msg is not None
     assert msg.payload == b"late"
     assert time.monotonic() - start < 2.0
