@@ -10,11 +10,10 @@ from redis import exceptions as redis_exc
 from redis.client import NEVER_DECODE
 from redis.cluster import RedisCluster
 
-from ._core.calls import Block, Call, Sleep
-from .errors import ConnectionLostError, ReplyTimeoutError, WrongTypeError
+from ._core.calls import Block, Call, Sleep, check_wait_error
 from .registry import ScriptRegistry, default_registry
 
-__all__ = ["block_seconds", "block_slice", "check_wait_error", "drive", "perform"]
+__all__ = ["block_seconds", "block_slice", "drive", "perform"]
 
 T = TypeVar("T")
 
@@ -66,30 +65,6 @@ def _block(effect: Block, send: Callable[[], Any], then: str | None = None) -> A
     except redis_exc.RedisError as exc:
         check_wait_error(exc, effect.key, then)
         return None
-
-
-def check_wait_error(exc: Exception, key: str, then: str | None = None) -> None:
-    """Raise the package's error for a failed wait on ``key`` (``then``: the script sent
-    behind it, if any), or return for ``UNBLOCKED``: a failover turned the node into a
-    replica and Redis ended the wait early, nothing popped; the flow re-checks and re-sends
-    its call, which cluster routing takes to the new primary. A signal key of another type
-    is a :class:`WrongTypeError` naming it."""
-    behind = (f" (with {then!r} sent behind the wait: it may or may not have been applied)"
-              if then else "")
-    if isinstance(exc, redis_exc.TimeoutError):
-        raise ReplyTimeoutError(f"waiting on {key!r}{behind} timed out: {exc}",
-                                key=key) from exc
-    if isinstance(exc, redis_exc.ConnectionError):
-        raise ConnectionLostError(f"lost the connection waiting on {key!r}{behind}: {exc}",
-                                  key=key) from exc
-    message = str(exc)
-    if isinstance(exc, redis_exc.ResponseError) and message.startswith("UNBLOCKED"):
-        return
-    if isinstance(exc, redis_exc.ResponseError) and message.startswith("WRONGTYPE"):
-        raise WrongTypeError(f"key {key!r} holds another Redis type, but waiters block on it "
-                             f"as a list (BLPOP); it was left unchanged", key=key,
-                             expected="list", actual=None) from exc
-    raise exc
 
 
 def _block_then(client: Any, effect: Block, call: Call[Any],

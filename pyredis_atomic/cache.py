@@ -146,13 +146,7 @@ class Cache:
         if u < opts.fast:
             # The fresh copy exists only while the XFetch rule says "no refresh" for this
             # draw: one native GET is the whole hit (see _core/cache.py).
-            try:
-                copy = self._execute("GET", copy_key, **_RAW)
-            except RedisError as exc:
-                error = copy_read_error(entry, copy_key, exc)
-                if error is not None:
-                    raise error from exc
-                copy = None
+            copy = self._get_copy(entry, copy_key)
             if copy is not None:
                 if copy.startswith(core.hit_prefix):
                     return core.decode(entry, copy[core.hit_len:], 0)
@@ -166,6 +160,17 @@ class Cache:
             return core.decode(entry, reply, 0)
         return drive(self.client, core.get_or_set_flow(entry, token, opts, reply),
                      effects=functools.partial(self._perform, loader))
+
+    def _get_copy(self, entry: str, copy_key: str) -> Any:
+        """The fresh copy (one native GET), or None: absent, or unreadable in a way the
+        script path can handle (see ``copy_read_error``)."""
+        try:
+            return self._execute("GET", copy_key, **_RAW)
+        except RedisError as exc:
+            error = copy_read_error(entry, copy_key, exc)
+            if error is not None:
+                raise error from exc
+            return None
 
     def _perform(self, loader: Callable[[], Any], effect: Any) -> Any:
         if isinstance(effect, RunLoader):
@@ -181,13 +186,7 @@ class Cache:
         entry, copy_key = core.keys_of(key)
         if core.fast_hits:
             # any copy is a fresh value (get() does not take part in early refresh)
-            try:
-                value = core.read_copy(entry, self._execute("GET", copy_key, **_RAW), True)
-            except RedisError as exc:
-                error = copy_read_error(entry, copy_key, exc)
-                if error is not None:
-                    raise error from exc
-                value = UNSET
+            value = core.read_copy(entry, self._get_copy(entry, copy_key), True)
             if value is not UNSET:
                 return value
         return core.peek_result(entry, self._run(core.peek_call(entry)), default)

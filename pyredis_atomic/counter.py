@@ -57,8 +57,7 @@ class BoundedCounter(CounterView):
         self._client = client
         self._registry = default_registry()
         self._fast = self._registry.bind(client, "counter_add")
-        # Sent pre-encoded: spares redis-py an encode per key per call on the hot path.
-        self._keys = (spec.key.encode(), spec.key.encode())
+        self._keys = spec.keys
         self._high = spec.high
         self._low = spec.low
         self._opt = spec.options(False)

@@ -37,6 +37,7 @@ __all__ = [
     "Key",
     "Sleep",
     "check_durability",
+    "check_wait_error",
     "connection_error",
     "durability_error",
     "encode_args",
@@ -261,3 +262,27 @@ def timeout_error(script: Script, keys: Sequence[Key], exc: Exception) -> Atomic
         f"been applied): {exc}",
         key=keys[0] if keys else None,
     )
+
+
+def check_wait_error(exc: Exception, key: str, then: str | None = None) -> None:
+    """Raise the package's error for a failed wait on ``key`` (``then``: the script sent
+    behind it, if any), or return for ``UNBLOCKED``: a failover turned the node into a
+    replica and Redis ended the wait early, nothing popped; the flow re-checks and re-sends
+    its call, which cluster routing takes to the new primary. A signal key of another type
+    is a :class:`WrongTypeError` naming it."""
+    behind = (f" (with {then!r} sent behind the wait: it may or may not have been applied)"
+              if then else "")
+    if isinstance(exc, redis_exc.TimeoutError):
+        raise ReplyTimeoutError(f"waiting on {key!r}{behind} timed out: {exc}",
+                                key=key) from exc
+    if isinstance(exc, redis_exc.ConnectionError):
+        raise ConnectionLostError(f"lost the connection waiting on {key!r}{behind}: {exc}",
+                                  key=key) from exc
+    message = str(exc)
+    if isinstance(exc, redis_exc.ResponseError) and message.startswith("UNBLOCKED"):
+        return
+    if isinstance(exc, redis_exc.ResponseError) and message.startswith("WRONGTYPE"):
+        raise WrongTypeError(f"key {key!r} holds another Redis type, but waiters block on it "
+                             f"as a list (BLPOP); it was left unchanged", key=key,
+                             expected="list", actual=None) from exc
+    raise exc

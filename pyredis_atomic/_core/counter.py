@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .calls import Call
+from .calls import Call, Key
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
 from .validate import check_seconds
@@ -157,8 +157,10 @@ class CounterSpec:
         layout = KeyLayout("counter", self.prefix)
         self.key = layout.key(self.name)
         self.request_base = layout.key(self.name, "request:")
-        # KEYS[2] == KEYS[1] tells counter_add that there is no request id.
-        self.keys = (self.key, self.key)
+        # KEYS[2] == KEYS[1] tells counter_add that there is no request id. Pre-encoded,
+        # like ARGV[2] below: the hot path spares redis-py an encode per key per call.
+        wire = self.key.encode()
+        self.keys = (wire, wire)
         # ARGV[2] of counter_add: the bound in the delta's direction, encoded once.
         self.low = str(MIN_VALUE if self.min is None else self.min).encode()
         self.high = str(MAX_VALUE if self.max is None else self.max).encode()
@@ -186,7 +188,7 @@ class CounterSpec:
         if isinstance(n, bool) or not isinstance(n, int) or not MIN_VALUE <= n <= MAX_VALUE:
             raise bad_delta(n)
         n = int(n)
-        keys = self.keys
+        keys: tuple[Key, Key] = self.keys
         if request_id is not None:
             keys = (self.key, self.request_base + check_request_id(request_id))
         return Call("counter_add", keys, (n, self.high if n >= 0 else self.low,

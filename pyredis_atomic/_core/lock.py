@@ -28,7 +28,7 @@ from .calls import Block, Call, Flow, Sleep
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list
 from .validate import check_seconds, check_timeout, to_millis
-from .waiting import Deadline, wait_step
+from .waiting import Deadline, wait_step, wait_then
 
 __all__ = [
     "ACQUIRED",
@@ -206,16 +206,8 @@ def wait_flow(keys: LockKeys, token: str, ttl_ms: int, deadline: Deadline,
         step: Block | Sleep | None = wait_step(deadline, keys.signal, _lease_hint(pttl_ms))
         if step is None:
             return None
-        reply: tuple[int, int]
         sent = time.monotonic()
-        if isinstance(step, Block):
-            # The acquire rides behind the wait: the next holder is known one round trip
-            # sooner after a release.
-            reply = yield Block(step.key, step.seconds, then=call)
-        else:
-            yield step
-            sent = time.monotonic()
-            reply = yield call
+        reply: tuple[int, int] = yield from wait_then(step, call)
         ok, value = reply
         if ok == ACQUIRED:
             return value, sent

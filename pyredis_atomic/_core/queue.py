@@ -26,16 +26,17 @@ match a newer delivery.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EvictionPolicyError
-from .calls import Block, Call, Flow, Sleep
+from .calls import Call, Flow, Sleep
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_bytes, as_int, as_list, as_str
 from .validate import check_int, check_seconds, check_timeout, to_millis
-from .waiting import Deadline, wait_step
+from .waiting import Deadline, wait_step, wait_then
 
 __all__ = [
     "DEFAULT_MAX_DELIVERIES",
@@ -274,12 +275,7 @@ class QueueCore:
                            k["dedup"], k["dedupof"], k["signal"])
         self._extend_keys = (k["inflight"],)
         self._claim_head = (b"%d" % self.lease_ms, b"%d" % self.max_deliveries)
-        base = self.base
-
-        def decode_claim(reply: Any) -> Claim:
-            return _decode_claim(reply, base)
-
-        self._decode_claim = decode_claim
+        self._decode_claim = functools.partial(_decode_claim, queue=self.base)
 
     @property
     def signal_key(self) -> str:
@@ -474,12 +470,7 @@ class QueueCore:
                 left = deadline.remaining()
                 step = Sleep(max(step.seconds, min(TAIL_POLL, left if left is not None
                                                    else TAIL_POLL, claim.wait or TAIL_POLL)))
-                yield step
-                claim = yield self.claim_call(n)
-            else:
-                # The claim rides behind the wait: Redis runs it the moment a push wakes
-                # us (one round trip saved per wake-up).
-                claim = yield Block(step.key, step.seconds, then=self.claim_call(n))
+            claim = yield from wait_then(step, self.claim_call(n))
         return Claim(acked, claim.reclaimed, claim.messages, claim.wait)
 
 

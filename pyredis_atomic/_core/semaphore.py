@@ -11,11 +11,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from .calls import Block, Call, Flow
+from .calls import Call, Flow
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list, as_str
 from .validate import check_int, check_seconds, check_timeout, to_millis
-from .waiting import Deadline, wait_step
+from .waiting import Deadline, wait_step, wait_then
 
 __all__ = [
     "DEFAULT_TTL",
@@ -142,12 +142,7 @@ def acquire_flow(spec: SemaphoreSpec, permit: str, blocking: bool,
         step = wait_step(deadline, spec.signal_key, max(wait, 0.001))
         if step is None:
             return None
-        if isinstance(step, Block):
-            # The next attempt rides behind the wait (one round trip saved per wake-up).
-            reply = yield Block(step.key, step.seconds, then=call)
-        else:
-            yield step
-            reply = yield call
+        reply = yield from wait_then(step, call)
 
 
 class SemaphoreView:

@@ -14,11 +14,14 @@ to. Two facts shape the plan:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
-from .calls import Block, Sleep
+from .calls import Block, Call, Effect, Sleep
 
-__all__ = ["CRON_SLACK", "Deadline", "wait_step"]
+__all__ = ["CRON_SLACK", "Deadline", "wait_step", "wait_then"]
+
+T = TypeVar("T")
 
 CRON_SLACK = 0.11
 TAIL_POLL = 0.005
@@ -62,3 +65,15 @@ def wait_step(deadline: Deadline, signal_key: str, hint: float | None) -> Block 
     if hint is not None:
         tail = min(tail, max(hint, 0.001))
     return Sleep(tail)
+
+
+def wait_then(step: Block | Sleep, call: Call[T]) -> Generator[Effect, Any, T]:
+    """Perform the wait ``step``, then ``call``; the call's reply. After a ``BLPOP`` the
+    call rides behind it (``Block.then``: one round trip, run the moment the wait ends);
+    after a sleep it is sent on its own. Flows use it as ``reply = yield from ...``."""
+    if isinstance(step, Block):
+        reply: T = yield Block(step.key, step.seconds, then=call)
+        return reply
+    yield step
+    reply = yield call
+    return reply

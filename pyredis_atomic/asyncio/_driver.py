@@ -11,8 +11,8 @@ from redis import exceptions as redis_exc
 from redis.asyncio.cluster import RedisCluster
 from redis.client import NEVER_DECODE
 
-from .._core.calls import Block, Call, Sleep
-from .._sync import block_seconds, check_wait_error
+from .._core.calls import Block, Call, Sleep, check_wait_error
+from .._sync import block_seconds
 from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["CancelWatch", "drive", "perform", "shielded"]

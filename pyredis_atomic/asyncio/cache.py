@@ -122,13 +122,7 @@ class Cache:
         if u < opts.fast:
             # one native GET is the whole hit (see pyredis_atomic.Cache.get_or_set); a
             # cancelled GET owns nothing
-            try:
-                copy = await self._execute("GET", copy_key, **_RAW)
-            except RedisError as exc:
-                error = copy_read_error(entry, copy_key, exc)
-                if error is not None:
-                    raise error from exc
-                copy = None
+            copy = await self._get_copy(entry, copy_key)
             if watch.requested():  # redis.asyncio swallowed it (see CancelWatch)
                 raise asyncio.CancelledError
             if copy is not None:
@@ -153,6 +147,16 @@ class Cache:
         return await drive(self.client, core.get_or_set_flow(entry, token, opts, reply),
                            effects=functools.partial(self._perform, loader), watch=watch)
 
+    async def _get_copy(self, entry: str, copy_key: str) -> Any:
+        """The fresh copy (one native GET), or None (as the sync ``Cache._get_copy``)."""
+        try:
+            return await self._execute("GET", copy_key, **_RAW)
+        except RedisError as exc:
+            error = copy_read_error(entry, copy_key, exc)
+            if error is not None:
+                raise error from exc
+            return None
+
     async def _perform(self, loader: Callable[[], Any], effect: Any) -> Any:
         if isinstance(effect, RunLoader):
             result = loader()
@@ -166,13 +170,7 @@ class Cache:
         core = self._core
         entry, copy_key = core.keys_of(key)
         if core.fast_hits:
-            try:
-                value = core.read_copy(entry, await self._execute("GET", copy_key, **_RAW), True)
-            except RedisError as exc:
-                error = copy_read_error(entry, copy_key, exc)
-                if error is not None:
-                    raise error from exc
-                value = UNSET
+            value = core.read_copy(entry, await self._get_copy(entry, copy_key), True)
             if value is not UNSET:
                 return value
         reply = await self._run(core.peek_call(entry))
