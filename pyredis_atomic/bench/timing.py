@@ -56,21 +56,35 @@ def interleaved(
     ops: int,
     rounds: int,
     warmup_ops: int,
+    slices: int = 10,
     progress: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Stat]:
-    """Time each variant (one call = one operation) over ``rounds`` rounds of ``ops`` calls,
-    alternating the order of the variants from round to round."""
+    """Time each variant (one call = one operation) over ``rounds`` rounds of ``ops`` calls.
+
+    A round is cut into ``slices`` short runs per variant, taken in turn with the order
+    rotated from slice to slice: on a shared machine the load changes within a second, and
+    variants that alternate every few dozen milliseconds see the same load, so the per-round
+    ratio between them is far steadier than with one long run of each per round.
+    """
     for name, fn in variants.items():
         for _ in range(warmup_ops):
             fn()
         progress(f"  warmed up {name}")
     samples: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants)
-    for r in range(rounds):
-        for name in order if r % 2 == 0 else reversed(order):
-            fn = variants[name]
-            start = time.perf_counter()
-            for _ in range(ops):
-                fn()
-            samples[name].append(ops / (time.perf_counter() - start))
+    names = list(variants)
+    slices = max(1, min(slices, ops))
+    per_slice = [ops // slices + (1 if i < ops % slices else 0) for i in range(slices)]
+    turn = 0
+    for _ in range(rounds):
+        spent = dict.fromkeys(names, 0.0)
+        for n in per_slice:
+            turn += 1
+            for name in names[turn % len(names):] + names[:turn % len(names)]:
+                fn = variants[name]
+                start = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                spent[name] += time.perf_counter() - start
+        for name in names:
+            samples[name].append(ops / spent[name])
     return {name: Stat(s) for name, s in samples.items()}
