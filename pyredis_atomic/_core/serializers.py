@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import re
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -59,25 +58,28 @@ def _json_dumps(value: Any) -> bytes:
 
 # orjson reads integers beyond 64 bits as floats, silently; Python's json keeps them exact.
 # A run of 19 digits anywhere (even inside a string) sends the value to json: always safe.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# The check maps every digit to "0" and everything else to " ", then looks for 19 zeros: a
+# C-speed pass (~1 ms per MB, where a regex took 12-40 ms).
+_DIGIT_MAP = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def json_loads_with(fast: Any) -> Callable[[bytes], Any]:
     """The ``loads`` of the json serializer, given the ``orjson`` module (or None).
 
-    orjson reads what Python's ``json`` writes to the same value, except integers beyond 64
+    orjson reads what Python's ``json`` reads to the same value, except integers beyond 64
     bits (sent to ``json`` by the digit check) and the ``NaN``/``Infinity`` literals, lone
     surrogates and UTF-16/32 or BOM-prefixed input, which orjson rejects: those fall back to
-    ``json.loads``, so every value decodes as the standard library decodes it.
+    ``json.loads``. (One refusal differs: orjson reads arrays nested up to 1024 deep, where
+    ``json`` may hit Python's recursion limit a little before 1000.)
     """
     if fast is None:
         return json.loads
     fast_loads = fast.loads
     fast_error = fast.JSONDecodeError
-    search = _LONG_DIGITS.search
 
     def loads(data: bytes) -> Any:
-        if type(data) is bytes and search(data) is None:
+        if type(data) is bytes and _LONG_RUN not in data.translate(_DIGIT_MAP):
             try:
                 return fast_loads(data)
             except fast_error:
