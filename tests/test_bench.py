@@ -46,3 +46,20 @@ def test_quick_bench_runs_every_case(tmp_path: Path, redis_server: RedisServer) 
     assert set(default_registry().names()) <= measured, (
         set(default_registry().names()) - measured)
     assert data["meta"]["quick"] is True
+
+
+@pytest.mark.parametrize(("ratio", "verdict", "shown"), [
+    (0.897, "MISSED", "0.897x"),   # would print as 0.90x: the extra digit explains MISSED
+    (0.9004, "met", "0.90x"),
+    (0.8949, "MISSED", "0.89x"),
+    (1.234, "met", "1.23x"),
+])
+def test_target_shows_enough_digits_for_its_verdict(ratio: float, verdict: str,
+                                                     shown: str) -> None:
+    from pyredis_atomic.bench.report import check_targets
+    from pyredis_atomic.bench.timing import Result
+
+    row = Result(group="cache, hit", case="pyredis-atomic get_or_set (hit)", value=1.0,
+                 baseline="redis-py GET (no decoding)", ratio=ratio)
+    checked = {d: (v, m) for d, v, m in check_targets([row])}
+    assert checked["cache hit >= 0.9x GET"] == (verdict, shown)

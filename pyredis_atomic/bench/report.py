@@ -62,7 +62,11 @@ def _ratio(group: str, case: str, at_least: float) -> Callable[..., tuple[bool, 
         r = _find(rows, group, case)
         if r is None or r.ratio is None:
             return None
-        return r.ratio >= at_least, f"{r.ratio:.2f}x"
+        met = r.ratio >= at_least
+        shown = f"{r.ratio:.2f}"
+        if (float(shown) >= at_least) != met:
+            shown = f"{r.ratio:.3f}"  # 0.897 is not "0.90x": show why the verdict says so
+        return met, f"{shown}x"
     return check
 
 
