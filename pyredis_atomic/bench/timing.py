@@ -72,6 +72,8 @@ def interleaved(
         progress(f"  warmed up {name}")
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
+    if not names:
+        return {}
     slices = max(1, min(slices, ops))
     per_slice = [ops // slices + (1 if i < ops % slices else 0) for i in range(slices)]
     turn = 0
