@@ -7,11 +7,10 @@ from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
-from redis.client import NEVER_DECODE
 from redis.cluster import RedisCluster
 
 from ._core.calls import Block, Call, Sleep, check_wait_error
-from .registry import ScriptRegistry, default_registry
+from .registry import ScriptRegistry, default_registry, queue_evalsha
 
 __all__ = ["block_seconds", "block_slice", "drive", "perform"]
 
@@ -85,8 +84,7 @@ def _block_then(client: Any, effect: Block, call: Call[Any],
     def send() -> Any:
         pipe = client.pipeline(transaction=False)
         pipe.execute_command("BLPOP", effect.key, block_seconds(client, effect))
-        pipe.execute_command("EVALSHA", script.sha1, len(call.keys), *call.keys, *call.args,
-                             **({NEVER_DECODE: True} if call.raw else {}))
+        queue_evalsha(pipe, script, call)
         return pipe.execute(raise_on_error=False)
 
     popped, reply = _block(effect, send, script.name)

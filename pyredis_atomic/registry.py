@@ -44,7 +44,7 @@ from ._core.calls import (
 )
 from ._core.script import Catalog, Script
 
-__all__ = ["BoundScript", "ScriptRegistry", "default_registry"]
+__all__ = ["BoundScript", "ScriptRegistry", "default_registry", "queue_evalsha"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,13 @@ _NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
 # execute_command options: string replies as bytes whatever the client's decode_responses.
 _RAW: dict[str, Any] = {NEVER_DECODE: True}
 _DECODED: dict[str, Any] = {}
+
+
+def queue_evalsha(pipe: Any, script: Script, call: Call[Any]) -> None:
+    """Queue ``call`` as ``EVALSHA`` of ``script`` on a sync or asyncio pipeline (the
+    drivers' wait-then-call pipeline; the caller recovers from NOSCRIPT itself)."""
+    pipe.execute_command("EVALSHA", script.sha1, len(call.keys), *call.keys, *call.args,
+                         **(_RAW if call.raw else _DECODED))
 
 
 def _is_pipeline(client: Any) -> bool:

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 from redis.asyncio.cluster import RedisCluster
-from redis.client import NEVER_DECODE
 
 from .._core.calls import Block, Call, Sleep, check_wait_error
 from .._sync import block_seconds
+from ..registry import queue_evalsha
 from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["CancelWatch", "drive", "perform", "shielded"]
@@ -94,8 +94,7 @@ async def _block_then(client: Any, effect: Block, call: Call[Any],
     script = registry.get(call.script)
     pipe = client.pipeline(transaction=False)
     pipe.execute_command("BLPOP", effect.key, block_seconds(client, effect))
-    pipe.execute_command("EVALSHA", script.sha1, len(call.keys), *call.keys, *call.args,
-                         **({NEVER_DECODE: True} if call.raw else {}))
+    queue_evalsha(pipe, script, call)
     popped, reply = await _block(effect, _ended_by_cancel(pipe.execute(raise_on_error=False)),
                                  script.name)
     if isinstance(popped, redis_exc.ResponseError):
