@@ -14,7 +14,7 @@ ARGV[3...] items: payloads, or dedup key and payload pairs (one or more)
 
 Returns: the ids separated by single spaces, one per message in order (one string keeps
   the reply cheap to parse); a deduplicated message gives the id of the message already
-  queued with that dedup key
+  queued with that dedup key, also when that message was made earlier in the same call
 Redis: 6.2
 ]]
 local pending, delayed, payload = KEYS[1], KEYS[2], KEYS[3]
@@ -56,14 +56,20 @@ local count = (#ARGV - 2) / step
 local nextseq = redis.call('INCRBY', seq, count) - count + 1
 
 local ids, entries, fields = {}, {}, {}
+-- Dedup keys given earlier in this call -> the id made for them: their payloads are only
+-- written after the loop, so the HEXISTS check below would take those ids for stale ones.
+local made = {}
 for i = 3, #ARGV, step do
   local existing = false
   local key
   if paired then
     key = ARGV[i]
-    existing = redis.call('HGET', dedup, key)
-    -- A mapping whose message is gone (acked, dead-lettered, purged) is stale.
-    if existing and redis.call('HEXISTS', payload, existing) == 0 then existing = false end
+    existing = made[key]
+    if not existing then
+      existing = redis.call('HGET', dedup, key)
+      -- A mapping whose message is gone (acked, dead-lettered, purged) is stale.
+      if existing and redis.call('HEXISTS', payload, existing) == 0 then existing = false end
+    end
   end
   if existing then
     ids[#ids + 1] = existing
@@ -76,6 +82,7 @@ for i = 3, #ARGV, step do
     fields[#fields + 1] = id
     fields[#fields + 1] = ARGV[i + step - 1]
     if paired then
+      made[key] = id
       redis.call('HSET', dedup, key, id)
       redis.call('HSET', dedupof, id, key)
     end
