@@ -63,9 +63,10 @@ class DedupModel(RuleBasedStateMachine):
 
     @rule(items=ITEMS)
     def push_many(self, items: list[tuple[bytes, str | None]]) -> None:
-        if all(k is not None for _, k in items):
-            ids = self.q.push_many([p for p, _ in items], dedup_keys=[k for _, k in items])
-        elif all(k is None for _, k in items):
+        keys = [k for _, k in items if k is not None]
+        if len(keys) == len(items):
+            ids = self.q.push_many([p for p, _ in items], dedup_keys=keys)
+        elif not keys:
             ids = self.q.push_many([p for p, _ in items])
         else:
             # push_many takes keys for all or none: the mixed batch goes one by one.
@@ -133,7 +134,8 @@ def test_same_key_twice_in_one_batch(dedup_client: redis.Redis) -> None:
     assert first == second
     assert q.stats()["pending"] == 1
     msg = q.pop()
-    assert msg is not None and msg.payload == b"first"
+    assert msg is not None
+    assert msg.payload == b"first"
     q.nack(msg)
     assert q.push(b"x", dedup_key="same") == first
     assert q.stats()["pending"] == 1
