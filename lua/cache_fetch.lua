@@ -13,13 +13,13 @@ Returns: payload (a bare string) for a fresh value (or a stale one while another
   none is 1 for a stored None, else 0. A re-sent call (same token) gets the same answer.
 Redis: 6.2
 ]]
+--- @include "time"
 -- This script is the hit path, so it is written for speed: one packed argument (each
 -- argument costs the client an encode), split with plain finds (a pattern match costs
 -- more than the rest of a hit), and the lease fields are read only when needed.
 local entry = KEYS[1]
 local spec = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 local h = redis.call('HMGET', entry, 'p', 'n', 'f', 'd', 'e')
 
 local s1 = string.find(spec, ' ', 1, true)
@@ -62,28 +62,31 @@ local function take_lease()
   end
 end
 
-if payload and tonumber(l[1]) > now then
-  if h[3] ~= string.sub(spec, s3 + 1) then
-    return {4, h[3] or ''}
-  end
-  if now < tonumber(h[5]) then
-    -- fresh, and the XFetch rule chose this caller: refresh early unless one already does
-    if leased and not mine then
-      if none == 1 then return {0, '', 1} end
-      return payload
-    end
-    if not mine then
-      take_lease()
-    end
-    return {2, payload, none}
-  end
-  -- stale: past its logical expiry, still kept for stale_ttl
+-- A value due for refresh: another caller refreshing it serves the value (nil: this caller
+-- refreshes it and now holds the lease).
+local function served_by_refresher()
   if leased and not mine then
     if none == 1 then return {0, '', 1} end
     return payload
   end
   if not mine then
     take_lease()
+  end
+  return nil
+end
+
+if payload and tonumber(l[1]) > now then
+  if h[3] ~= string.sub(spec, s3 + 1) then
+    return {4, h[3] or ''}
+  end
+  -- fresh, and the XFetch rule chose this caller: refresh early unless one already does;
+  -- or stale: past its logical expiry, still kept for stale_ttl
+  local served = served_by_refresher()
+  if served then
+    return served
+  end
+  if now < tonumber(h[5]) then
+    return {2, payload, none}
   end
   return {1}
 end

@@ -9,9 +9,9 @@ Returns: {exists, payload, none, format, ms_to_expiry, ms_to_stale_end, delta_ms
 Flags: read-only
 Redis: 6.2
 ]]
+--- @include "time"
 local entry = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 local h = redis.call('HMGET', entry, 'p', 'n', 'f', 'e', 's', 'd', 'lt', 'lx', 'w')
 local exists = 0
 if h[1] and tonumber(h[5]) > now then

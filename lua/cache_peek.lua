@@ -9,9 +9,9 @@ Returns: {1, payload, none} for a fresh value (none is 1 for a stored None);
 Flags: read-only
 Redis: 6.2
 ]]
+--- @include "time"
 local entry = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 local h = redis.call('HMGET', entry, 'p', 'n', 'f', 'e')
 if not h[1] or tonumber(h[4]) <= now then
   return {0}

@@ -10,10 +10,10 @@ Returns: 1 when the lease was ours and is now free, 0 when it was not held by th
   (expired, revoked, or already released: a re-send changes nothing)
 Redis: 6.2
 ]]
+--- @include "time"
 local entry = KEYS[1]
 local wake = KEYS[2]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 local h = redis.call('HMGET', entry, 'lt', 'lx', 'w')
 if h[1] ~= ARGV[1] or tonumber(h[2]) <= now then
   return 0

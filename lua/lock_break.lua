@@ -9,16 +9,14 @@ Returns: {1, holder_fence} when a holder was removed (holder_fence 0 if unknown)
   the lock was free (a re-send finds it free)
 Redis: 6.2
 ]]
+--- @include "lock_wake"
 local held = redis.call('GET', KEYS[1])
 if not held then
   return {0, 0}
 end
 local pending = redis.call('LLEN', KEYS[2])
 redis.call('DEL', KEYS[1])
-if pending == 0 then
-  redis.call('RPUSH', KEYS[2], '1')
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
+wake_one(KEYS[2], pending, ARGV[1])
 local sep = string.find(held, ':', 1, true)
 local fence = 0
 if sep then

@@ -14,29 +14,22 @@ Returns: 1 released; 2 not held, but this acquisition was released by its holder
   left in the signal list either way.
 Redis: 6.2
 ]]
+--- @include "lock_wake"
 local mine = ARGV[1] .. ':'
 local held = redis.call('GET', KEYS[1])
--- One wake-up at most: Redis hands it to the longest-blocked waiter at once; if nobody
--- waits, it stays (refreshed, expiring) for whoever comes next.
-local function wake(pending)
-  if pending == 0 then
-    redis.call('RPUSH', KEYS[3], '1')
-  end
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
-end
 if held and string.sub(held, 1, #mine) == mine then
   -- Check the types (LLEN, HSET) before the lock is deleted.
   local pending = redis.call('LLEN', KEYS[3])
   redis.call('HSET', KEYS[2], 'released', string.sub(held, #mine + 1))
   redis.call('DEL', KEYS[1])
-  wake(pending)
+  wake_one(KEYS[3], pending, ARGV[3])
   return 1
 end
 local h = redis.call('HMGET', KEYS[2], 'fence', 'released', 'lost')
 if not held then
   -- Free: make sure a waiter learns it (this may be a waiter giving up after it took a
   -- wake-up it will not use).
-  wake(redis.call('LLEN', KEYS[3]))
+  wake_one(KEYS[3], redis.call('LLEN', KEYS[3]), ARGV[3])
 end
 local f = tonumber(ARGV[2]) or 0
 local last = tonumber(h[1]) or 0

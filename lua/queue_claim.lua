@@ -24,22 +24,22 @@ Returns: {"acked reclaimed wait_ms id1 deliveries1 id2 deliveries2 ...", payload
   delayed message is due or the next lease expires, -1 if neither exists
 Redis: 6.2
 ]]
+--- @include "queue_wake"
+--- @include "time"
 local pending, inflight, delayed, payload = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local dead, deadinfo, dedup, dedupof, signal = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local lease = tonumber(ARGV[1])
 local max_deliveries = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local reclaim_limit = tonumber(ARGV[4])
-local SIGNAL_CAP = 1024
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 
 local function forget_dedup(all)
-  -- Only ids ending in "k" were pushed with a dedup key.
+  -- Only ids ending in DEDUP_MARK were pushed with a dedup key.
   local ids = {}
   for i = 1, #all do
-    if string.byte(all[i], -1) == 107 then ids[#ids + 1] = all[i] end
+    if string.byte(all[i], -1) == DEDUP_MARK_BYTE then ids[#ids + 1] = all[i] end
   end
   if #ids == 0 then return end
   local keys = redis.call('HMGET', dedupof, unpack(ids))
@@ -52,15 +52,6 @@ local function forget_dedup(all)
     end
   end
   if #owned > 0 then redis.call('HDEL', dedupof, unpack(owned)) end
-end
-
-local function wake(k)
-  local tokens = {}
-  for i = 1, math.min(k, SIGNAL_CAP) do tokens[i] = '1' end
-  -- Trimmed back to SIGNAL_CAP only at twice that (see queue_push).
-  if redis.call('RPUSH', signal, unpack(tokens)) > 2 * SIGNAL_CAP then
-    redis.call('LTRIM', signal, -SIGNAL_CAP, -1)
-  end
 end
 
 -- 1. Acknowledge. The in-flight entry is the receipt itself, so removing it is the check:
@@ -119,7 +110,7 @@ if #expired > 0 then
   end
   if #back > 0 then
     redis.call('LPUSH', pending, unpack(back))
-    wake(#back)
+    wake(signal, #back)
   end
   if #buried > 0 then
     redis.call('ZADD', dead, unpack(z))
@@ -134,7 +125,7 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, reclai
 if #due > 0 then
   redis.call('ZREM', delayed, unpack(due))
   redis.call('RPUSH', pending, unpack(due))
-  wake(#due)
+  wake(signal, #due)
 end
 
 -- 4. Claim. out[1] is the head string, built last; the payloads follow it.

@@ -9,8 +9,8 @@ Returns: 1 when extended, 0 when the delivery is no longer current (acked, given
   requeued after its lease expired, or redelivered)
 Redis: 6.2
 ]]
+--- @include "time"
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 return 1

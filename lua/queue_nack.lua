@@ -17,6 +17,8 @@ Returns: 0 when the delivery is no longer current (nothing changed), 1 when the 
   ready again, 2 when it is delayed, 3 when it was dead-lettered
 Redis: 6.2
 ]]
+--- @include "queue_wake"
+--- @include "time"
 local pending, inflight, delayed, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local deadinfo, dedup, dedupof, signal = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local receipt = ARGV[1]
@@ -25,17 +27,12 @@ local delay = tonumber(ARGV[2])
 if redis.call('ZREM', inflight, receipt) == 0 then return 0 end
 local id, d = string.match(receipt, '^([^/]+)/(%d+)$')
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 
 if tonumber(d) >= tonumber(ARGV[3]) then
   redis.call('ZADD', dead, now, id)
   redis.call('HSET', deadinfo, id, d .. ' nacked')
-  local key = string.byte(id, -1) == 107 and redis.call('HGET', dedupof, id)  -- "k": deduped
-  if key then
-    if redis.call('HGET', dedup, key) == id then redis.call('HDEL', dedup, key) end
-    redis.call('HDEL', dedupof, id)
-  end
+  forget_dedup_of(dedup, dedupof, id)
   return 3
 end
 if delay > 0 then
@@ -43,5 +40,5 @@ if delay > 0 then
   return 2
 end
 redis.call('LPUSH', pending, receipt)
-if redis.call('RPUSH', signal, '1') > 2048 then redis.call('LTRIM', signal, -1024, -1) end
+wake(signal, 1)
 return 1

@@ -17,35 +17,21 @@ Returns: the ids separated by single spaces, one per message in order (one strin
   queued with that dedup key, also when that message was made earlier in the same call
 Redis: 6.2
 ]]
+--- @include "queue_wake"
+--- @include "time"
 local pending, delayed, payload = KEYS[1], KEYS[2], KEYS[3]
 local dedup, dedupof, signal, seq = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
--- Wake-up tokens are trimmed back to SIGNAL_CAP only once they reach twice that: one LTRIM
--- per SIGNAL_CAP pushes instead of one per push while no consumer is blocked.
-local SIGNAL_CAP = 1024
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 local delay = tonumber(ARGV[1])
 local paired = ARGV[2] == '1'
-
-local function wake(k)
-  local n
-  if k == 1 then
-    n = redis.call('RPUSH', signal, '1')
-  else
-    local tokens = {}
-    for i = 1, math.min(k, SIGNAL_CAP) do tokens[i] = '1' end
-    n = redis.call('RPUSH', signal, unpack(tokens))
-  end
-  if n > 2 * SIGNAL_CAP then redis.call('LTRIM', signal, -SIGNAL_CAP, -1) end
-end
 
 -- One message, ready now, no dedup key: the producer's common case, without the tables.
 if #ARGV == 3 and not paired and delay == 0 then
   local id = string.format('%d-%d', now, redis.call('INCR', seq))
   redis.call('HSET', payload, id, ARGV[3])
   redis.call('RPUSH', pending, id .. '/0')
-  wake(1)
+  wake(signal, 1)
   return id
 end
 
@@ -74,8 +60,9 @@ for i = 3, #ARGV, step do
   if existing then
     ids[#ids + 1] = existing
   else
-    -- Ids of deduplicated messages end in "k": acks skip the dedup lookup for the rest.
-    local id = string.format(paired and '%d-%dk' or '%d-%d', now, nextseq)
+    -- Ids of deduplicated messages end in DEDUP_MARK: acks skip the dedup lookup for the rest.
+    local id = string.format('%d-%d', now, nextseq)
+    if paired then id = id .. DEDUP_MARK end
     nextseq = nextseq + 1
     ids[#ids + 1] = id
     entries[#entries + 1] = id .. '/0'
@@ -100,7 +87,7 @@ if #entries > 0 then
     redis.call('ZADD', delayed, unpack(z))
   else
     redis.call('RPUSH', pending, unpack(entries))
-    wake(#entries)
+    wake(signal, #entries)
   end
 end
 return table.concat(ids, ' ')

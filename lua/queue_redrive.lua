@@ -13,6 +13,8 @@ ARGV[2...] ids: the dead ids to move, or the single value "*" for the oldest one
 Returns: how many messages were moved (ids that are not dead letters are skipped)
 Redis: 6.2
 ]]
+--- @include "queue_wake"
+--- @include "time"
 local dead, payload, deadinfo, pending, signal, seq =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
@@ -23,8 +25,7 @@ else
   for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 local moved = 0
 for i = 1, #ids do
   local old = ids[i]
@@ -42,10 +43,6 @@ for i = 1, #ids do
   end
 end
 if moved > 0 then
-  local tokens = {}
-  for i = 1, math.min(moved, 1024) do tokens[i] = '1' end
-  if redis.call('RPUSH', signal, unpack(tokens)) > 2048 then
-    redis.call('LTRIM', signal, -1024, -1)
-  end
+  wake(signal, moved)
 end
 return moved

@@ -11,8 +11,8 @@ Returns: {pending, in_flight, delayed, dead, oldest_pending_age_ms}; the age is 
 Flags: read-only
 Redis: 6.2
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "time"
+local now = server_ms()
 local age = -1
 local head = redis.call('LINDEX', KEYS[1], 0)
 if head then

@@ -9,33 +9,10 @@ ARGV[3] cost: the units this hit spends (1 <= cost <= burst)
 Returns: "allowed remaining retry_after_us reset_after_us": four integers in one string
   (allowed 1/0; one bulk string is cheaper for clients to read than an array)
 ]]
--- GCRA with the theoretical arrival time kept as a backlog counted in intervals relative to
--- an integer timestamp: burst hits at one instant add exact integers, so "burst allowed,
--- then one per interval" holds exactly, whatever fraction period/rate is.
-local EPS = 1e-9
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-
-local backlog = 0
-local raw = redis.call('GET', KEYS[1])
-if raw then
-  local base, units = string.match(raw, '^(%d+) (%S+)$')
-  units = tonumber(units)
-  if base == nil or units == nil then
-    return redis.error_reply('BADSTATE KEYS[1] does not hold a rate limiter state')
-  end
-  backlog = math.max(0, units - (now - tonumber(base)) / interval)
+--- @include "gcra"
+local now, after, reset_us, reply = gcra(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+if now then
+  redis.call('SET', KEYS[1], string.format('%d %.17g', now, after),
+             'PX', math.floor(reset_us / 1000) + 1)
 end
-
-local after = backlog + cost
-if after > burst + EPS then
-  return string.format('0 %d %d %d', math.max(0, math.floor(burst - backlog + EPS)),
-                       math.ceil((after - burst) * interval), math.ceil(backlog * interval))
-end
-local reset_us = math.ceil(after * interval)
-redis.call('SET', KEYS[1], string.format('%d %.17g', now, after),
-           'PX', math.floor(reset_us / 1000) + 1)
-return string.format('1 %d 0 %d', math.max(0, math.floor(burst - after + EPS)), reset_us)
+return reply

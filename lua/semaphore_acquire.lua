@@ -9,8 +9,8 @@ ARGV[3] ttl_ms: lease of the permit in milliseconds
 Returns: {1, ttl_ms} when the permit is held (a re-sent call for a held permit renews it),
   {0, ms until the earliest lease ends} when all permits are taken
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "time"
+local now = server_ms()
 -- Leases that ended belong to crashed or stalled holders: their slots are free again.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local ttl = tonumber(ARGV[3])

@@ -7,12 +7,12 @@ ARGV[2] ttl_ms: the new lease, from now, in milliseconds
 
 Returns: 1 if the permit was held and its lease now ends ttl_ms from now, 0 if it was released or had expired
 ]]
+--- @include "time"
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then
   return 0
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 if tonumber(score) <= now then
   -- Too late: the slot may already be counted as free by an acquirer.
   redis.call('ZREM', KEYS[1], ARGV[1])

@@ -6,8 +6,8 @@ KEYS[1] holders (zset): permit id -> lease deadline (server time, ms)
 Returns: flat array {permit, remaining_ms, permit, remaining_ms, ...}, earliest end first
 Flags: read-only
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "time"
+local now = server_ms()
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
 local out = {}
 for i = 1, #live, 2 do

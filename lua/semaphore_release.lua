@@ -9,12 +9,12 @@ ARGV[3] signal_ttl_ms: lifetime of unconsumed wake-up tokens
 
 Returns: 1 if the permit was held and is now released, 0 if it was already released or its lease had ended
 ]]
+--- @include "time"
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then
   return 0
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_ms()
 -- The LPUSH is the first write: a signal key of the wrong type fails the call before the
 -- permit is removed, so an error never leaves a half-done release.
 redis.call('LPUSH', KEYS[2], '1')

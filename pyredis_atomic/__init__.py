@@ -32,6 +32,7 @@ from .errors import (
     SemaphoreError,
     SemaphoreLostError,
     SemaphoreTimeoutError,
+    ServerVersionError,
     WrongTypeError,
 )
 from .lock import Lock, LockInfo
@@ -74,6 +75,7 @@ __all__ = [
     "SemaphoreError",
     "SemaphoreLostError",
     "SemaphoreTimeoutError",
+    "ServerVersionError",
     "WrongTypeError",
     "__version__",
     "default_registry",

@@ -32,6 +32,7 @@ __all__ = [
     "SemaphoreError",
     "SemaphoreLostError",
     "SemaphoreTimeoutError",
+    "ServerVersionError",
     "WrongTypeError",
 ]
 
@@ -65,6 +66,17 @@ class WrongTypeError(AtomicError):
         super().__init__(message, key=key)
         self.expected = expected
         self.actual = actual
+
+
+class ServerVersionError(AtomicError):
+    """The server is older than a script's header (``Redis:``) asks for; nothing was sent."""
+
+    def __init__(self, message: str, *, script: str, required: tuple[int, ...],
+                 server: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.script = script
+        self.required = required
+        self.server = server
 
 
 class DecodeError(AtomicError):

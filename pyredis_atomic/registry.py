@@ -42,7 +42,7 @@ from ._core.calls import (
     wait_millis,
     wrong_type_error,
 )
-from ._core.script import Catalog, Script
+from ._core.script import Catalog, Script, parse_server_version
 
 __all__ = ["BoundScript", "ScriptRegistry", "default_registry", "queue_evalsha"]
 
@@ -53,6 +53,34 @@ _NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
 # execute_command options: string replies as bytes whatever the client's decode_responses.
 _RAW: dict[str, Any] = {NEVER_DECODE: True}
 _DECODED: dict[str, Any] = {}
+# Server version per client (INFO server, read once; None: unknown). Only scripts whose
+# header asks for more than BASE_REDIS look it up (Script.version_check).
+_VERSIONS: weakref.WeakKeyDictionary[Any, tuple[int, ...] | None] = weakref.WeakKeyDictionary()
+
+
+def server_version(client: Any) -> tuple[int, ...] | None:
+    """The (Redis-compatible) version of ``client``'s server, the oldest over a cluster's
+    primaries; read once per client and cached. None when ``INFO`` is denied."""
+    try:
+        return _VERSIONS[client]
+    except KeyError:
+        pass
+    try:
+        found = [parse_server_version(t.info("server")) for t in _targets(client)]
+        known = [v for v in found if v is not None]
+        version = min(known) if known else None
+    except redis_exc.ResponseError:  # INFO denied (ACL): the server answers for itself
+        version = None
+    _VERSIONS[client] = version
+    return version
+
+
+def check_server(client: Any, script: Script) -> None:
+    """Raise :class:`~pyredis_atomic.ServerVersionError` before ``script`` is sent to a
+    server older than its header's ``Redis:`` (free for scripts that need no more than
+    the package's floor)."""
+    if script.version_check:
+        script.check_server(server_version(client))
 
 
 def queue_evalsha(pipe: Any, script: Script, call: Call[Any]) -> None:
@@ -94,6 +122,7 @@ class ScriptRegistry(Catalog):
         for target in _targets(client):
             for name in names if names is not None else self.names():
                 script = self.get(name)
+                check_server(target, script)
                 sha = target.script_load(script.source)
                 sha = sha.decode() if isinstance(sha, bytes) else str(sha)
                 if sha != script.sha1:
@@ -127,12 +156,14 @@ class ScriptRegistry(Catalog):
         if _is_pipeline(client):
             client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
             return client
+        check_server(client, script)
         return self._run(client, script, keys, argv)
 
     def run(self, client: Any, call: Call[T]) -> T:
         """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
+        check_server(client, script)
         return call.decode(self._run(client, script, call.keys, call.args, call.raw))
 
     def run_durable(self, client: Any, call: Call[T], replicas: int, timeout: float) -> T:
@@ -145,6 +176,7 @@ class ScriptRegistry(Catalog):
         """
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
+        check_server(client, script)
         ms = wait_millis(replicas, timeout)
         target = client
         if isinstance(client, RedisCluster):
@@ -183,8 +215,12 @@ class ScriptRegistry(Catalog):
 
     def bind(self, client: Any, name: str, *, raw: bool = False) -> BoundScript:
         """Script ``name`` bound to ``client``: the leanest call for a primitive's hot path
-        (no per-call lookup or arity check; the primitive built the keys and arguments)."""
-        return BoundScript(self, client, self.get(name), raw=raw)
+        (no per-call lookup or arity check; the primitive built the keys and arguments).
+        The server's version is checked here, once, against the header's ``Redis:``."""
+        script = self.get(name)
+        bound = BoundScript(self, client, script, raw=raw)
+        check_server(client, script)
+        return bound
 
     def recover(self, client: Any, script: Script, keys: tuple[Key, ...],
                 argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:

@@ -35,9 +35,10 @@ def test_the_package_finds_the_checkout_scripts() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_script_follows_the_convention(path: Path) -> None:
-    source = path.read_text(encoding="utf-8")
-    script = parse_header(path.stem, source, path)
-    body = _body(source)
+    """Checked on the expanded source (includes spliced in): what the server runs."""
+    script = parse_header(path.stem, path.read_text(encoding="utf-8"), path)
+    assert "@include" not in script.source
+    body = _body(script.source)
 
     used: dict[str, set[int]] = {"KEYS": set(), "ARGV": set()}
     for m in _LITERAL_INDEX.finditer(body):

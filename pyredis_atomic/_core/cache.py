@@ -52,6 +52,7 @@ from ..errors import (
     ReplyTimeoutError,
     WrongTypeError,
 )
+from . import wire
 from .calls import Call, Effect
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
@@ -97,7 +98,10 @@ FAST_GAP = 5
 # Kinds of copy: a value / a stored None, readable with any XFetch draw up to FAST_GAP
 # (written with that margin, or with no recompute time); or with early refresh off only
 # (written by a load with early refresh off: the copy lasts until the logical expiry).
-COPY_VALUE, COPY_NONE, COPY_VALUE_FULL, COPY_NONE_FULL = b"=", b"~", b"!", b"-"
+# The kinds are wire constants (defined once, in _core/wire.py, for Lua and Python alike).
+COPY_VALUE, COPY_NONE, COPY_VALUE_FULL, COPY_NONE_FULL = (
+    k.encode() for k in (wire.COPY_VALUE, wire.COPY_NONE, wire.COPY_VALUE_FULL,
+                         wire.COPY_NONE_FULL))
 
 UNSET: Any = object()
 _UNSET = UNSET

@@ -19,7 +19,10 @@ Data model (one hash tag per queue, so every key of a queue sits in one cluster 
 * ``dedup`` / ``dedupof`` (hashes): dedup key <-> id, while the message is queued.
 * ``signal`` (list): wake-up tokens for blocked consumers (bounded); ``seq``: id counter.
 
-A message's id is ``"<push ms>-<seq>"``; a receipt is ``"<id>/<delivery>"``. The delivery
+A message's id is ``"<push ms>-<seq>"``, followed by the dedup marker ``k``
+(:data:`~pyredis_atomic._core.wire.DEDUP_MARK`) when it was pushed with a dedup key: only
+such ids are looked up in ``dedupof`` when they leave the queue. A receipt is
+``"<id>/<delivery>"``. The delivery
 number only grows, and a redriven dead letter gets a new id, so an old receipt can never
 match a newer delivery.
 """

@@ -19,6 +19,12 @@ Header convention (a block comment at the top of every ``lua/<name>.lua``)::
     ]]
 
 ``Flags`` and ``Redis`` (the lowest server version the script needs) are optional.
+
+Includes: a line ``--- @include "name"`` (BullMQ's marker) is replaced by the text of
+``includes/name.lua`` (next to the script, else in the package's ``lua/includes/``). Includes
+may include others; each is spliced in once per script (later markers for it are dropped).
+``--- @include "constants"`` is generated from :mod:`pyredis_atomic._core.wire`. The SHA1,
+``scripts show`` and the manifest all use the expanded source: that is what the server runs.
 """
 
 from __future__ import annotations
@@ -30,17 +36,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import ServerVersionError
+from .wire import lua_constants
+
 __all__ = [
+    "BASE_REDIS",
     "KNOWN_FLAGS",
     "KNOWN_KEY_TYPES",
     "Catalog",
     "HeaderError",
     "Param",
     "Script",
+    "expand_includes",
     "parse_header",
+    "parse_server_version",
 ]
 
 KNOWN_FLAGS = frozenset({"read-only"})
+#: The oldest server the package supports (and the default of a header's ``Redis:``). A
+#: script whose header asks for no more is sent without looking at the server's version, so
+#: the hot paths never pay for the check; one that asks for more is checked against the
+#: version each registry reads once per client (``INFO server``).
+BASE_REDIS = (6, 2)
 KNOWN_KEY_TYPES = frozenset({"string", "list", "hash", "set", "zset", "stream", "any"})
 
 _PARAM_RE = re.compile(
@@ -51,6 +68,10 @@ _PARAM_RE = re.compile(
 _FIELD_RE = re.compile(r"^(?P<field>Returns|Flags|Redis)\s*:\s*(?P<value>.*)$")
 _VERSION_RE = re.compile(r"^\d+(\.\d+){0,2}$")
 _SCRIPT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_MARKER_RE = re.compile(r"^--- *@include\b(?P<rest>.*)$", re.M)
+_INCLUDE_RE = re.compile(r'^ +"(?P<name>[a-z][a-z0-9_]*)" *$')
+# Includes generated from Python rather than read from a file.
+_VIRTUAL_INCLUDES = {"constants": lua_constants}
 
 
 class HeaderError(ValueError):
@@ -88,12 +109,16 @@ class Script:
     args: tuple[Param, ...]
     returns: str
     flags: frozenset[str] = frozenset()
-    min_redis: tuple[int, ...] = (6, 2)
+    min_redis: tuple[int, ...] = BASE_REDIS
     path: Path | None = None
+    includes: tuple[str, ...] = ()
     sha1: str = field(init=False)
+    #: True when the header asks for a newer server than :data:`BASE_REDIS`.
+    version_check: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha1", hashlib.sha1(self.source.encode()).hexdigest())
+        object.__setattr__(self, "version_check", self.min_redis > BASE_REDIS)
         # Precomputed for the per-call arity check, which sits on every hot path.
         object.__setattr__(self, "_arity", (
             len(self.keys), any(p.variadic for p in self.keys),
@@ -113,6 +138,17 @@ class Script:
         _check_count(self.name, "KEYS", self.keys, nkeys)
         _check_count(self.name, "ARGV", self.args, nargs)
 
+    def check_server(self, version: tuple[int, ...] | None) -> None:
+        """Raise :class:`~pyredis_atomic.ServerVersionError` naming the script and both
+        versions when the server is older than the header's ``Redis:`` (None: unknown, for
+        example ``INFO`` denied by an ACL; then the server is left to answer)."""
+        if version is not None and version < self.min_redis:
+            need, have = _dotted(self.min_redis), _dotted(version)
+            raise ServerVersionError(
+                f"script {self.name!r} needs Redis {need} or newer (its header says "
+                f"'Redis: {need}'); the server is Redis {have} (redis_version)",
+                script=self.name, required=self.min_redis, server=version)
+
     def key_type(self, position: int) -> str | None:
         """Declared Redis type of ``KEYS[position]`` (1-based), or None."""
         for p in self.keys:
@@ -130,8 +166,31 @@ class Script:
             "args": [a.to_json() for a in self.args],
             "returns": self.returns,
             "flags": sorted(self.flags),
-            "min_redis": ".".join(str(v) for v in self.min_redis),
+            "min_redis": _dotted(self.min_redis),
         }
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(str(v) for v in version)
+
+
+def parse_server_version(info: Any) -> tuple[int, ...] | None:
+    """The Redis-compatible version from an ``INFO server`` reply (a parsed dict or its
+    text), e.g. ``(7, 2, 4)``; None when absent. Valkey reports its own version as
+    ``valkey_version`` and the Redis version it is compatible with as ``redis_version``:
+    headers speak of the latter."""
+    if isinstance(info, (bytes, str)):
+        text = info.decode() if isinstance(info, bytes) else info
+        info = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    raw = info.get("redis_version") if isinstance(info, dict) else None
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if raw is None:
+        return None
+    parts = re.match(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(raw).strip())
+    if parts is None:
+        return None
+    return tuple(int(p) for p in parts.groups() if p is not None)
 
 
 def _check_count(script: str, kind: str, params: Sequence[Param], got: int) -> None:
@@ -160,18 +219,75 @@ def _header_lines(source: str, origin: str) -> list[str]:
     return stripped[4:end].splitlines()
 
 
-def parse_header(name: str, source: str, path: Path | None = None) -> Script:
-    """Parse the header of one script; raise :class:`HeaderError` on any deviation."""
+def includes_dir() -> Path:
+    """The package's shared Lua pieces (``lua/includes``)."""
+    return builtin_lua_dir() / "includes"
+
+
+def expand_includes(name: str, source: str,
+                    include_dirs: Sequence[Path] = ()) -> tuple[str, tuple[str, ...]]:
+    """Splice the includes into ``source``: the expanded text and the includes used, in order.
+
+    ``include_dirs`` are searched in order, then the package's ``lua/includes``. Raises
+    :class:`HeaderError` naming the script and the include for an unknown include, a
+    malformed marker or a cycle.
+    """
+    used: list[str] = []
+
+    def load(include: str, chain: tuple[str, ...]) -> str:
+        if include in chain:
+            raise HeaderError(f"script {name!r}: include cycle "
+                              f"{' -> '.join((*chain, include))}")
+        virtual = _VIRTUAL_INCLUDES.get(include)
+        if virtual is not None:
+            return virtual()
+        for directory in (*include_dirs, includes_dir()):
+            candidate = directory / f"{include}.lua"
+            if candidate.is_file():
+                return expand(candidate.read_text(encoding="utf-8"), (*chain, include))
+        looked = ", ".join(str(d) for d in (*include_dirs, includes_dir()))
+        raise HeaderError(f"script {name!r} includes {include!r}, which does not exist "
+                          f"(looked for {include}.lua in {looked})")
+
+    def expand(text: str, chain: tuple[str, ...]) -> str:
+        if "@include" not in text:
+            return text
+        out: list[str] = []
+        pos = 0
+        for marker in _MARKER_RE.finditer(text):
+            out.append(text[pos:marker.start()])
+            pos = marker.end() + 1  # the marker's line break goes with it
+            m = _INCLUDE_RE.match(marker["rest"])
+            if m is None:
+                raise HeaderError(f"script {name!r}: malformed include marker "
+                                  f"{marker.group(0)!r} (want: --- @include \"name\")")
+            include = m["name"]
+            if include in used:
+                continue  # each piece once: a second copy would redefine its locals
+            body = load(include, chain)
+            used.append(include)
+            out.append(body if body.endswith("\n") else body + "\n")
+        out.append(text[pos:])
+        return "".join(out)
+
+    return expand(source, ()), tuple(used)
+
+
+def parse_header(name: str, source: str, path: Path | None = None,
+                 include_dirs: Sequence[Path] = ()) -> Script:
+    """Parse the header of one script and splice in its includes (see
+    :func:`expand_includes`); raise :class:`HeaderError` on any deviation."""
     origin = str(path) if path is not None else name
     if not _SCRIPT_NAME_RE.match(name):
         raise HeaderError(f"{origin}: script names are lower_snake_case, got {name!r}")
     lines = _header_lines(source, origin)
+    source, includes = expand_includes(name, source, include_dirs)
     summary = ""
     keys: list[Param] = []
     args: list[Param] = []
     returns: list[str] = []
     flags: set[str] = set()
-    min_redis: tuple[int, ...] = (6, 2)
+    min_redis: tuple[int, ...] = BASE_REDIS
     current: str | None = None  # field being continued on indented lines
     for raw in lines:
         line = raw.strip()
@@ -236,6 +352,7 @@ def parse_header(name: str, source: str, path: Path | None = None) -> Script:
         flags=frozenset(flags),
         min_redis=min_redis,
         path=path,
+        includes=includes,
     )
 
 
@@ -279,7 +396,8 @@ class Catalog:
             if not directory.is_dir():
                 raise FileNotFoundError(f"script directory {str(directory)!r} does not exist")
             for path in sorted(directory.glob("*.lua")):
-                script = parse_header(path.stem, path.read_text(encoding="utf-8"), path)
+                script = parse_header(path.stem, path.read_text(encoding="utf-8"), path,
+                                      [directory / "includes"])
                 if script.name in scripts:
                     raise HeaderError(
                         f"{path}: a script named {script.name!r} is already loaded from "

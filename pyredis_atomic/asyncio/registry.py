@@ -27,7 +27,7 @@ from .._core.calls import (
     wait_millis,
     wrong_type_error,
 )
-from .._core.script import Catalog, Script
+from .._core.script import Catalog, Script, parse_server_version
 from ..registry import _DECODED, _RAW, BoundScript
 
 __all__ = ["AsyncBoundScript", "AsyncScriptRegistry", "default_registry"]
@@ -35,6 +35,39 @@ __all__ = ["AsyncBoundScript", "AsyncScriptRegistry", "default_registry"]
 T = TypeVar("T")
 
 _NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
+# Server version per client, as in the sync registry (read once, only for scripts whose
+# header asks for more than BASE_REDIS).
+_VERSIONS: weakref.WeakKeyDictionary[Any, tuple[int, ...] | None] = weakref.WeakKeyDictionary()
+
+
+async def server_version(client: Any) -> tuple[int, ...] | None:
+    """The (Redis-compatible) version of ``client``'s server, the oldest over a cluster's
+    primaries; read once per client and cached. None when ``INFO`` is denied."""
+    try:
+        return _VERSIONS[client]
+    except KeyError:
+        pass
+    try:
+        found = []
+        for target in await _targets(client):
+            if isinstance(client, RedisCluster):
+                info = await client.execute_command("INFO", "server", target_nodes=target)
+            else:
+                info = await target.info("server")
+            found.append(parse_server_version(info))
+        known = [v for v in found if v is not None]
+        version = min(known) if known else None
+    except redis_exc.ResponseError:  # INFO denied (ACL): the server answers for itself
+        version = None
+    _VERSIONS[client] = version
+    return version
+
+
+async def check_server(client: Any, script: Script) -> None:
+    """Raise :class:`~pyredis_atomic.ServerVersionError` before ``script`` is sent to a
+    server older than its header's ``Redis:`` (see the sync registry)."""
+    if script.version_check:
+        script.check_server(await server_version(client))
 
 
 def _is_pipeline(client: Any) -> bool:
@@ -60,6 +93,7 @@ class AsyncScriptRegistry(Catalog):
         for target in await _targets(client):
             for name in names if names is not None else self.names():
                 script = self.get(name)
+                await check_server(client, script)
                 if isinstance(client, RedisCluster):
                     sha = await client.execute_command("SCRIPT LOAD", script.source,
                                                        target_nodes=target)
@@ -96,12 +130,14 @@ class AsyncScriptRegistry(Catalog):
         if _is_pipeline(client):
             client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
             return client
+        await check_server(client, script)
         return await self._run(client, script, keys, argv)
 
     async def run(self, client: Any, call: Call[T]) -> T:
         """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
+        await check_server(client, script)
         return call.decode(await self._run(client, script, call.keys, call.args, call.raw))
 
     async def run_durable(self, client: Any, call: Call[T], replicas: int,
@@ -110,6 +146,7 @@ class AsyncScriptRegistry(Catalog):
         (see :meth:`pyredis_atomic.registry.ScriptRegistry.run_durable`)."""
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
+        await check_server(client, script)
         ms = wait_millis(replicas, timeout)
         if isinstance(client, RedisCluster):
             # WAIT counts the writes of its own connection, and redis.asyncio's cluster
@@ -150,8 +187,12 @@ class AsyncScriptRegistry(Catalog):
         pipeline.execute_command("EVAL", script.source, len(call.keys), *call.keys, *call.args)
 
     def bind(self, client: Any, name: str, *, raw: bool = False) -> AsyncBoundScript:
-        """Script ``name`` bound to ``client``, for a primitive's hot path."""
-        return AsyncBoundScript(self, client, self.get(name), raw=raw)
+        """Script ``name`` bound to ``client``, for a primitive's hot path (a script whose
+        header asks for a newer server than the package's floor checks it on its first call)."""
+        script = self.get(name)
+        if script.version_check:
+            return _VersionCheckedBoundScript(self, client, script, raw=raw)
+        return AsyncBoundScript(self, client, script, raw=raw)
 
     async def recover(self, client: Any, script: Script, keys: tuple[Key, ...],
                       argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:
@@ -224,6 +265,17 @@ class AsyncBoundScript(BoundScript):
         except redis_exc.RedisError as exc:
             return await self._registry.recover(self._client, self.script, keys, args, exc,
                                                 raw=self._raw)
+
+
+class _VersionCheckedBoundScript(AsyncBoundScript):
+    """A bound script that checks the server's version before each call (cached per client
+    after the first): only for scripts whose header asks for more than the floor."""
+
+    __slots__ = ()
+
+    async def __call__(self, keys: tuple[Key, ...], args: tuple[Any, ...]) -> Any:
+        await check_server(self._client, self.script)
+        return await super().__call__(keys, args)
 
 
 _DEFAULT: AsyncScriptRegistry | None = None
