@@ -1,0 +1,133 @@
+"""``pyredis-atomic metrics``: a Prometheus exporter for queues, locks, counters and
+semaphores (``serve``), and one scrape printed to stdout (``show``)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..._core.keys import DEFAULT_PREFIX
+from ..._core.monitor import Targets, parse_bounds, parse_limit
+from .._common import connect, fail, handle_errors, url_option
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _target_options(func: F) -> F:
+    options = [
+        click.option("--queue", "queues", multiple=True, metavar="NAME",
+                     help="Measure this queue (repeatable)."),
+        click.option("--lock", "locks", multiple=True, metavar="NAME",
+                     help="Measure this lock (repeatable)."),
+        click.option("--counter", "counters", multiple=True, metavar="NAME[=MIN:MAX]",
+                     help="Measure this counter; its bounds, if given, are reported too "
+                          "(either may be empty: stock=0:)."),
+        click.option("--semaphore", "semaphores", multiple=True, metavar="NAME[=LIMIT]",
+                     help="Measure this semaphore; its limit, if given, is reported too."),
+        click.option("--discover", is_flag=True,
+                     help="Also measure every queue, lock, counter and semaphore under the "
+                          "prefix, found by SCAN (never KEYS), a bounded slice per scrape."),
+        click.option("--scan-budget", default=10_000, show_default=True,
+                     type=click.IntRange(min=1),
+                     help="With --discover: keys SCAN examines per node per scrape."),
+        click.option("--prefix", default=DEFAULT_PREFIX, show_default=True,
+                     help="Key prefix (namespace) of the primitives."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return url_option(func)
+
+
+def _collector(url: str | None, cluster: bool, queues: tuple[str, ...],
+               locks: tuple[str, ...], counters: tuple[str, ...],
+               semaphores: tuple[str, ...], discover: bool, scan_budget: int,
+               prefix: str) -> Any:
+    try:
+        from ...exporter import AtomicCollector
+    except ImportError:
+        fail("the exporter needs prometheus-client: pip install 'pyredis-atomic[prometheus]'")
+    # Validate everything before connecting, so bad input never waits on the network.
+    try:
+        targets = Targets(set(queues), set(locks), {}, {})
+        for spec in counters:
+            name, low, high = parse_bounds(spec)
+            targets.counters[name] = (low, high)
+        for spec in semaphores:
+            name, limit = parse_limit(spec)
+            targets.semaphores[name] = limit
+        AtomicCollector(_NoClient(), targets, prefix=prefix,
+                        scan_budget=scan_budget)
+    except (TypeError, ValueError) as exc:
+        fail(str(exc))
+    if not (queues or locks or counters or semaphores or discover):
+        fail("nothing to measure: name primitives (--queue, --lock, --counter, --semaphore) "
+             "or pass --discover")
+    client = connect(url, cluster)
+    return AtomicCollector(client, targets, prefix=prefix, discover=discover,
+                           scan_budget=scan_budget)
+
+
+class _NoClient:
+    """Stands in for the client while the arguments are checked (nothing is sent)."""
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the argument check sends nothing")
+
+
+@click.group("metrics")
+def command() -> None:
+    """Prometheus metrics of queues, locks, counters and semaphores."""
+
+
+@command.command("serve")
+@_target_options
+@click.option("--port", default=9108, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the /metrics endpoint.")
+@click.option("--addr", default="0.0.0.0", show_default=True,
+              help="Address to listen on (127.0.0.1: this machine only).")
+@handle_errors
+def serve(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tuple[str, ...],
+          counters: tuple[str, ...], semaphores: tuple[str, ...], discover: bool,
+          scan_budget: int, prefix: str, port: int, addr: str) -> None:
+    """Serve the metrics on http://ADDR:PORT/metrics until stopped (Ctrl-C or SIGTERM).
+    Each scrape reads the primitives with read-only scripts."""
+    from ...exporter import serve as start
+
+    collector = _collector(url, cluster, queues, locks, counters, semaphores, discover,
+                           scan_budget, prefix)
+    try:
+        server = start(collector, port, addr)
+    except OSError as exc:
+        fail(f"cannot listen on {addr}:{port}: {exc}")
+    host, bound = server.server_address[:2]
+    click.echo(f"serving metrics on http://{host}:{bound}/metrics", err=True)
+    # SIGTERM (a service manager stopping us) ends the process as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
+
+@command.command("show")
+@_target_options
+@handle_errors
+def show(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tuple[str, ...],
+         counters: tuple[str, ...], semaphores: tuple[str, ...], discover: bool,
+         scan_budget: int, prefix: str) -> None:
+    """Print one scrape in the Prometheus text format (what serve would answer)."""
+    from prometheus_client import generate_latest
+
+    from ...exporter import make_registry
+
+    collector = _collector(url, cluster, queues, locks, counters, semaphores, discover,
+                           scan_budget, prefix)
+    click.echo(generate_latest(make_registry(collector)).decode(), nl=False)
