@@ -15,6 +15,7 @@ from .. import (
     Semaphore,
 )
 from .._core.lock import break_call, lock_keys
+from .._core.monitor import queue_call
 from ..registry import default_registry
 from .cases import Bench
 
@@ -65,6 +66,7 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
         q.push_many([b"a", b"b"])
         q.ack_many(q.pop_many(2))
         q.stats()
+        registry.run(c, queue_call(q.name))  # what the Prometheus exporter sends per scrape
         q.requeue_expired(limit=10)
         if i % 25 == 0:
             q.dead_letters(limit=10)
