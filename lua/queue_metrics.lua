@@ -16,8 +16,8 @@ Returns: {pending, in_flight, delayed, dead, lag_ms, inflight_age_ms, overdue_ms
 Flags: read-only
 Redis: 6.2
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "time"
+local now = server_ms()
 
 local function pushed(entry)
   return tonumber(string.match(entry, '^(%d+)%-'))
