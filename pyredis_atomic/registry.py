@@ -1,10 +1,12 @@
+# GENERATED from pyredis_atomic/asyncio/registry.py by scripts/unasync.py: do not edit.
 """The script registry: loads the ``lua/`` scripts and runs them with ``EVALSHA``.
 
 Usage::
 
     from pyredis_atomic.registry import ScriptRegistry
-    registry = ScriptRegistry()                 # the package's scripts
-    registry.load(client)                       # SCRIPT LOAD each (all primaries on a cluster)
+
+    registry = ScriptRegistry()  # the package's scripts
+    registry.load(client)  # SCRIPT LOAD each (all primaries on a cluster)
     registry.call(client, "server_time", [], [])
 
 ``call`` sends ``EVALSHA`` (``EVALSHA_RO`` for read-only scripts where the server has it).
@@ -15,8 +17,7 @@ and cluster nodes that never saw the script, with no action by the user.
 
 On a pipeline (transactional or not, standalone or cluster) a call is queued as ``EVAL``
 with the source: a flush between queueing and ``execute()`` cannot make it fail, at the cost
-of sending the script's text. The I/O-free parts live in ``pyredis_atomic._core``; the
-asyncio twin is ``pyredis_atomic.asyncio.registry``.
+of sending the script's text. The I/O-free parts live in ``pyredis_atomic._core``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
@@ -43,6 +43,7 @@ from ._core.calls import (
     wrong_type_error,
 )
 from ._core.script import Catalog, Script, parse_server_version
+from ._runtime import check_now, durable_target, on_node, primaries
 
 __all__ = ["BoundScript", "ScriptRegistry", "default_registry", "queue_evalsha"]
 
@@ -66,7 +67,8 @@ def server_version(client: Any) -> tuple[int, ...] | None:
     except KeyError:
         pass
     try:
-        found = [parse_server_version(t.info("server")) for t in _targets(client)]
+        found = [parse_server_version(on_node(client, target, "INFO", "server"))
+                 for target in primaries(client)]
         known = [v for v in found if v is not None]
         version = min(known) if known else None
     except redis_exc.ResponseError:  # INFO denied (ACL): the server answers for itself
@@ -94,22 +96,12 @@ def _is_pipeline(client: Any) -> bool:
     return isinstance(client, (Pipeline, ClusterPipeline))
 
 
-def _targets(client: Any) -> list[Any]:
-    """The connections that must hold a script: every primary of a cluster, else the client."""
-    if isinstance(client, RedisCluster):
-        return [client.get_redis_connection(n) for n in client.get_primaries()]
-    return [client]
-
-
 class ScriptRegistry(Catalog):
-    """The package's scripts (plus any extra directories), runnable on sync redis-py clients.
+    """The package's scripts (plus any extra directories), runnable on redis-py clients.
 
     ``directories``: extra folders of ``.lua`` files following the same header convention.
     ``builtin``: include the package's own scripts (default True).
     """
-
-    def __init__(self, directories: Iterable[str | Path] = (), *, builtin: bool = True) -> None:
-        super().__init__(directories, builtin=builtin)
 
     # -- loading -------------------------------------------------------------------------
     def load(self, client: Any, names: Iterable[str] | None = None) -> dict[str, str]:
@@ -119,11 +111,11 @@ class ScriptRegistry(Catalog):
         the one computed locally (the file was changed under the registry's feet).
         """
         result: dict[str, str] = {}
-        for target in _targets(client):
+        for target in primaries(client):
             for name in names if names is not None else self.names():
                 script = self.get(name)
-                check_server(target, script)
-                sha = target.script_load(script.source)
+                check_server(client, script)
+                sha = on_node(client, target, "SCRIPT LOAD", script.source)
                 sha = sha.decode() if isinstance(sha, bytes) else str(sha)
                 if sha != script.sha1:
                     raise RuntimeError(f"server returned sha {sha} for {name!r}, "
@@ -136,8 +128,8 @@ class ScriptRegistry(Catalog):
         names = self.names()
         shas = [self[n].sha1 for n in names]
         absent: set[str] = set()
-        for target in _targets(client):
-            present = target.script_exists(*shas)
+        for target in primaries(client):
+            present = on_node(client, target, "SCRIPT EXISTS", *shas)
             absent.update(n for n, ok in zip(names, present, strict=True) if not ok)
         return sorted(absent)
 
@@ -149,15 +141,22 @@ class ScriptRegistry(Catalog):
         Raises ``ValueError`` (before sending anything) when the number of keys or
         arguments does not match the script's header.
         """
-        script = self.get(name)
-        keys = tuple(keys)
-        argv = encode_args(args)
-        script.check_arity(len(keys), len(argv))
+        script, keys, argv = self._checked(name, keys, args)
         if _is_pipeline(client):
             client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
             return client
         check_server(client, script)
         return self._run(client, script, keys, argv)
+
+    def _checked(self, name: str, keys: Sequence[Key],
+                 args: Sequence[Any]) -> tuple[Script, tuple[Key, ...], tuple[Any, ...]]:
+        # What call() and queue() send, checked against the script's header (nothing sent
+        # yet): the script, the keys, the encoded arguments.
+        script = self.get(name)
+        keys = tuple(keys)
+        argv = encode_args(args)
+        script.check_arity(len(keys), len(argv))
+        return script, keys, argv
 
     def run(self, client: Any, call: Call[T]) -> T:
         """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
@@ -166,7 +165,8 @@ class ScriptRegistry(Catalog):
         check_server(client, script)
         return call.decode(self._run(client, script, call.keys, call.args, call.raw))
 
-    def run_durable(self, client: Any, call: Call[T], replicas: int, timeout: float) -> T:
+    def run_durable(self, client: Any, call: Call[T], replicas: int,
+                    timeout: float) -> T:
         """Run ``call``, then ``WAIT`` until ``replicas`` replicas have it, on the same
         connection. Raises :class:`~pyredis_atomic.DurabilityError` (the write stays
         applied on the primary) if fewer acknowledge it within ``timeout`` seconds.
@@ -178,10 +178,7 @@ class ScriptRegistry(Catalog):
         script.check_arity(len(call.keys), len(call.args))
         check_server(client, script)
         ms = wait_millis(replicas, timeout)
-        target = client
-        if isinstance(client, RedisCluster):
-            node = client.get_node_from_key(call.keys[0]) if call.keys else client.get_random_node()
-            target = client.get_redis_connection(node)
+        target = durable_target(client, call.keys)
         n = len(call.keys)
         try:
             for command, body in (("EVALSHA", script.sha1), ("EVAL", script.source)):
@@ -208,19 +205,24 @@ class ScriptRegistry(Catalog):
         raise AssertionError("unreachable: EVAL cannot answer NOSCRIPT")
 
     def queue(self, pipeline: Any, call: Call[Any]) -> None:
-        """Queue a :class:`Call` on a redis-py pipeline (decode its reply after execute)."""
+        """Queue a :class:`Call` on a redis-py pipeline (decode its reply after execute),
+        checked and encoded as :meth:`call` does (nothing is queued if that fails)."""
         if not _is_pipeline(pipeline):
             raise TypeError(f"queue() wants a redis-py pipeline, got {type(pipeline).__name__}")
-        self.call(pipeline, call.script, call.keys, call.args)
+        script, keys, argv = self._checked(call.script, call.keys, call.args)
+        pipeline.execute_command("EVAL", script.source, len(keys), *keys, *argv)
 
     def bind(self, client: Any, name: str, *, raw: bool = False) -> BoundScript:
         """Script ``name`` bound to ``client``: the leanest call for a primitive's hot path
         (no per-call lookup or arity check; the primitive built the keys and arguments).
-        The server's version is checked here, once, against the header's ``Redis:``."""
+        A script whose header asks for a newer server than the package's floor checks the
+        server's version (read once per client) before it is sent."""
         script = self.get(name)
-        bound = BoundScript(self, client, script, raw=raw)
-        check_server(client, script)
-        return bound
+        if script.version_check:
+            bound = _VersionCheckedBoundScript(self, client, script, raw=raw)
+            check_now(check_server, client, script)
+            return bound
+        return BoundScript(self, client, script, raw=raw)
 
     def recover(self, client: Any, script: Script, keys: tuple[Key, ...],
                 argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:
@@ -231,8 +233,8 @@ class ScriptRegistry(Catalog):
             if not isinstance(exc, redis_exc.NoScriptError):
                 raise exc
             # EVAL cannot miss, even if the cache is flushed again at this instant.
-            reply = client.execute_command("EVAL", script.source, len(keys), *keys, *argv,
-                                           **(_RAW if raw else _DECODED))
+            reply = client.execute_command("EVAL", script.source, len(keys), *keys,
+                                           *argv, **(_RAW if raw else _DECODED))
             self._reload(client, script)
             return reply
         except redis_exc.ResponseError as err:
@@ -255,8 +257,8 @@ class ScriptRegistry(Catalog):
         # understands EVALSHA, and Redis < 7.0 lacks EVALSHA_RO.
         if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
             try:
-                return client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys,
-                                              *argv, **options)
+                return client.execute_command("EVALSHA_RO", script.sha1, len(keys),
+                                              *keys, *argv, **options)
             except redis_exc.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise
@@ -295,9 +297,8 @@ class BoundScript:
 
     __slots__ = ("_client", "_execute", "_options", "_raw", "_registry", "script", "sha")
 
-    def __init__(self, registry: Any, client: Any, script: Script, *,
+    def __init__(self, registry: ScriptRegistry, client: Any, script: Script, *,
                  raw: bool = False) -> None:
-        # ``registry``: a ScriptRegistry, or an AsyncScriptRegistry for the asyncio twin.
         self._registry = registry
         execute = getattr(client, "execute_command", None)
         if not callable(execute):
@@ -312,10 +313,22 @@ class BoundScript:
     def __call__(self, keys: tuple[Key, ...], args: tuple[Any, ...]) -> Any:
         """Run the script; the raw reply."""
         try:
-            return self._execute("EVALSHA", self.sha, len(keys), *keys, *args, **self._options)
+            return self._execute("EVALSHA", self.sha, len(keys), *keys, *args,
+                                 **self._options)
         except redis_exc.RedisError as exc:
             return self._registry.recover(self._client, self.script, keys, args, exc,
                                           raw=self._raw)
+
+
+class _VersionCheckedBoundScript(BoundScript):
+    """A bound script that checks the server's version before each call (cached per client
+    after the first): only for scripts whose header asks for more than the floor."""
+
+    __slots__ = ()
+
+    def __call__(self, keys: tuple[Key, ...], args: tuple[Any, ...]) -> Any:
+        check_server(self._client, self.script)
+        return super().__call__(keys, args)
 
 
 _DEFAULT: ScriptRegistry | None = None

@@ -1,4 +1,5 @@
-"""The sync registry against a real redis-server, on RESP2/RESP3, decoded or not."""
+"""The sync registry's own cases (threads, replicas); the cases both APIs share are in
+``tests/test_registry_async.py`` and its generated twin ``tests/test_registry_sync.py``."""
 
 from __future__ import annotations
 
@@ -9,19 +10,13 @@ from typing import Any
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from pyredis_atomic import (
-    ConnectionLostError,
     DurabilityError,
-    ScriptError,
     ScriptRegistry,
-    WrongTypeError,
     default_registry,
 )
 from pyredis_atomic._core.calls import Call
-from pyredis_atomic._core.replies import as_int, as_optional_str
 from pyredis_atomic.testing import RedisServer
 
 
@@ -35,76 +30,6 @@ def test_default_registry_has_the_package_scripts() -> None:
     registry = default_registry()
     assert "server_time" in registry.names()
     assert registry.get("server_time").read_only
-
-
-def test_unknown_script_names_the_known_ones(test_registry: ScriptRegistry,
-                                            client: redis.Redis) -> None:
-    with pytest.raises(KeyError, match=r"no script named 'nope'.*bump"):
-        test_registry.call(client, "nope", [], [])
-
-
-def test_arity_errors_are_raised_before_anything_is_sent(
-    test_registry: ScriptRegistry, client: redis.Redis
-) -> None:
-    client.config_resetstat()
-    with pytest.raises(ValueError, match=r"'bump' takes 1 KEYS, got 0: missing KEYS\[1\] counter"):
-        test_registry.call(client, "bump", [], [1])
-    with pytest.raises(ValueError, match=r"'bump' takes 1 ARGV, got 2"):
-        test_registry.call(client, "bump", ["k"], [1, 2])
-    with pytest.raises(ValueError, match=r"'append_all' takes at least 1 ARGV, got 0"):
-        test_registry.call(client, "append_all", ["log"], [])
-    with pytest.raises(TypeError, match=r"ARGV\[1\] must be str, bytes, int or float"):
-        test_registry.call(client, "bump", ["k"], [None])
-    assert _calls(client, "evalsha") == 0
-    assert _calls(client, "eval") == 0
-    assert client.exists("k", "log") == 0
-
-
-def test_calls_use_evalsha_once_loaded(test_registry: ScriptRegistry, client: redis.Redis) -> None:
-    test_registry.load(client)
-    client.config_resetstat()
-    assert test_registry.call(client, "bump", ["n"], [5]) == 5
-    assert test_registry.call(client, "bump", ["n"], [-2]) == 3
-    assert _calls(client, "evalsha") == 2
-    assert _calls(client, "eval") == 0
-
-
-def test_replies_decode_the_same_in_every_mode(test_registry: ScriptRegistry,
-                                               client: redis.Redis) -> None:
-    assert test_registry.call(client, "bump", ["n"], [41]) == 41
-    assert as_optional_str(test_registry.call(client, "peek", ["n"], [])) == "41"
-    assert as_optional_str(test_registry.call(client, "peek", ["absent"], [])) is None
-    assert as_int(test_registry.call(client, "append_all", ["log"], ["a", b"b", 3, 1.5])) == 4
-    seconds, micros = test_registry.call(client, "server_time")
-    assert isinstance(seconds, int)
-    assert isinstance(micros, int)
-    assert abs(seconds - time.time()) < 60
-
-
-def test_read_only_scripts_use_evalsha_ro_where_the_server_has_it(
-    test_registry: ScriptRegistry, client: redis.Redis, redis_server: RedisServer
-) -> None:
-    test_registry.load(client)
-    client.config_resetstat()
-    test_registry.call(client, "peek", ["n"], [])
-    if redis_server.version >= (7, 0):
-        assert _calls(client, "evalsha_ro") == 1
-    else:
-        assert _calls(client, "evalsha") == 1
-
-
-def test_noscript_is_recovered_and_the_script_reloaded(
-    test_registry: ScriptRegistry, client: redis.Redis
-) -> None:
-    test_registry.load(client)
-    client.script_flush()
-    assert test_registry.missing(client) == test_registry.names()
-    client.config_resetstat()
-    assert test_registry.call(client, "bump", ["n"], [7]) == 7  # applied exactly once
-    assert _calls(client, "eval") == 1
-    assert "bump" not in test_registry.missing(client)  # SCRIPT LOAD followed the EVAL
-    assert test_registry.call(client, "bump", ["n"], [1]) == 8
-    assert _calls(client, "evalsha") == 2  # the failed one, then the one after reload
 
 
 def test_calls_survive_a_script_cache_flushed_every_few_milliseconds(
@@ -138,57 +63,6 @@ def test_calls_survive_a_script_cache_flushed_every_few_milliseconds(
     assert flushes > 10
     assert int(worker.get("n") or 0) == 600  # nothing lost, nothing applied twice
     assert worker.llen("log") == 300
-
-
-@pytest.mark.parametrize("transaction", [True, False])
-def test_pipeline_survives_a_flush_between_queueing_and_execute(
-    test_registry: ScriptRegistry, client: redis.Redis, transaction: bool
-) -> None:
-    test_registry.load(client)
-    pipe = client.pipeline(transaction=transaction)
-    assert test_registry.call(pipe, "bump", ["n"], [2]) is pipe
-    test_registry.call(pipe, "peek", ["n"], [])
-    test_registry.call(pipe, "append_all", ["log"], ["a", "b"])
-    client.script_flush()  # from the same server, between queueing and execute
-    results = pipe.execute()
-    assert results[0] == 2
-    assert as_optional_str(results[1]) == "2"
-    assert results[2] == 2
-
-
-def test_wrong_type_names_the_key_and_leaves_it_unchanged(
-    test_registry: ScriptRegistry, client: redis.Redis
-) -> None:
-    client.rpush("n", "x")
-    with pytest.raises(WrongTypeError) as info:
-        test_registry.call(client, "bump", ["n"], [1])
-    err = info.value
-    assert err.key == "n"
-    assert err.expected == "string"
-    assert err.actual == "list"
-    assert "'n'" in str(err)
-    assert "bump" in str(err)
-    assert client.lrange("n", 0, -1) in ([b"x"], ["x"])
-
-
-def test_script_error_replies_name_the_key(test_registry: ScriptRegistry,
-                                           client: redis.Redis) -> None:
-    with pytest.raises(ScriptError) as info:
-        test_registry.call(client, "refuse", ["orders:1"], [])
-    assert info.value.code == "BADTHING"
-    assert info.value.key == "orders:1"
-    assert "'orders:1' is not acceptable" in str(info.value)
-
-
-def test_connection_refused_is_a_clear_connection_error(test_registry: ScriptRegistry) -> None:
-    server = RedisServer()
-    port = server.port  # never started: nothing listens there
-    server.cleanup()
-    dead = redis.Redis(port=port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
-    with pytest.raises(ConnectionLostError) as info:
-        test_registry.call(dead, "bump", ["n"], [1])
-    assert isinstance(info.value, redis.ConnectionError)
-    assert "'bump' on 'n'" in str(info.value)
 
 
 def test_recovers_on_a_promoted_replica_that_never_loaded_the_scripts(
@@ -249,34 +123,3 @@ def test_run_durable_waits_for_replicas(
         with pytest.raises(ValueError, match="replicas must be at least 1"):
             test_registry.run_durable(pc, Call("bump", ("n",), (1,)), 0, 1.0)
         assert pc.get("n") == b"4"
-
-
-def test_raw_calls_return_bytes_on_a_decoding_client(
-    test_registry: ScriptRegistry, make_client: Callable[..., redis.Redis],
-    client_kwargs: dict[str, Any],
-) -> None:
-    binary = bytes(range(256))
-    c = make_client(**{**client_kwargs, "decode_responses": True})
-    assert test_registry.call(c, "append_all", ["log"], [binary]) == 1
-    raw = make_client(**client_kwargs)
-    raw.set("blob", binary)
-    assert test_registry.run(c, Call("peek", ("blob",), (), raw=True)) == binary
-    with pytest.raises(UnicodeDecodeError):
-        test_registry.run(c, Call("peek", ("blob",), ()))
-
-
-def test_bound_scripts_recover_and_translate_like_the_registry(
-    test_registry: ScriptRegistry, client: redis.Redis,
-) -> None:
-    bump = test_registry.bind(client, "bump")
-    assert bump(("n",), (2,)) == 2
-    client.script_flush()
-    assert bump(("n",), (3,)) == 5  # NOSCRIPT: EVAL, then SCRIPT LOAD
-    assert "bump" not in test_registry.missing(client)
-    client.rpush("l", "x")
-    with pytest.raises(WrongTypeError) as info:
-        bump(("l",), (1,))
-    assert info.value.key == "l"
-    peek = test_registry.bind(client, "peek", raw=True)
-    client.set("blob", b"\xff\x00")
-    assert peek(("blob",), ()) == b"\xff\x00"

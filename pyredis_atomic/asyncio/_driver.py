@@ -12,8 +12,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from .._core.calls import Block, Call, Sleep, check_wait_error
 from .._sync import block_seconds
-from ..registry import queue_evalsha
-from .registry import AsyncScriptRegistry, default_registry
+from .registry import AsyncScriptRegistry, default_registry, queue_evalsha
 
 __all__ = ["CancelWatch", "drive", "perform", "shielded"]
 

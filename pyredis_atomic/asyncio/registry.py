@@ -1,7 +1,22 @@
-"""The asyncio twin of :mod:`pyredis_atomic.registry`, for ``redis.asyncio`` clients.
+"""The script registry: loads the ``lua/`` scripts and runs them with ``EVALSHA``.
 
-Same discovery, arity checks, reply handling and NOSCRIPT recovery as the sync registry
-(both build on :mod:`pyredis_atomic._core`); only the I/O is awaited.
+Usage::
+
+    from pyredis_atomic.asyncio.registry import AsyncScriptRegistry
+
+    registry = AsyncScriptRegistry()  # the package's scripts
+    await registry.load(client)  # SCRIPT LOAD each (all primaries on a cluster)
+    await registry.call(client, "server_time", [], [])
+
+``call`` sends ``EVALSHA`` (``EVALSHA_RO`` for read-only scripts where the server has it).
+On ``NOSCRIPT`` nothing ran, so it re-sends the call as ``EVAL`` with the source, which
+cannot miss even if the cache is flushed again at that moment, then ``SCRIPT LOAD``\\s the
+script so later calls use the SHA again. This covers ``SCRIPT FLUSH``, restarts, failovers
+and cluster nodes that never saw the script, with no action by the user.
+
+On a pipeline (transactional or not, standalone or cluster) a call is queued as ``EVAL``
+with the source: a flush between queueing and ``execute()`` cannot make it fail, at the cost
+of sending the script's text. The I/O-free parts live in ``pyredis_atomic._core``.
 """
 
 from __future__ import annotations
@@ -9,12 +24,12 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.client import NEVER_DECODE
 
 from .._core.calls import (
     Call,
@@ -28,15 +43,19 @@ from .._core.calls import (
     wrong_type_error,
 )
 from .._core.script import Catalog, Script, parse_server_version
-from ..registry import _DECODED, _RAW, BoundScript
+from ._runtime import check_now, durable_target, on_node, primaries
 
-__all__ = ["AsyncBoundScript", "AsyncScriptRegistry", "default_registry"]
+__all__ = ["AsyncBoundScript", "AsyncScriptRegistry", "default_registry", "queue_evalsha"]
 
 T = TypeVar("T")
 
+# Clients whose server lacks EVALSHA_RO (Redis < 7.0): we fall back to EVALSHA for them.
 _NO_RO: weakref.WeakSet[Any] = weakref.WeakSet()
-# Server version per client, as in the sync registry (read once, only for scripts whose
-# header asks for more than BASE_REDIS).
+# execute_command options: string replies as bytes whatever the client's decode_responses.
+_RAW: dict[str, Any] = {NEVER_DECODE: True}
+_DECODED: dict[str, Any] = {}
+# Server version per client (INFO server, read once; None: unknown). Only scripts whose
+# header asks for more than BASE_REDIS look it up (Script.version_check).
 _VERSIONS: weakref.WeakKeyDictionary[Any, tuple[int, ...] | None] = weakref.WeakKeyDictionary()
 
 
@@ -48,13 +67,8 @@ async def server_version(client: Any) -> tuple[int, ...] | None:
     except KeyError:
         pass
     try:
-        found = []
-        for target in await _targets(client):
-            if isinstance(client, RedisCluster):
-                info = await client.execute_command("INFO", "server", target_nodes=target)
-            else:
-                info = await target.info("server")
-            found.append(parse_server_version(info))
+        found = [parse_server_version(await on_node(client, target, "INFO", "server"))
+                 for target in await primaries(client)]
         known = [v for v in found if v is not None]
         version = min(known) if known else None
     except redis_exc.ResponseError:  # INFO denied (ACL): the server answers for itself
@@ -65,40 +79,43 @@ async def server_version(client: Any) -> tuple[int, ...] | None:
 
 async def check_server(client: Any, script: Script) -> None:
     """Raise :class:`~pyredis_atomic.ServerVersionError` before ``script`` is sent to a
-    server older than its header's ``Redis:`` (see the sync registry)."""
+    server older than its header's ``Redis:`` (free for scripts that need no more than
+    the package's floor)."""
     if script.version_check:
         script.check_server(await server_version(client))
+
+
+def queue_evalsha(pipe: Any, script: Script, call: Call[Any]) -> None:
+    """Queue ``call`` as ``EVALSHA`` of ``script`` on a sync or asyncio pipeline (the
+    drivers' wait-then-call pipeline; the caller recovers from NOSCRIPT itself)."""
+    pipe.execute_command("EVALSHA", script.sha1, len(call.keys), *call.keys, *call.args,
+                         **(_RAW if call.raw else _DECODED))
 
 
 def _is_pipeline(client: Any) -> bool:
     return isinstance(client, (Pipeline, ClusterPipeline))
 
 
-async def _targets(client: Any) -> list[Any]:
-    if isinstance(client, RedisCluster):
-        await client.initialize()  # a fresh cluster client knows no nodes yet; no-op after
-        return list(client.get_primaries())
-    return [client]
-
-
 class AsyncScriptRegistry(Catalog):
-    """The package's scripts (plus extra directories), runnable on ``redis.asyncio`` clients."""
+    """The package's scripts (plus any extra directories), runnable on ``redis.asyncio`` clients.
 
-    def __init__(self, directories: Iterable[str | Path] = (), *, builtin: bool = True) -> None:
-        super().__init__(directories, builtin=builtin)
+    ``directories``: extra folders of ``.lua`` files following the same header convention.
+    ``builtin``: include the package's own scripts (default True).
+    """
 
+    # -- loading -------------------------------------------------------------------------
     async def load(self, client: Any, names: Iterable[str] | None = None) -> dict[str, str]:
-        """``SCRIPT LOAD`` the scripts on the server or every cluster primary."""
+        """``SCRIPT LOAD`` the scripts (all, or ``names``) on the server or every primary.
+
+        Returns name -> sha1. Raises ``RuntimeError`` if a server returns another SHA than
+        the one computed locally (the file was changed under the registry's feet).
+        """
         result: dict[str, str] = {}
-        for target in await _targets(client):
+        for target in await primaries(client):
             for name in names if names is not None else self.names():
                 script = self.get(name)
                 await check_server(client, script)
-                if isinstance(client, RedisCluster):
-                    sha = await client.execute_command("SCRIPT LOAD", script.source,
-                                                       target_nodes=target)
-                else:
-                    sha = await target.script_load(script.source)
+                sha = await on_node(client, target, "SCRIPT LOAD", script.source)
                 sha = sha.decode() if isinstance(sha, bytes) else str(sha)
                 if sha != script.sha1:
                     raise RuntimeError(f"server returned sha {sha} for {name!r}, "
@@ -111,27 +128,35 @@ class AsyncScriptRegistry(Catalog):
         names = self.names()
         shas = [self[n].sha1 for n in names]
         absent: set[str] = set()
-        for target in await _targets(client):
-            if isinstance(client, RedisCluster):
-                present = await client.execute_command("SCRIPT EXISTS", *shas,
-                                                       target_nodes=target)
-            else:
-                present = await target.script_exists(*shas)
+        for target in await primaries(client):
+            present = await on_node(client, target, "SCRIPT EXISTS", *shas)
             absent.update(n for n, ok in zip(names, present, strict=True) if not ok)
         return sorted(absent)
 
+    # -- calling -------------------------------------------------------------------------
     async def call(self, client: Any, name: str, keys: Sequence[Key] = (),
                    args: Sequence[Any] = ()) -> Any:
-        """Run script ``name``; on a pipeline, queue it (as ``EVAL``) and return the pipeline."""
-        script = self.get(name)
-        keys = tuple(keys)
-        argv = encode_args(args)
-        script.check_arity(len(keys), len(argv))
+        """Run script ``name``; on a pipeline, queue it and return the pipeline.
+
+        Raises ``ValueError`` (before sending anything) when the number of keys or
+        arguments does not match the script's header.
+        """
+        script, keys, argv = self._checked(name, keys, args)
         if _is_pipeline(client):
             client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
             return client
         await check_server(client, script)
         return await self._run(client, script, keys, argv)
+
+    def _checked(self, name: str, keys: Sequence[Key],
+                 args: Sequence[Any]) -> tuple[Script, tuple[Key, ...], tuple[Any, ...]]:
+        # What call() and queue() send, checked against the script's header (nothing sent
+        # yet): the script, the keys, the encoded arguments.
+        script = self.get(name)
+        keys = tuple(keys)
+        argv = encode_args(args)
+        script.check_arity(len(keys), len(argv))
+        return script, keys, argv
 
     async def run(self, client: Any, call: Call[T]) -> T:
         """Run a :class:`~pyredis_atomic._core.calls.Call` and decode its reply."""
@@ -142,32 +167,33 @@ class AsyncScriptRegistry(Catalog):
 
     async def run_durable(self, client: Any, call: Call[T], replicas: int,
                           timeout: float) -> T:
-        """Run ``call``, then ``WAIT`` for ``replicas`` replicas on the same connection
-        (see :meth:`pyredis_atomic.registry.ScriptRegistry.run_durable`)."""
+        """Run ``call``, then ``WAIT`` until ``replicas`` replicas have it, on the same
+        connection. Raises :class:`~pyredis_atomic.DurabilityError` (the write stays
+        applied on the primary) if fewer acknowledge it within ``timeout`` seconds.
+
+        ``WAIT`` cannot run inside a script, so both go out in one pipeline on the node
+        that owns the keys; on ``NOSCRIPT`` the pair is re-sent with ``EVAL``.
+        """
         script = self.get(call.script)
         script.check_arity(len(call.keys), len(call.args))
         await check_server(client, script)
         ms = wait_millis(replicas, timeout)
-        if isinstance(client, RedisCluster):
-            # WAIT counts the writes of its own connection, and redis.asyncio's cluster
-            # client cannot pin a pipeline to one node's connection.
-            raise TypeError("durability (WAIT) is not supported on redis.asyncio cluster "
-                            "clients; use a sync RedisCluster or a standalone client")
+        target = durable_target(client, call.keys)
         n = len(call.keys)
         try:
             for command, body in (("EVALSHA", script.sha1), ("EVAL", script.source)):
-                pipe = client.pipeline(transaction=False)
+                pipe = target.pipeline(transaction=False)
                 pipe.execute_command(command, body, n, *call.keys, *call.args)
                 pipe.execute_command("WAIT", replicas, ms)
                 reply, acknowledged = await pipe.execute(raise_on_error=False)
                 if isinstance(reply, redis_exc.NoScriptError):
-                    continue
+                    continue  # nothing ran; the EVAL round cannot miss
                 if isinstance(reply, redis_exc.ResponseError):
-                    raise await self._translate(client, script, call.keys, reply) from reply
+                    raise await self._translate(target, script, call.keys, reply) from reply
                 if isinstance(reply, Exception):
                     raise reply
                 if body is script.source:
-                    await self._reload(client, script)
+                    await self._reload(target, script)
                 if int(acknowledged) < replicas:
                     raise durability_error(script, call.keys, replicas, int(acknowledged),
                                            timeout)
@@ -179,27 +205,34 @@ class AsyncScriptRegistry(Catalog):
         raise AssertionError("unreachable: EVAL cannot answer NOSCRIPT")
 
     def queue(self, pipeline: Any, call: Call[Any]) -> None:
-        """Queue a :class:`Call` on a ``redis.asyncio`` pipeline."""
+        """Queue a :class:`Call` on a redis-py pipeline (decode its reply after execute),
+        checked and encoded as :meth:`call` does (nothing is queued if that fails)."""
         if not _is_pipeline(pipeline):
             raise TypeError(f"queue() wants a redis-py pipeline, got {type(pipeline).__name__}")
-        script = self.get(call.script)
-        script.check_arity(len(call.keys), len(call.args))
-        pipeline.execute_command("EVAL", script.source, len(call.keys), *call.keys, *call.args)
+        script, keys, argv = self._checked(call.script, call.keys, call.args)
+        pipeline.execute_command("EVAL", script.source, len(keys), *keys, *argv)
 
     def bind(self, client: Any, name: str, *, raw: bool = False) -> AsyncBoundScript:
-        """Script ``name`` bound to ``client``, for a primitive's hot path (a script whose
-        header asks for a newer server than the package's floor checks it on its first call)."""
+        """Script ``name`` bound to ``client``: the leanest call for a primitive's hot path
+        (no per-call lookup or arity check; the primitive built the keys and arguments).
+        A script whose header asks for a newer server than the package's floor checks the
+        server's version (read once per client) before it is sent."""
         script = self.get(name)
         if script.version_check:
-            return _VersionCheckedBoundScript(self, client, script, raw=raw)
+            bound = _VersionCheckedBoundScript(self, client, script, raw=raw)
+            check_now(check_server, client, script)
+            return bound
         return AsyncBoundScript(self, client, script, raw=raw)
 
     async def recover(self, client: Any, script: Script, keys: tuple[Key, ...],
                       argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:
-        """Finish a call whose ``EVALSHA`` raised ``exc`` (see the sync registry)."""
+        """Finish a call whose ``EVALSHA`` raised ``exc``: on ``NOSCRIPT`` (nothing ran)
+        re-send it as ``EVAL`` and ``SCRIPT LOAD`` the script; otherwise raise the
+        package's error for ``exc``. Nothing that may have run is re-sent."""
         try:
             if not isinstance(exc, redis_exc.NoScriptError):
                 raise exc
+            # EVAL cannot miss, even if the cache is flushed again at this instant.
             reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
                                                  *argv, **(_RAW if raw else _DECODED))
             await self._reload(client, script)
@@ -220,10 +253,12 @@ class AsyncScriptRegistry(Catalog):
 
     async def _evalsha(self, client: Any, script: Script, keys: tuple[Key, ...],
                        argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        # EVALSHA_RO lets read-only scripts run on replicas; cluster routing in redis-py only
+        # understands EVALSHA, and Redis < 7.0 lacks EVALSHA_RO.
         if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
             try:
-                return await client.execute_command("EVALSHA_RO", script.sha1, len(keys), *keys,
-                                                    *argv, **options)
+                return await client.execute_command("EVALSHA_RO", script.sha1, len(keys),
+                                                    *keys, *argv, **options)
             except redis_exc.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise
@@ -232,6 +267,9 @@ class AsyncScriptRegistry(Catalog):
                                             **options)
 
     async def _reload(self, client: Any, script: Script) -> None:
+        # Keep the script in the server's cache (Redis 8 evicts scripts that only EVAL
+        # brought in). The call already succeeded: a failure here must not be reported as
+        # a failure of the call, and the next call recovers the same way.
         with contextlib.suppress(redis_exc.RedisError):
             await client.script_load(script.source)
 
@@ -249,15 +287,30 @@ class AsyncScriptRegistry(Catalog):
         return script_error(script, keys, exc)
 
 
-class AsyncBoundScript(BoundScript):
-    """One script bound to one ``redis.asyncio`` client (see :meth:`AsyncScriptRegistry.bind`);
-    built like the sync :class:`~pyredis_atomic.registry.BoundScript`, called with ``await``."""
+class AsyncBoundScript:
+    """One script bound to one client (see :meth:`AsyncScriptRegistry.bind`).
 
-    __slots__ = ()
+    ``bound(keys, args)`` sends ``EVALSHA`` straight away; failures go through
+    :meth:`AsyncScriptRegistry.recover`, so NOSCRIPT recovery and error mapping are the
+    registry's own.
+    """
 
-    async def __call__(
-        self, keys: tuple[Key, ...], args: tuple[Any, ...]
-    ) -> Any:
+    __slots__ = ("_client", "_execute", "_options", "_raw", "_registry", "script", "sha")
+
+    def __init__(self, registry: AsyncScriptRegistry, client: Any, script: Script, *,
+                 raw: bool = False) -> None:
+        self._registry = registry
+        execute = getattr(client, "execute_command", None)
+        if not callable(execute):
+            raise TypeError(f"client must be a redis-py client, got {type(client).__name__}")
+        self._client = client
+        self._execute = execute
+        self._raw = raw
+        self._options = _RAW if raw else _DECODED
+        self.script = script
+        self.sha = script.sha1
+
+    async def __call__(self, keys: tuple[Key, ...], args: tuple[Any, ...]) -> Any:
         """Run the script; the raw reply."""
         try:
             return await self._execute("EVALSHA", self.sha, len(keys), *keys, *args,
@@ -282,7 +335,7 @@ _DEFAULT: AsyncScriptRegistry | None = None
 
 
 def default_registry() -> AsyncScriptRegistry:
-    """The asyncio registry of the package's own scripts, created on first use and shared."""
+    """The registry of the package's own scripts, created on first use and shared."""
     global _DEFAULT
     if _DEFAULT is None:
         _DEFAULT = AsyncScriptRegistry()

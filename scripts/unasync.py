@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Generate the sync modules (and sync test twins) from their asyncio sources.
+
+The asyncio code is the source; the sync code is written from it by token rewrites, the
+approach of httpcore's ``unasync.py``: ``async def`` -> ``def``, ``await x`` -> ``x``,
+``async with`` -> ``with``, ``AsyncX`` -> ``X``, ``redis.asyncio`` -> ``redis``, imports of
+``..pkg`` -> ``.pkg``, the asyncio driver -> the sync driver, and so on (the table
+``RULES`` below). Every generated file starts with a line naming its source and saying not
+to edit it.
+
+    python scripts/unasync.py           # rewrite every generated file
+    python scripts/unasync.py --check   # exit 1 (and print a diff) if any differs
+
+What truly differs between the two APIs (threads vs tasks, cancellation vs
+``KeyboardInterrupt``, sleeping, locks, shielded clean-up) is NOT rewritten here: it lives
+once in the hand-written drivers (``pyredis_atomic/_sync.py``,
+``pyredis_atomic/asyncio/_driver.py``) and runtimes (``pyredis_atomic/_runtime.py``,
+``pyredis_atomic/asyncio/_runtime.py``), which expose the same names, so a source imports
+``from ._driver import ...`` / ``from ._runtime import ...`` and its sync twin gets the
+sync versions.
+
+Extending it:
+
+- a new module: add its ``(source, target)`` pair to ``FILES`` (the asyncio file is the one
+  you edit; run the script to write the sync one and commit both);
+- a new test twin: the same, in ``FILES`` (``tests/test_<x>_async.py`` ->
+  ``tests/test_<x>_sync.py``; tests that only one API has stay in hand-written files);
+- a new async-only name: add a rule to ``RULES`` (a regex and its replacement, applied to
+  every line in order), or to the pair's own rules (the third element of its ``FILES``
+  entry) when only that file needs it, e.g. a docstring sentence that must read
+  differently for sync users.
+
+The rewritten text then has its imports sorted by ``ruff`` (``--select I --fix``), since
+the renamed imports (``..errors`` -> ``.errors``, ``._driver`` -> ``._sync``) change their
+order; the dev extra installs ruff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import io
+import re
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+Rule = tuple[str, str]
+
+# Applied to every line of every source, in this order (re.sub).
+RULES: list[Rule] = [
+    # syntax
+    (r"\basync def\b", "def"),
+    (r"\basync with\b", "with"),
+    (r"\basync for\b", "for"),
+    (r"\bawait ", ""),
+    (r"__aenter__", "__enter__"),
+    (r"__aexit__", "__exit__"),
+    (r"__aiter__", "__iter__"),
+    (r"__anext__", "__next__"),
+    (r"\bStopAsyncIteration\b", "StopIteration"),
+    (r"\bAsyncIterator\b", "Iterator"),
+    (r"\bAsyncGenerator\b", "Generator"),
+    # redis-py
+    (r"``redis\.asyncio`` client", "redis-py client"),
+    (r"^import redis\.asyncio\n", ""),
+    (r"\bredis\.asyncio\.(client|cluster|retry|connection|sentinel)\b", r"redis.\1"),
+    (r"\bredis\.asyncio\b", "redis"),
+    (r"\.aclose\(\)", ".close()"),
+    # the package: asyncio/x.py imports ..x -> x.py imports .x; the drivers
+    (r"\bpyredis_atomic\.asyncio\.", "pyredis_atomic."),
+    (r"^from \.\.", "from ."),
+    (r"^(\s*)from \.\.", r"\1from ."),
+    (r"\bfrom \._driver import\b", "from ._sync import"),
+    (r"\bfrom pyredis_atomic\.asyncio import\b", "from pyredis_atomic import"),
+    (r"\bfrom pyredis_atomic\.asyncio\._driver import\b", "from pyredis_atomic._sync import"),
+    # names: AsyncScriptRegistry -> ScriptRegistry, _AsyncRenewer -> _Renewer, ...
+    (r"\bAsync([A-Z][A-Za-z0-9]*)", r"\1"),
+    (r"\b_Async([A-Z][A-Za-z0-9]*)", r"_\1"),
+    (r'_repr_prefix = "asyncio\."', '_repr_prefix = ""'),
+    # tests
+    (r"\bpytest_asyncio\.fixture\b", "pytest.fixture"),
+    (r"^import pytest_asyncio\n", ""),
+    (r"\baclient\b", "client"),
+    (r"\baredis\b", "redis_client"),
+]
+
+PKG = "pyredis_atomic"
+
+# (asyncio source, generated sync file, rules of this pair only, applied before RULES)
+FILES: list[tuple[str, str, list[Rule]]] = [
+    (f"{PKG}/asyncio/registry.py", f"{PKG}/registry.py", []),
+    ("tests/test_registry_async.py", "tests/test_registry_sync.py", []),
+]
+
+HEADER = "# GENERATED from {source} by scripts/unasync.py: do not edit.\n"
+
+
+def _compile(rules: list[Rule]) -> list[tuple[re.Pattern[str], str]]:
+    return [(re.compile(p, re.MULTILINE), r) for p, r in rules]
+
+
+def unasync_text(text: str, source: str, extra: list[Rule] | None = None) -> str:
+    """The sync twin of ``text`` (the asyncio source at ``source``), imports unsorted.
+
+    Each line is rewritten by the rules; then continuation lines that were aligned under an
+    open bracket (``def f(a,`` / ``      b)``) are moved with that bracket, since ``async def``
+    -> ``def`` and ``await x`` -> ``x`` shift it left.
+    """
+    rules = _compile(extra or []) + _compile(RULES)
+    old_lines = text.splitlines(keepends=True)
+    new_lines: list[str] = []
+    for old in old_lines:
+        line = old
+        for pattern, replacement in rules:
+            line = pattern.sub(replacement, line)
+        new_lines.append(line)
+    if len(new_lines) == len(old_lines):  # (a rule that drops a whole line: no realigning)
+        _realign(old_lines, new_lines)
+    return HEADER.format(source=source) + "".join(new_lines)
+
+
+def _column_map(old: str, new: str) -> list[int]:
+    """For each column of ``old``, its column in ``new`` (rules only cut and replace)."""
+    cols = [0] * (len(old) + 1)
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for i in range(i1, i2 + 1):
+            cols[i] = j1 + min(i - i1, j2 - j1) if tag != "equal" else j1 + (i - i1)
+    return cols
+
+
+def _realign(old_lines: list[str], new_lines: list[str]) -> None:
+    """Re-indent visually aligned continuation lines of ``new_lines`` in place."""
+    opening: dict[int, tuple[int, int]] = {}  # row -> (row, col) of the bracket open at it
+    stack: list[tuple[int, int]] = []
+    last_row = 0
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO("".join(old_lines)).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return
+    for tok in tokens:
+        row = tok.start[0] - 1
+        if row != last_row and stack and tok.type not in (tokenize.NL, tokenize.COMMENT):
+            opening.setdefault(row, stack[-1])
+        last_row = row if tok.type != tokenize.STRING else tok.end[0] - 1
+        if tok.type == tokenize.OP and tok.string in "([{":
+            stack.append((row, tok.start[1]))
+        elif tok.type == tokenize.OP and tok.string in ")]}" and stack:
+            stack.pop()
+    shift: dict[int, int] = {}  # row -> columns its indentation moved by
+    maps: dict[int, list[int]] = {}
+    for row in sorted(opening):
+        brow, bcol = opening[row]
+        old = old_lines[row]
+        indent = len(old) - len(old.lstrip(" "))
+        if indent != bcol + 1:
+            continue  # a hanging indent: unaffected by what the line above lost
+        if brow not in maps:
+            maps[brow] = _column_map(old_lines[brow], new_lines[brow])
+        want = maps[brow][bcol] + shift.get(brow, 0) + 1
+        new = new_lines[row]
+        have = len(new) - len(new.lstrip(" "))
+        if want != have:
+            new_lines[row] = " " * want + new.lstrip(" ")
+            shift[row] = want - have
+
+
+def sort_imports(text: str, target: str) -> str:
+    """``text`` with its imports sorted as ``ruff`` wants them (renamed imports move)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "I", "--fix", "--quiet",
+         "--stdin-filename", target, "-"],
+        input=text, capture_output=True, text=True, cwd=ROOT, check=False)
+    if done.returncode not in (0, 1) or not done.stdout:
+        raise SystemExit(f"ruff failed on {target}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def generate(source: str, target: str, extra: list[Rule]) -> str:
+    """The generated text of ``target``."""
+    text = (ROOT / source).read_text(encoding="utf-8")
+    return sort_imports(unasync_text(text, source, extra), target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Regenerate (or with ``--check`` compare) every file in :data:`FILES`."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 and print a diff if a file differs")
+    args = parser.parse_args(argv)
+    stale = 0
+    for source, target, extra in FILES:
+        want = generate(source, target, extra)
+        path = ROOT / target
+        have = path.read_text(encoding="utf-8") if path.exists() else ""
+        if have == want:
+            continue
+        if args.check:
+            stale += 1
+            sys.stdout.writelines(difflib.unified_diff(
+                have.splitlines(keepends=True), want.splitlines(keepends=True),
+                f"{target} (committed)", f"{target} (generated from {source})"))
+        else:
+            path.write_text(want, encoding="utf-8")
+            print(f"wrote {target}")
+    if stale:
+        print(f"\n{stale} generated file(s) differ from their asyncio source: run "
+              "python scripts/unasync.py and commit the result", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
