@@ -7,12 +7,19 @@ The generated sync modules (see ``scripts/unasync.py``) import these names ``fro
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import os
+import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.cluster import RedisCluster
 
-__all__ = ["check_now", "durable_target", "on_node", "primaries"]
+__all__ = ["IDLE", "Background", "Mutex", "check_now", "durable_target", "on_node", "primaries",
+           "settle"]
 
 
 def primaries(client: Any) -> list[Any]:
@@ -35,6 +42,109 @@ def durable_target(client: Any, keys: Sequence[Any]) -> Any:
         node = client.get_node_from_key(keys[0]) if keys else client.get_random_node()
         return client.get_redis_connection(node)
     return client
+
+
+# A sync mutex (the asyncio twin: asyncio.Lock), e.g. around a renewal in flight.
+Mutex = threading.Lock
+
+# How long a background worker thread idles with nothing to do before it exits.
+IDLE = 5.0
+
+
+def settle(outcome: object) -> object:
+    """The result of a user callback (``on_lost``): as it is (the asyncio twin awaits one
+    that returned an awaitable)."""
+    return outcome
+
+
+class Background:
+    """Runs ``step(item)`` for each item at its due time (``time.monotonic()``) in one
+    daemon thread per process, shared by every item of this scheduler; ``step`` returns
+    the item's next due time, or None when it is done. Items whose ``active`` is False
+    are dropped unrun. The thread exits after :data:`IDLE` seconds with nothing to do
+    (the asyncio twin: one task per event loop, which ends when nothing is left)."""
+
+    def __init__(self, step: Callable[[Any], float | None], name: str) -> None:
+        self._step = step
+        self._name = name
+        self._guard = threading.Lock()
+        self._worker: _Worker | None = None
+        _SCHEDULERS.add(self)
+
+    def add(self, item: Any, due: float) -> None:
+        """Schedule ``item`` (an object with an ``active`` attribute) at ``due``."""
+        worker = self._worker
+        if worker is None:
+            with self._guard:
+                if self._worker is None:
+                    self._worker = _Worker(self._step, self._name)
+                worker = self._worker
+        worker.add(item, due)
+
+    def _forget(self) -> None:
+        # A forked child has no worker thread: start afresh (its copies of the parent's
+        # items are not run there; they belong to the parent).
+        self._worker = None
+        self._guard = threading.Lock()
+
+
+class _Worker:
+    """The heap and the thread of one :class:`Background`."""
+
+    def __init__(self, step: Callable[[Any], float | None], name: str) -> None:
+        self._step = step
+        self._name = name
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Any]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, item: Any, due: float) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (due, next(self._seq), item))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name=self._name)
+                self._thread.start()
+            else:
+                self._cond.notify()
+
+    def _next(self) -> Any:
+        with self._cond:
+            while True:
+                heap = self._heap
+                while heap and not heap[0][2].active:
+                    heapq.heappop(heap)
+                if not heap:
+                    self._cond.wait(IDLE)
+                    if not self._heap:
+                        self._thread = None
+                        return None
+                    continue
+                delay = heap[0][0] - time.monotonic()
+                if delay <= 0:
+                    return heapq.heappop(heap)[2]
+                self._cond.wait(delay)
+
+    def _run(self) -> None:
+        while True:
+            item = self._next()
+            if item is None:
+                return
+            due = self._step(item)
+            if due is not None:
+                self.add(item, due)
+
+
+_SCHEDULERS: weakref.WeakSet[Background] = weakref.WeakSet()
+
+
+def _forget_workers() -> None:
+    for scheduler in list(_SCHEDULERS):
+        scheduler._forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers)
 
 
 def check_now(check: Callable[..., Any], *args: Any) -> None:

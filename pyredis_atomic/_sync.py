@@ -12,11 +12,39 @@ from redis.cluster import RedisCluster
 from ._core.calls import Block, Call, Sleep, check_wait_error
 from .registry import ScriptRegistry, default_registry, queue_evalsha
 
-__all__ = ["block_seconds", "block_slice", "drive", "perform"]
+__all__ = ["CancelWatch", "Cancelled", "block_seconds", "block_slice", "drive", "perform",
+           "shield", "shielded"]
 
 T = TypeVar("T")
 
 MAX_BLOCK = 2.0
+
+# What interrupts a sync call from outside (the asyncio twin: asyncio.CancelledError): the
+# generated modules free what an interrupted call may have taken when it lands.
+Cancelled = KeyboardInterrupt
+
+
+class CancelWatch:
+    """The asyncio driver's watch for a swallowed cancellation; a sync call cannot have
+    one, so it never fires."""
+
+    __slots__ = ()
+
+    def requested(self) -> bool:
+        """Always False."""
+        return False
+
+
+def shielded(clean_up: Callable[..., T], *args: Any) -> T:
+    """``clean_up(*args)`` (the asyncio twin runs it in a task that a second cancellation
+    cannot cut short)."""
+    return clean_up(*args)
+
+
+def shield(value: T) -> T:
+    """``value`` as it is: a sync call has run to its end (the asyncio twin is
+    ``asyncio.shield``)."""
+    return value
 
 
 def block_slice(client: Any) -> float:
@@ -96,10 +124,11 @@ def _block_then(client: Any, effect: Block, call: Call[Any],
 
 
 def drive(client: Any, flow: Generator[Any, Any, T], registry: ScriptRegistry | None = None,
-          effects: Callable[[Any], Any] | None = None) -> T:
+          effects: Callable[[Any], Any] | None = None, watch: CancelWatch | None = None) -> T:
     """Run a flow to its end: send each effect's result (or error, including
     ``KeyboardInterrupt``, so the flow can free what it holds) back into it. ``effects``
-    performs them if given (a primitive with effects of its own), else :func:`perform`."""
+    performs them if given (a primitive with effects of its own), else :func:`perform`.
+    ``watch``: accepted for the asyncio twin's signature, unused."""
     try:
         effect = next(flow)
         while True:

@@ -1,22 +1,19 @@
-"""The distributed lock for sync redis-py clients: ``SET NX PX`` with a random token, fencing
-tokens, token-checked release and extend, wake-up through Redis, optional auto-renew.
+# GENERATED from pyredis_atomic/asyncio/lock.py by scripts/unasync.py: do not edit.
+"""The distributed lock: ``SET NX PX`` with a random token, fencing tokens, token-checked
+release and extend, wake-up through Redis, optional auto-renew.
 
-The logic shared with the asyncio twin (:mod:`pyredis_atomic.asyncio.lock`) lives in
-:mod:`pyredis_atomic._core.lock`; this module only performs the I/O.
+The logic both APIs share lives in :mod:`pyredis_atomic._core.lock`; this module only
+performs the I/O.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from ._core.calls import Durability, check_durability
 from ._core.keys import DEFAULT_PREFIX
@@ -37,16 +34,14 @@ from ._core.lock import (
 )
 from ._core.validate import to_millis
 from ._core.waiting import Deadline
-from ._sync import drive
+from ._runtime import Background, Mutex, settle
+from ._sync import Cancelled, CancelWatch, drive, shielded
 from .errors import DurabilityError, LockNotOwnedError, LockTimeoutError
-from .registry import default_registry
+from .registry import ScriptRegistry, default_registry
 
 __all__ = ["Lock", "LockInfo"]
 
 log = logging.getLogger("pyredis_atomic.lock")
-
-# How long the renewer thread idles with nothing to renew before it exits.
-RENEWER_IDLE = 5.0
 
 
 class Lock(LockCore):
@@ -54,13 +49,14 @@ class Lock(LockCore):
 
     ``ttl``: the lease in seconds (millisecond precision): a holder that crashes keeps the
     lock at most that long. ``timeout``: the default wait of :meth:`acquire` and of the
-    ``with`` statement (None: wait forever). ``auto_renew``: a background thread (one per
-    process for all locks) extends the lease at about a third of ``ttl`` until
-    :meth:`release`; if a renewal finds the lock gone, :attr:`lost` becomes True and
-    ``on_lost(lock)`` is called (in the renewer thread). ``prefix``: the key namespace.
-    ``durability``: a :class:`~pyredis_atomic.Durability`; ``acquire`` then also waits until
-    that many replicas have the lock, or releases it and raises
-    :class:`~pyredis_atomic.DurabilityError` (one more round trip per acquisition).
+    ``with`` statement (None: wait forever).
+    ``auto_renew``: a background thread (one per process for all locks) extends the
+    lease at about a third of ``ttl`` until :meth:`release`; if a renewal finds the lock
+    gone, :attr:`lost` becomes True and ``on_lost(lock)`` is called (in the renewer thread).
+    ``prefix``: the key namespace. ``durability``: a :class:`~pyredis_atomic.Durability`;
+    ``acquire`` then also waits until that many replicas have the lock, or releases it and
+    raises :class:`~pyredis_atomic.DurabilityError` (one more round trip per acquisition).
+    ``registry``: the script registry to run on (default: the package's).
 
     One object stands for one holder: share it between threads only if they take turns;
     give each concurrent contender its own object. The lock is not reentrant.
@@ -71,7 +67,7 @@ class Lock(LockCore):
             write_somewhere(fence=lock.fence)
     """
 
-    __slots__ = ("_client", "_durability", "_renewal")
+    __slots__ = ("_client", "_durability", "_registry", "_renewal")
 
     def __init__(
         self,
@@ -84,11 +80,13 @@ class Lock(LockCore):
         on_lost: Callable[[Lock], object] | None = None,
         prefix: str = DEFAULT_PREFIX,
         durability: Durability | None = None,
+        registry: ScriptRegistry | None = None,
     ) -> None:
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
                          prefix=prefix)
         self._durability = check_durability(durability)
         self._client = client
+        self._registry = registry or default_registry()
         self._renewal: Renewal | None = None
 
     @property
@@ -115,26 +113,30 @@ class Lock(LockCore):
         if self._renewal is not None:
             self._stop_renewal()
         since = time.monotonic()
+        watch = CancelWatch()
         try:
-            ok, value = default_registry().run(self._client,
-                                               acquire_call(self.keys, token, self.ttl_ms))
+            ok, value = self._registry.run(self._client,
+                                           acquire_call(self.keys, token, self.ttl_ms))
+            if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
+                raise Cancelled
             if ok != ACQUIRED:
                 if not blocking or wait == 0:
                     self._not_acquired()
                     return False
                 left = None if wait is None else wait - (time.monotonic() - since)
-                got = drive(self._client, wait_flow(self.keys, token, self.ttl_ms,
-                                                    Deadline(left), value))
+                flow = wait_flow(self.keys, token, self.ttl_ms, Deadline(left), value)
+                got = drive(self._client, flow, self._registry)
                 if got is None:
                     self._not_acquired()
                     return False
                 value, since = got
         except BaseException as exc:
             if not isinstance(exc, Exception):
-                # Interrupted (KeyboardInterrupt...): give back what the interrupted call
-                # may have taken, and pass on a wake-up it may have consumed. (After a
-                # connection error the token stays pending for the next acquire instead.)
-                self._abandon(token)
+                # Interrupted (KeyboardInterrupt...):
+                # give back what the interrupted call may have taken, and pass on a wake-up
+                # it may have consumed, where a second interruption cannot cut it short.
+                # (After a connection error the token stays pending for the next acquire.)
+                shielded(self._abandon, token)
             raise
         self._acquired(token, value, since)
         if self._durability is not None:
@@ -149,15 +151,18 @@ class Lock(LockCore):
                 f"lock {self.name!r} not acquired within {self.timeout} s", key=self.keys.lock)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
         """Release; raise :class:`LockLostError` if the lock was lost during the block.
 
         If the block itself raised, that exception propagates (with a note saying the lock
         was lost, where notes exist) rather than being replaced.
         """
         try:
-            self.release()
+            if isinstance(exc, Cancelled):
+                shielded(self.release)
+            else:
+                self.release()
         except LockNotOwnedError as err:
             if exc is None:
                 raise self._lost_error() from err
@@ -179,7 +184,7 @@ class Lock(LockCore):
         """
         token = self._require_token()
         self._stop_renewal()
-        result = default_registry().run(
+        result = self._registry.run(
             self._client, release_call(self.keys, token, self._fence or 0, self.wake_ms))
         self._ended()
         if not result:
@@ -192,7 +197,7 @@ class Lock(LockCore):
         assert self._durability is not None
         d = self._durability
         try:
-            owned = default_registry().run_durable(
+            owned = self._registry.run_durable(
                 self._client, extend_call(self.keys, token, self.ttl_ms), d.replicas, d.timeout)
         except DurabilityError:
             with contextlib.suppress(Exception):
@@ -210,7 +215,7 @@ class Lock(LockCore):
         ttl_ms = self.ttl_ms if ttl is None else to_millis(check_ttl(ttl))
         token = self._require_token()
         sent = time.monotonic()
-        if not default_registry().run(self._client, extend_call(self.keys, token, ttl_ms)):
+        if not self._registry.run(self._client, extend_call(self.keys, token, ttl_ms)):
             raise self._not_owned("extend")
         renewal = self._renewal
         if renewal is not None:
@@ -222,32 +227,36 @@ class Lock(LockCore):
         token = self._token
         if token is None:
             return False
-        return default_registry().run(self._client, inspect_call(self.keys, token))[0] == 2
+        reply = self._registry.run(self._client, inspect_call(self.keys, token))
+        return reply[0] == 2
 
     def locked(self) -> bool:
         """Ask the server whether anyone holds the lock."""
-        return default_registry().run(self._client, inspect_call(self.keys))[0] != 0
+        reply = self._registry.run(self._client, inspect_call(self.keys))
+        return reply[0] != 0
 
     @staticmethod
-    def inspect(client: Any, name: str, *, prefix: str = DEFAULT_PREFIX) -> LockInfo | None:
+    def inspect(client: Any, name: str, *, prefix: str = DEFAULT_PREFIX,
+                registry: ScriptRegistry | None = None) -> LockInfo | None:
         """The lock's state (holder present, remaining lease, fences), read-only; None if
-        the lock was never acquired."""
+        the lock was never acquired. ``registry``: as for :class:`Lock`."""
         keys = lock_keys(name, prefix)
-        return decode_info(keys.name, default_registry().run(client, inspect_call(keys)))
+        reply = (registry or default_registry()).run(client, inspect_call(keys))
+        return decode_info(keys.name, reply)
 
     # -- internals ------------------------------------------------------------------------
     def _abandon(self, token: str) -> None:
         try:
-            default_registry().run(self._client,
-                                   release_call(self.keys, token, 0, self.wake_ms))
+            self._registry.run(self._client,
+                               release_call(self.keys, token, 0, self.wake_ms))
             self._pending = None
         except Exception:  # best effort: the lease bounds whatever is left
             log.debug("could not abandon lock %r", self.name, exc_info=True)
 
     def _start_renewal(self, token: str, since: float) -> None:
-        renewal = Renewal(self, self._client, token, since, threading.Lock())
+        renewal = Renewal(self, self._client, token, since, Mutex())
         self._renewal = renewal
-        _renewer().add(renewal, renewal.first_due(self))
+        _RENEWER.add(renewal, renewal.first_due(self))
 
     def _stop_renewal(self) -> None:
         renewal = self._renewal
@@ -263,101 +272,35 @@ def _note(exc: BaseException, text: str) -> None:
         add_note(text)
 
 
-class _Renewer:
-    """The one thread per process that renews every auto-renewed sync lock."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Renewal]] = []
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def add(self, renewal: Renewal, due: float) -> None:
-        with self._cond:
-            heapq.heappush(self._heap, (due, next(self._seq), renewal))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="pyredis-atomic-lock-renewer")
-                self._thread.start()
-            else:
-                self._cond.notify()
-
-    def _next(self) -> Renewal | None:
-        with self._cond:
-            while True:
-                heap = self._heap
-                while heap and not heap[0][2].active:
-                    heapq.heappop(heap)
-                if not heap:
-                    self._cond.wait(RENEWER_IDLE)
-                    if not self._heap:
-                        self._thread = None
-                        return None
-                    continue
-                delay = heap[0][0] - time.monotonic()
-                if delay <= 0:
-                    return heapq.heappop(heap)[2]
-                self._cond.wait(delay)
-
-    def _run(self) -> None:
-        while True:
-            renewal = self._next()
-            if renewal is None:
-                return
-            due = self._renew(renewal)
-            if due is not None:
-                self.add(renewal, due)
-
-    def _renew(self, renewal: Renewal) -> float | None:
-        lock = renewal.lock_ref()
-        if lock is None:
-            renewal.active = False
+def _renew(renewal: Renewal) -> float | None:
+    """One renewal of an auto-renewed lock: its next due time, or None when it is done (the
+    lock was released, dropped, or lost: then ``on_lost`` is called)."""
+    lock = cast("Lock | None", renewal.lock_ref())
+    if lock is None:
+        renewal.active = False
+        return None
+    with renewal.mutex:
+        if not renewal.active:
             return None
-        with renewal.mutex:
-            if not renewal.active:
-                return None
-            sent = time.monotonic()
-            result: int | None = None
-            error: BaseException | None = None
+        sent = time.monotonic()
+        result: int | None = None
+        error: BaseException | None = None
+        try:
+            result = lock._registry.run(
+                renewal.client, extend_call(lock.keys, renewal.token, lock.ttl_ms))
+        except Exception as exc:
+            error = exc
+        due = renewal.outcome(lock, sent, result, error)
+    if due is None:
+        log.warning("lock %r (fence %s) was lost while auto-renewed%s", lock.name,
+                    lock._fence, f": {error}" if error else "")
+        if lock.on_lost is not None:
             try:
-                result = default_registry().run(
-                    renewal.client, extend_call(lock.keys, renewal.token, lock.ttl_ms))
-            except Exception as exc:
-                error = exc
-            due = renewal.outcome(lock, sent, result, error)
-        if due is None:
-            log.warning("lock %r (fence %s) was lost while auto-renewed%s", lock.name,
-                        lock._fence, f": {error}" if error else "")
-            if lock.on_lost is not None:
-                try:
-                    lock.on_lost(lock)
-                except Exception:
-                    log.exception("on_lost callback of lock %r failed", lock.name)
-        return due
+                settle(lock.on_lost(lock))
+            except Exception:
+                log.exception("on_lost callback of lock %r failed", lock.name)
+    return due
 
 
-_RENEWER: _Renewer | None = None
-_RENEWER_GUARD = threading.Lock()
-
-
-def _renewer() -> _Renewer:
-    global _RENEWER
-    renewer = _RENEWER
-    if renewer is None:
-        with _RENEWER_GUARD:
-            if _RENEWER is None:
-                _RENEWER = _Renewer()
-            renewer = _RENEWER
-    return renewer
-
-
-def _forget_renewer() -> None:
-    # A forked child has no renewer thread: start afresh (its copies of the parent's locks
-    # are not renewed there; they belong to the parent).
-    global _RENEWER, _RENEWER_GUARD
-    _RENEWER = None
-    _RENEWER_GUARD = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_renewer)
+# Every auto-renewed lock is renewed by one background worker (see Background).
+_RENEWER = Background(_renew, "pyredis-atomic-lock-renewer")

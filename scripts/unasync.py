@@ -90,9 +90,21 @@ RULES: list[Rule] = [
 
 PKG = "pyredis_atomic"
 
-# (asyncio source, generated sync file, rules of this pair only, applied before RULES)
+# (asyncio source, generated sync file, rules of this pair only): a pair's own rules are
+# applied to the whole text first (so they may span lines: write ``\s+`` where the source
+# may wrap), then RULES line by line. Use them for what must read differently for sync
+# users (docstrings), never for code: code that differs belongs in the drivers/runtimes.
 FILES: list[tuple[str, str, list[Rule]]] = [
     (f"{PKG}/asyncio/registry.py", f"{PKG}/registry.py", []),
+    (f"{PKG}/asyncio/lock.py", f"{PKG}/lock.py", [
+        (r"\nCancellation: a cancelled ``acquire`` gives back[^\n]*\n[^\n]*\n[^\n]*\n", ""),
+        (r"a background task \(one per event loop for all its locks\)",
+         "a background thread (one per process for all locks)"),
+        (r"\(in the renewer task;\s+a coroutine function is awaited\)", "(in the renewer thread)"),
+        (r"between tasks only", "between threads only"),
+        (r"Interrupted \(cancelled\)", "Interrupted (KeyboardInterrupt...)"),
+        (r"``async with`` statement", "``with`` statement"),
+    ]),
     ("tests/test_registry_async.py", "tests/test_registry_sync.py", []),
 ]
 
@@ -110,7 +122,9 @@ def unasync_text(text: str, source: str, extra: list[Rule] | None = None) -> str
     open bracket (``def f(a,`` / ``      b)``) are moved with that bracket, since ``async def``
     -> ``def`` and ``await x`` -> ``x`` shift it left.
     """
-    rules = _compile(extra or []) + _compile(RULES)
+    for pattern, replacement in _compile(extra or []):
+        text = pattern.sub(replacement, text)
+    rules = _compile(RULES)
     old_lines = text.splitlines(keepends=True)
     new_lines: list[str] = []
     for old in old_lines:

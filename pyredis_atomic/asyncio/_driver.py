@@ -14,7 +14,13 @@ from .._core.calls import Block, Call, Sleep, check_wait_error
 from .._sync import block_seconds
 from .registry import AsyncScriptRegistry, default_registry, queue_evalsha
 
-__all__ = ["CancelWatch", "drive", "perform", "shielded"]
+__all__ = ["CancelWatch", "Cancelled", "drive", "perform", "shield", "shielded"]
+
+# What interrupts an asyncio call from outside (the sync twin: KeyboardInterrupt).
+Cancelled = asyncio.CancelledError
+
+# Protect an awaitable from the caller's cancellation (the sync twin returns its argument).
+shield = asyncio.shield
 
 T = TypeVar("T")
 
@@ -125,11 +131,16 @@ class CancelWatch:
         return self._cancelling is not None and self._cancelling() > self._base
 
 
-async def shielded(coro: Any) -> Any:
-    """Run ``coro`` (a clean-up) to its end even if the caller is cancelled again
-    meanwhile: the cancellation is raised once the clean-up has finished, so a cancelled
-    task never ends with its clean-up still pending. A strong reference keeps the task
-    alive should even that wait be cancelled."""
+async def shielded(clean_up: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``clean_up(*args)`` to its end even if the caller is cancelled again meanwhile:
+    the cancellation is raised once the clean-up has finished, so a cancelled task never
+    ends with its clean-up still pending (the sync twin just calls it)."""
+    return await _shielded(clean_up(*args))  # type: ignore[no-any-return]
+
+
+async def _shielded(coro: Awaitable[Any]) -> Any:
+    """:func:`shielded` for an awaitable already made. A strong reference keeps the task
+    alive should even the wait for it be cancelled."""
     task = asyncio.ensure_future(coro)
     _background.add(task)
     task.add_done_callback(_background.discard)
@@ -165,7 +176,7 @@ async def drive(client: Any, flow: Generator[Any, Any, T],
             try:
                 step = (effects(effect) if effects is not None
                         else perform(client, effect, registry))
-                result = await (shielded(step) if cancelled else step)
+                result = await (_shielded(step) if cancelled else step)
             except BaseException as exc:  # let the flow decide; re-raised if not caught
                 if isinstance(exc, asyncio.CancelledError):
                     cancelled = True

@@ -6,12 +6,20 @@ The sync twin is :mod:`pyredis_atomic._runtime` (same names, same signatures); s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import contextlib
+import heapq
+import inspect
+import itertools
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
 
-__all__ = ["check_now", "durable_target", "on_node", "primaries"]
+__all__ = ["Background", "Mutex", "check_now", "durable_target", "on_node", "primaries",
+           "settle"]
 
 
 async def primaries(client: Any) -> list[Any]:
@@ -37,6 +45,78 @@ def durable_target(client: Any, keys: Sequence[Any]) -> Any:
         raise TypeError("durability (WAIT) is not supported on redis.asyncio cluster "
                         "clients; use a sync RedisCluster or a standalone client")
     return client
+
+
+# An asyncio mutex (the sync twin: threading.Lock), e.g. around a renewal in flight.
+Mutex = asyncio.Lock
+
+
+async def settle(outcome: object) -> object:
+    """The result of a user callback (``on_lost``), awaited if it is awaitable (a plain
+    function or a coroutine function may be given)."""
+    if inspect.isawaitable(outcome):
+        return await outcome
+    return outcome
+
+
+class Background:
+    """Runs ``await step(item)`` for each item at its due time (``time.monotonic()``) in
+    one task per event loop, shared by every item of this scheduler on that loop; ``step``
+    returns the item's next due time, or None when it is done. Items whose ``active`` is
+    False are dropped unrun. The task ends when nothing is left, so no task outlives the
+    last item (the sync twin: one thread per process)."""
+
+    def __init__(self, step: Callable[[Any], Awaitable[float | None]], name: str) -> None:
+        self._step = step
+        self._name = name
+        # No reference to the loops: keyed weakly by them.
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Worker] = (
+            weakref.WeakKeyDictionary())
+
+    def add(self, item: Any, due: float) -> None:
+        """Schedule ``item`` (an object with an ``active`` attribute) at ``due``."""
+        loop = asyncio.get_running_loop()
+        worker = self._loops.get(loop)
+        if worker is None:
+            worker = self._loops[loop] = _Worker(self._step, self._name)
+        worker.add(item, due)
+
+
+class _Worker:
+    """The heap and the task of one :class:`Background` on one event loop."""
+
+    def __init__(self, step: Callable[[Any], Awaitable[float | None]], name: str) -> None:
+        self._step = step
+        self._name = name
+        self._heap: list[tuple[float, int, Any]] = []
+        self._seq = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, item: Any, due: float) -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), item))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
+        else:
+            self._wakeup.set()
+
+    async def _run(self) -> None:
+        heap = self._heap
+        while True:
+            while heap and not heap[0][2].active:
+                heapq.heappop(heap)
+            if not heap:
+                return
+            delay = heap[0][0] - time.monotonic()
+            if delay > 0:
+                self._wakeup.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), delay)
+                continue
+            item = heapq.heappop(heap)[2]
+            due = await self._step(item)
+            if due is not None:
+                heapq.heappush(heap, (due, next(self._seq), item))
 
 
 def check_now(check: Callable[..., Any], *args: Any) -> None:

@@ -140,7 +140,7 @@ class Cache:
         except asyncio.CancelledError:
             # The script may have run and given us the lease: free it (a no-op otherwise).
             with contextlib.suppress(Exception):
-                await shielded(self._run(core.release_call(entry, token, opts)))
+                await shielded(self._run, core.release_call(entry, token, opts))
             raise
         if type(reply) is bytes:
             return core.decode(entry, reply, 0)

@@ -1,20 +1,22 @@
-"""The distributed lock for ``redis.asyncio`` clients: the same API and semantics as
-:class:`pyredis_atomic.Lock`, awaited. Both drive :mod:`pyredis_atomic._core.lock`.
+"""The distributed lock: ``SET NX PX`` with a random token, fencing tokens, token-checked
+release and extend, wake-up through Redis, optional auto-renew.
+
+Cancellation: a cancelled ``acquire`` gives back a lock its interrupted call may have taken
+and passes on a wake-up it may have consumed; a cancelled ``async with`` body releases on
+exit as usual. Whatever cannot be cleaned up is bounded by the lease.
+
+The logic both APIs share lives in :mod:`pyredis_atomic._core.lock`; this module only
+performs the I/O.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import heapq
-import inspect as _inspect
-import itertools
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, cast
 
 from .._core.calls import Durability, check_durability
 from .._core.keys import DEFAULT_PREFIX
@@ -36,26 +38,32 @@ from .._core.lock import (
 from .._core.validate import to_millis
 from .._core.waiting import Deadline
 from ..errors import DurabilityError, LockNotOwnedError, LockTimeoutError
-from ..lock import _note
-from ._driver import CancelWatch, drive, shielded
-from .registry import default_registry
+from ._driver import Cancelled, CancelWatch, drive, shielded
+from ._runtime import Background, Mutex, settle
+from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["Lock", "LockInfo"]
 
 log = logging.getLogger("pyredis_atomic.lock")
 
-T = TypeVar("T")
-
 
 class Lock(LockCore):
-    """A distributed lock named ``name`` on a ``redis.asyncio`` client (standalone or
-    Cluster). Arguments as for :class:`pyredis_atomic.Lock`; ``on_lost`` may be a plain
-    function or a coroutine function. One renewer task per event loop serves every
-    auto-renewed lock of that loop.
+    """A distributed lock named ``name`` on a ``redis.asyncio`` client (standalone or Cluster).
 
-    Cancellation: a cancelled ``acquire`` gives back a lock its interrupted call may have
-    taken and passes on a wake-up it may have consumed; a cancelled ``async with`` body
-    releases on exit as usual. Whatever cannot be cleaned up is bounded by the lease.
+    ``ttl``: the lease in seconds (millisecond precision): a holder that crashes keeps the
+    lock at most that long. ``timeout``: the default wait of :meth:`acquire` and of the
+    ``async with`` statement (None: wait forever).
+    ``auto_renew``: a background task (one per event loop for all its locks) extends the
+    lease at about a third of ``ttl`` until :meth:`release`; if a renewal finds the lock
+    gone, :attr:`lost` becomes True and ``on_lost(lock)`` is called (in the renewer task;
+    a coroutine function is awaited).
+    ``prefix``: the key namespace. ``durability``: a :class:`~pyredis_atomic.Durability`;
+    ``acquire`` then also waits until that many replicas have the lock, or releases it and
+    raises :class:`~pyredis_atomic.DurabilityError` (one more round trip per acquisition).
+    ``registry``: the script registry to run on (default: the package's).
+
+    One object stands for one holder: share it between tasks only if they take turns;
+    give each concurrent contender its own object. The lock is not reentrant.
 
     ::
 
@@ -63,7 +71,7 @@ class Lock(LockCore):
             await write_somewhere(fence=lock.fence)
     """
 
-    __slots__ = ("_client", "_durability", "_renewal")
+    __slots__ = ("_client", "_durability", "_registry", "_renewal")
 
     def __init__(
         self,
@@ -76,11 +84,13 @@ class Lock(LockCore):
         on_lost: Callable[[Lock], object] | None = None,
         prefix: str = DEFAULT_PREFIX,
         durability: Durability | None = None,
+        registry: AsyncScriptRegistry | None = None,
     ) -> None:
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
                          prefix=prefix)
         self._durability = check_durability(durability)
         self._client = client
+        self._registry = registry or default_registry()
         self._renewal: Renewal | None = None
 
     @property
@@ -88,9 +98,20 @@ class Lock(LockCore):
         """The ``redis.asyncio`` client the lock talks to."""
         return self._client
 
+    # -- acquire --------------------------------------------------------------------------
     async def acquire(self, blocking: bool = True, timeout: float | None = _UNSET) -> bool:
-        """Take the lock; True when acquired. Same semantics as
-        :meth:`pyredis_atomic.Lock.acquire`."""
+        """Take the lock; True when acquired.
+
+        ``blocking=False``: one attempt. Otherwise wait up to ``timeout`` seconds (default:
+        the lock's ``timeout``; None: forever) without polling: a release wakes the waiter
+        through Redis, and a crashed holder's lease expiry ends the wait too. The wait never
+        overruns ``timeout`` by more than a few milliseconds.
+
+        Retry safety: redis-py may re-send the script after a timeout; an acquire whose
+        token already holds the lock counts as acquired with the same fence. If this call
+        raises a connection error, the next ``acquire()`` on this object re-sends the same
+        token, so a lock taken by the lost attempt is recognised as ours.
+        """
         wait = self._resolve_timeout(blocking, timeout)
         token = self._start()
         if self._renewal is not None:
@@ -98,27 +119,28 @@ class Lock(LockCore):
         since = time.monotonic()
         watch = CancelWatch()
         try:
-            ok, value = await default_registry().run(
-                self._client, acquire_call(self.keys, token, self.ttl_ms))
-            if watch.requested():  # redis.asyncio swallowed it (see CancelWatch)
-                raise asyncio.CancelledError
+            ok, value = await self._registry.run(self._client,
+                                                 acquire_call(self.keys, token, self.ttl_ms))
+            if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
+                raise Cancelled
             if ok != ACQUIRED:
                 if not blocking or wait == 0:
                     self._not_acquired()
                     return False
                 left = None if wait is None else wait - (time.monotonic() - since)
-                got = await drive(self._client, wait_flow(self.keys, token, self.ttl_ms,
-                                                           Deadline(left), value))
+                flow = wait_flow(self.keys, token, self.ttl_ms, Deadline(left), value)
+                got = await drive(self._client, flow, self._registry)
                 if got is None:
                     self._not_acquired()
                     return False
                 value, since = got
         except BaseException as exc:
             if not isinstance(exc, Exception):
-                # Cancelled: the interrupted call may have taken the lock or consumed a
-                # wake-up. Clean up in a task of its own, so a second cancellation cannot
-                # cut it short.
-                await shielded(self._abandon(token))
+                # Interrupted (cancelled):
+                # give back what the interrupted call may have taken, and pass on a wake-up
+                # it may have consumed, where a second interruption cannot cut it short.
+                # (After a connection error the token stays pending for the next acquire.)
+                await shielded(self._abandon, token)
             raise
         self._acquired(token, value, since)
         if self._durability is not None:
@@ -135,11 +157,14 @@ class Lock(LockCore):
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        """Release; raise :class:`LockLostError` if the lock was lost during the block
-        (a body's own exception propagates instead, with a note)."""
+        """Release; raise :class:`LockLostError` if the lock was lost during the block.
+
+        If the block itself raised, that exception propagates (with a note saying the lock
+        was lost, where notes exist) rather than being replaced.
+        """
         try:
-            if isinstance(exc, asyncio.CancelledError):
-                await shielded(self.release())
+            if isinstance(exc, Cancelled):
+                await shielded(self.release)
             else:
                 await self.release()
         except LockNotOwnedError as err:
@@ -152,12 +177,18 @@ class Lock(LockCore):
                 raise self._lost_error()
             _note(exc, str(self._lost_error()))
 
+    # -- release / extend -----------------------------------------------------------------
     async def release(self) -> None:
-        """Release the lock and wake one waiter; :class:`LockNotOwnedError` if it is no
-        longer ours. Safe to re-send (see :meth:`pyredis_atomic.Lock.release`)."""
+        """Release the lock and wake one waiter.
+
+        Raises :class:`LockNotOwnedError` if the lock is no longer ours (its lease ran out,
+        or it was broken); another holder's lock is never touched. Retry safety: a re-sent
+        release whose first send went through is recognised (the fence history says so)
+        and succeeds; after a connection error, calling ``release()`` again is safe.
+        """
         token = self._require_token()
         await self._stop_renewal()
-        result = await default_registry().run(
+        result = await self._registry.run(
             self._client, release_call(self.keys, token, self._fence or 0, self.wake_ms))
         self._ended()
         if not result:
@@ -170,7 +201,7 @@ class Lock(LockCore):
         assert self._durability is not None
         d = self._durability
         try:
-            owned = await default_registry().run_durable(
+            owned = await self._registry.run_durable(
                 self._client, extend_call(self.keys, token, self.ttl_ms), d.replicas, d.timeout)
         except DurabilityError:
             with contextlib.suppress(Exception):
@@ -180,50 +211,56 @@ class Lock(LockCore):
             raise self._not_owned("extend")
 
     async def extend(self, ttl: float | None = None) -> None:
-        """Reset the remaining lease to ``ttl`` seconds (default: the lock's ``ttl``);
-        :class:`LockNotOwnedError` if it is no longer ours. Never revives an expired lock."""
+        """Reset the remaining lease to ``ttl`` seconds (default: the lock's ``ttl``).
+
+        Raises :class:`LockNotOwnedError` if the lock is no longer ours; an expired lock is
+        never brought back. Re-sending is harmless: it resets the lease again.
+        """
         ttl_ms = self.ttl_ms if ttl is None else to_millis(check_ttl(ttl))
         token = self._require_token()
         sent = time.monotonic()
-        if not await default_registry().run(self._client,
-                                            extend_call(self.keys, token, ttl_ms)):
+        if not await self._registry.run(self._client, extend_call(self.keys, token, ttl_ms)):
             raise self._not_owned("extend")
         renewal = self._renewal
         if renewal is not None:
             renewal.expires_at = max(renewal.expires_at, sent + ttl_ms / 1000)
 
+    # -- queries --------------------------------------------------------------------------
     async def owned(self) -> bool:
         """Ask the server whether this object's acquisition still holds the lock."""
         token = self._token
         if token is None:
             return False
-        raw = await default_registry().run(self._client, inspect_call(self.keys, token))
-        return raw[0] == 2
+        reply = await self._registry.run(self._client, inspect_call(self.keys, token))
+        return reply[0] == 2
 
     async def locked(self) -> bool:
         """Ask the server whether anyone holds the lock."""
-        return (await default_registry().run(self._client, inspect_call(self.keys)))[0] != 0
+        reply = await self._registry.run(self._client, inspect_call(self.keys))
+        return reply[0] != 0
 
     @staticmethod
-    async def inspect(client: Any, name: str, *,
-                      prefix: str = DEFAULT_PREFIX) -> LockInfo | None:
-        """The lock's state, read-only; None if the lock was never acquired."""
+    async def inspect(client: Any, name: str, *, prefix: str = DEFAULT_PREFIX,
+                      registry: AsyncScriptRegistry | None = None) -> LockInfo | None:
+        """The lock's state (holder present, remaining lease, fences), read-only; None if
+        the lock was never acquired. ``registry``: as for :class:`Lock`."""
         keys = lock_keys(name, prefix)
-        return decode_info(keys.name, await default_registry().run(client, inspect_call(keys)))
+        reply = await (registry or default_registry()).run(client, inspect_call(keys))
+        return decode_info(keys.name, reply)
 
     # -- internals ------------------------------------------------------------------------
     async def _abandon(self, token: str) -> None:
         try:
-            await default_registry().run(self._client,
-                                         release_call(self.keys, token, 0, self.wake_ms))
+            await self._registry.run(self._client,
+                                     release_call(self.keys, token, 0, self.wake_ms))
             self._pending = None
         except Exception:  # best effort: the lease bounds whatever is left
             log.debug("could not abandon lock %r", self.name, exc_info=True)
 
     def _start_renewal(self, token: str, since: float) -> None:
-        renewal = Renewal(self, self._client, token, since, asyncio.Lock())
+        renewal = Renewal(self, self._client, token, since, Mutex())
         self._renewal = renewal
-        _renewer().add(renewal, renewal.first_due(self))
+        _RENEWER.add(renewal, renewal.first_due(self))
 
     async def _stop_renewal(self) -> None:
         renewal = self._renewal
@@ -233,81 +270,41 @@ class Lock(LockCore):
             self._renewal = None
 
 
-class _AsyncRenewer:
-    """The one task per event loop that renews every auto-renewed asyncio lock. It exits
-    when nothing is left to renew, so no task outlives the last ``release()``."""
+def _note(exc: BaseException, text: str) -> None:
+    add_note = getattr(exc, "add_note", None)  # Python 3.11+
+    if add_note is not None:
+        add_note(text)
 
-    def __init__(self) -> None:
-        # No reference to the loop: the registry below is keyed weakly by it.
-        self._heap: list[tuple[float, int, Renewal]] = []
-        self._seq = itertools.count()
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def add(self, renewal: Renewal, due: float) -> None:
-        heapq.heappush(self._heap, (due, next(self._seq), renewal))
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="pyredis-atomic-lock-renewer")
-        else:
-            self._wakeup.set()
-
-    async def _run(self) -> None:
-        heap = self._heap
-        while True:
-            while heap and not heap[0][2].active:
-                heapq.heappop(heap)
-            if not heap:
-                return
-            delay = heap[0][0] - time.monotonic()
-            if delay > 0:
-                self._wakeup.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
-                continue
-            renewal = heapq.heappop(heap)[2]
-            due = await self._renew(renewal)
-            if due is not None:
-                heapq.heappush(heap, (due, next(self._seq), renewal))
-
-    async def _renew(self, renewal: Renewal) -> float | None:
-        lock = renewal.lock_ref()
-        if lock is None:
-            renewal.active = False
+async def _renew(renewal: Renewal) -> float | None:
+    """One renewal of an auto-renewed lock: its next due time, or None when it is done (the
+    lock was released, dropped, or lost: then ``on_lost`` is called)."""
+    lock = cast("Lock | None", renewal.lock_ref())
+    if lock is None:
+        renewal.active = False
+        return None
+    async with renewal.mutex:
+        if not renewal.active:
             return None
-        async with renewal.mutex:
-            if not renewal.active:
-                return None
-            sent = time.monotonic()
-            result: int | None = None
-            error: BaseException | None = None
+        sent = time.monotonic()
+        result: int | None = None
+        error: BaseException | None = None
+        try:
+            result = await lock._registry.run(
+                renewal.client, extend_call(lock.keys, renewal.token, lock.ttl_ms))
+        except Exception as exc:
+            error = exc
+        due = renewal.outcome(lock, sent, result, error)
+    if due is None:
+        log.warning("lock %r (fence %s) was lost while auto-renewed%s", lock.name,
+                    lock._fence, f": {error}" if error else "")
+        if lock.on_lost is not None:
             try:
-                result = await default_registry().run(
-                    renewal.client, extend_call(lock.keys, renewal.token, lock.ttl_ms))
-            except Exception as exc:
-                error = exc
-            due = renewal.outcome(lock, sent, result, error)
-        if due is None:
-            log.warning("lock %r (fence %s) was lost while auto-renewed%s", lock.name,
-                        lock._fence, f": {error}" if error else "")
-            if lock.on_lost is not None:
-                try:
-                    outcome = lock.on_lost(lock)
-                    if _inspect.isawaitable(outcome):
-                        await outcome
-                except Exception:
-                    log.exception("on_lost callback of lock %r failed", lock.name)
-        return due
+                await settle(lock.on_lost(lock))
+            except Exception:
+                log.exception("on_lost callback of lock %r failed", lock.name)
+    return due
 
 
-_RENEWERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncRenewer] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _renewer() -> _AsyncRenewer:
-    loop = asyncio.get_running_loop()
-    renewer = _RENEWERS.get(loop)
-    if renewer is None:
-        renewer = _RENEWERS[loop] = _AsyncRenewer()
-    return renewer
+# Every auto-renewed lock is renewed by one background worker (see Background).
+_RENEWER = Background(_renew, "pyredis-atomic-lock-renewer")
