@@ -1,8 +1,9 @@
+# GENERATED from pyredis_atomic/asyncio/queue.py by scripts/unasync.py: do not edit.
 """``ReliableQueue``: at-least-once delivery with leases, acks, redelivery and dead letters.
 
 Replaces the ``RPUSH`` + ``LPOP`` recipe, where a consumer that dies after ``LPOP`` loses
 the message for good. Each operation is one Lua script (``lua/queue_*.lua``); the logic
-shared with the asyncio API lives in :mod:`pyredis_atomic._core.queue`.
+both APIs share lives in :mod:`pyredis_atomic._core.queue`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from ._core.queue import (
 )
 from ._core.validate import check_timeout
 from ._core.waiting import Deadline
-from ._sync import drive
-from .registry import default_registry
+from ._sync import Cancelled, CancelWatch, drive
+from .registry import ScriptRegistry, default_registry
 
 __all__ = ["Message", "ReliableQueue"]
 
@@ -47,7 +48,8 @@ def server_policies(client: Any) -> list[str] | None:
     except KeyError:
         pass
     try:
-        policies: list[str] | None = policies_from_reply(client.config_get("maxmemory-policy"))
+        policies: list[str] | None = policies_from_reply(
+            client.config_get("maxmemory-policy"))
     except (redis_exc.ConnectionError, redis_exc.TimeoutError):
         return None  # not cached: ask again on the next queue operation's first use
     except redis_exc.RedisError:
@@ -61,8 +63,8 @@ class ReliableQueue:
     or until it has been delivered ``max_deliveries`` times without an ack, when it moves
     to the dead letters.
 
-    ``client``: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` (any protocol, with or
-    without ``decode_responses``). ``name``: the queue's name. ``visibility_timeout``:
+    ``client``: a ``redis.Redis`` or ``redis.RedisCluster`` (any protocol,
+    with or without ``decode_responses``). ``name``: the queue's name. ``visibility_timeout``:
     seconds a delivery is leased to its consumer; if it is neither acked nor extended by
     then, the message is delivered again. ``max_deliveries``: deliveries before a message is
     dead-lettered. ``prefix``: key namespace. ``allow_eviction``: by default the first
@@ -70,6 +72,7 @@ class ReliableQueue:
     ``maxmemory-policy`` may evict the queue's keys (``allkeys-*``); True accepts the risk.
     ``durability``: a :class:`~pyredis_atomic.Durability`; pushes then wait until that many
     replicas have the message, or raise :class:`~pyredis_atomic.DurabilityError`.
+    ``registry``: the script registry to run on (default: the package's).
 
     Settings are per object: consumers of one queue should agree on ``max_deliveries``.
     """
@@ -84,6 +87,7 @@ class ReliableQueue:
         prefix: str = DEFAULT_PREFIX,
         allow_eviction: bool = False,
         durability: Durability | None = None,
+        registry: ScriptRegistry | None = None,
     ) -> None:
         self._core = QueueCore(name, visibility_timeout=visibility_timeout,
                                max_deliveries=max_deliveries, prefix=prefix)
@@ -92,7 +96,8 @@ class ReliableQueue:
         self._allow_eviction = allow_eviction
         self._durability = check_durability(durability)
         self._client = client
-        self._run = default_registry().run
+        self._registry = registry or default_registry()
+        self._run = self._registry.run
         self._checked = False
 
     # -- properties ----------------------------------------------------------------------
@@ -171,17 +176,22 @@ class ReliableQueue:
         d = self._durability
         if d is None:
             return self._run(self._client, call)
-        return default_registry().run_durable(self._client, call, d.replicas, d.timeout)
+        return self._registry.run_durable(self._client, call, d.replicas, d.timeout)
 
     # -- consuming -----------------------------------------------------------------------
-    def _claim(self, n: int, timeout: float | None, acks: list[Message] | None = None) -> Claim:
+    def _claim(self, n: int, timeout: float | None,
+               acks: list[Message] | None = None) -> Claim:
+        watch = CancelWatch()
         if not self._checked:
             self._check_server()
         deadline = Deadline(timeout) if timeout else None
         claim = self._run(self._client, self._core.claim_call(n, acks or ()))
+        if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
+            raise Cancelled
         if claim.messages or deadline is None:
             return claim
-        return drive(self._client, self._core.claim_flow(n, deadline, acks or (), first=claim))
+        flow = self._core.claim_flow(n, deadline, acks or (), first=claim)
+        return drive(self._client, flow, self._registry, watch=watch)
 
     def pop(self, timeout: float | None = None) -> Message | None:
         """Claim the next message, leased for ``visibility_timeout`` seconds.
@@ -199,7 +209,7 @@ class ReliableQueue:
         timeout = check_timeout(timeout)
         messages = self._claim(min(n, MAX_BATCH), timeout).messages
         while len(messages) < n and len(messages) % MAX_BATCH == 0 and messages:
-            more = self._claim(min(n - len(messages), MAX_BATCH), None).messages
+            more = (self._claim(min(n - len(messages), MAX_BATCH), None)).messages
             if not more:
                 break
             messages.extend(more)
@@ -224,7 +234,8 @@ class ReliableQueue:
         acked = 0
         for i in range(0, len(checked), MAX_BATCH):
             call = self._core.claim_call(0, checked[i:i + MAX_BATCH])
-            acked += self._run(self._client, call).acked
+            claim = self._run(self._client, call)
+            acked += claim.acked
         return acked
 
     def ack_and_pop(self, msg: Message,
@@ -270,9 +281,9 @@ class ReliableQueue:
         moved = 0
         while moved < limit:
             batch = min(limit - moved, MAX_BATCH)
-            got = self._run(self._client, self._core.claim_call(0, (), reclaim=batch)).reclaimed
-            moved += got
-            if got < batch:
+            claim = self._run(self._client, self._core.claim_call(0, (), reclaim=batch))
+            moved += claim.reclaimed
+            if claim.reclaimed < batch:
                 break
         return moved
 
@@ -295,7 +306,10 @@ class ReliableQueue:
         if not self._checked:
             self._check_server()
         if calls is not None:
-            return sum(self._run(self._client, call) for call in calls)
+            moved = 0
+            for call in calls:
+                moved += self._run(self._client, call)
+            return moved
         moved = 0
         while True:
             got = self._run(self._client, self._core.redrive_all_call())

@@ -56,6 +56,8 @@ RULES: list[Rule] = [
     (r"\basync def\b", "def"),
     (r"\basync with\b", "with"),
     (r"\basync for\b", "for"),
+    # (await f(x)).y -> f(x).y: no parentheses left around a plain call
+    (r"(?<![\w)\]])\(await ([\w.]+\([^()]*(?:\([^()]*\)[^()]*)*\))\)", r"\1"),
     (r"\bawait ", ""),
     (r"__aenter__", "__enter__"),
     (r"__aexit__", "__exit__"),
@@ -104,6 +106,9 @@ FILES: list[tuple[str, str, list[Rule]]] = [
         (r"between tasks only", "between threads only"),
         (r"Interrupted \(cancelled\)", "Interrupted (KeyboardInterrupt...)"),
         (r"``async with`` statement", "``with`` statement"),
+    ]),
+    (f"{PKG}/asyncio/queue.py", f"{PKG}/queue.py", [
+        (r"\nCancellation: a task cancelled while a claim(.|\n)*?nothing is lost\.\n", ""),
     ]),
     ("tests/test_registry_async.py", "tests/test_registry_sync.py", []),
 ]

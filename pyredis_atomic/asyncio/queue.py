@@ -1,6 +1,8 @@
-"""``ReliableQueue`` for ``redis.asyncio`` clients: the same API as
-:class:`pyredis_atomic.ReliableQueue`, awaited, built on the same core
-(:mod:`pyredis_atomic._core.queue`).
+"""``ReliableQueue``: at-least-once delivery with leases, acks, redelivery and dead letters.
+
+Replaces the ``RPUSH`` + ``LPOP`` recipe, where a consumer that dies after ``LPOP`` loses
+the message for good. Each operation is one Lua script (``lua/queue_*.lua``); the logic
+both APIs share lives in :mod:`pyredis_atomic._core.queue`.
 
 Cancellation: a task cancelled while a claim is on the wire may leave that message leased
 to nobody; it is delivered again when its lease (``visibility_timeout``) runs out, like a
@@ -12,7 +14,6 @@ wait for their lease; nothing is lost.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -35,13 +36,14 @@ from .._core.queue import (
 )
 from .._core.validate import check_timeout
 from .._core.waiting import Deadline
-from ._driver import CancelWatch, drive
-from .registry import default_registry
+from ._driver import Cancelled, CancelWatch, drive
+from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["Message", "ReliableQueue"]
 
 T = TypeVar("T")
 
+# maxmemory-policy per client, read once (None: CONFIG GET refused or renamed).
 _POLICIES: weakref.WeakKeyDictionary[Any, list[str] | None] = weakref.WeakKeyDictionary()
 
 
@@ -55,16 +57,31 @@ async def server_policies(client: Any) -> list[str] | None:
         policies: list[str] | None = policies_from_reply(
             await client.config_get("maxmemory-policy"))
     except (redis_exc.ConnectionError, redis_exc.TimeoutError):
-        return None
+        return None  # not cached: ask again on the next queue operation's first use
     except redis_exc.RedisError:
-        policies = None
+        policies = None  # CONFIG disabled, renamed or denied by an ACL: cannot tell
     _POLICIES[client] = policies
     return policies
 
 
 class ReliableQueue:
-    """The asyncio reliable queue; see :class:`pyredis_atomic.ReliableQueue` for the
-    semantics of every method (they are the same, awaited)."""
+    """A reliable FIFO queue: every pushed message is delivered until it is acknowledged,
+    or until it has been delivered ``max_deliveries`` times without an ack, when it moves
+    to the dead letters.
+
+    ``client``: a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster`` (any protocol,
+    with or without ``decode_responses``). ``name``: the queue's name. ``visibility_timeout``:
+    seconds a delivery is leased to its consumer; if it is neither acked nor extended by
+    then, the message is delivered again. ``max_deliveries``: deliveries before a message is
+    dead-lettered. ``prefix``: key namespace. ``allow_eviction``: by default the first
+    operation raises :class:`~pyredis_atomic.EvictionPolicyError` if the server's
+    ``maxmemory-policy`` may evict the queue's keys (``allkeys-*``); True accepts the risk.
+    ``durability``: a :class:`~pyredis_atomic.Durability`; pushes then wait until that many
+    replicas have the message, or raise :class:`~pyredis_atomic.DurabilityError`.
+    ``registry``: the script registry to run on (default: the package's).
+
+    Settings are per object: consumers of one queue should agree on ``max_deliveries``.
+    """
 
     def __init__(
         self,
@@ -76,6 +93,7 @@ class ReliableQueue:
         prefix: str = DEFAULT_PREFIX,
         allow_eviction: bool = False,
         durability: Durability | None = None,
+        registry: AsyncScriptRegistry | None = None,
     ) -> None:
         self._core = QueueCore(name, visibility_timeout=visibility_timeout,
                                max_deliveries=max_deliveries, prefix=prefix)
@@ -84,9 +102,11 @@ class ReliableQueue:
         self._allow_eviction = allow_eviction
         self._durability = check_durability(durability)
         self._client = client
-        self._run = default_registry().run
+        self._registry = registry or default_registry()
+        self._run = self._registry.run
         self._checked = False
 
+    # -- properties ----------------------------------------------------------------------
     @property
     def name(self) -> str:
         """The queue's name."""
@@ -123,17 +143,16 @@ class ReliableQueue:
             check_eviction_policy(policies, allow=self._allow_eviction, key=self._core.base)
         self._checked = True
 
-    async def _write(self, call: Call[T]) -> T:
-        """A push, through ``WAIT`` when the queue has a durability setting (see the sync
-        :class:`pyredis_atomic.ReliableQueue`)."""
-        d = self._durability
-        if d is None:
-            return await self._run(self._client, call)
-        return await default_registry().run_durable(self._client, call, d.replicas, d.timeout)
-
+    # -- producing -----------------------------------------------------------------------
     async def push(self, payload: bytes | str, *, delay: float = 0.0,
                    dedup_key: str | None = None) -> str:
-        """Push one message; return its id (see the sync ``push``)."""
+        """Push one message; return its id.
+
+        ``payload``: bytes (a str is stored as UTF-8). ``delay``: seconds before it can be
+        delivered. ``dedup_key``: while a message pushed with this key is still queued
+        (pending, delayed or in flight), pushing again with the key pushes nothing and
+        returns the queued message's id; this also makes a re-sent push idempotent.
+        """
         call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key)
         if not self._checked:
             await self._check_server()
@@ -141,7 +160,10 @@ class ReliableQueue:
 
     async def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
                         dedup_keys: Iterable[str] | None = None) -> list[str]:
-        """Push several messages in order (one script call per 1000); return their ids."""
+        """Push several messages in order (one script call per 1000); return their ids.
+
+        ``dedup_keys``: one per payload, as for :meth:`push`.
+        """
         calls = self._core.push_calls(list(payloads), delay=delay,
                                       dedup_keys=None if dedup_keys is None
                                       else list(dedup_keys))
@@ -153,6 +175,16 @@ class ReliableQueue:
             ids.extend(batch)
         return ids
 
+    async def _write(self, call: Call[T]) -> T:
+        """A push: through ``WAIT`` for the replicas when the queue has a durability
+        setting (a DurabilityError leaves the message queued on the primary: push again
+        with the same ``dedup_key`` to retry without a duplicate)."""
+        d = self._durability
+        if d is None:
+            return await self._run(self._client, call)
+        return await self._registry.run_durable(self._client, call, d.replicas, d.timeout)
+
+    # -- consuming -----------------------------------------------------------------------
     async def _claim(self, n: int, timeout: float | None,
                      acks: list[Message] | None = None) -> Claim:
         watch = CancelWatch()
@@ -160,21 +192,25 @@ class ReliableQueue:
             await self._check_server()
         deadline = Deadline(timeout) if timeout else None
         claim = await self._run(self._client, self._core.claim_call(n, acks or ()))
-        if watch.requested():  # redis.asyncio swallowed it (see CancelWatch)
-            raise asyncio.CancelledError
+        if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
+            raise Cancelled
         if claim.messages or deadline is None:
             return claim
         flow = self._core.claim_flow(n, deadline, acks or (), first=claim)
-        return await drive(self._client, flow, watch=watch)
+        return await drive(self._client, flow, self._registry, watch=watch)
 
     async def pop(self, timeout: float | None = None) -> Message | None:
-        """Claim the next message; wait up to ``timeout`` seconds (None/0: do not wait)."""
+        """Claim the next message, leased for ``visibility_timeout`` seconds.
+
+        ``timeout``: None or 0 returns None at once when nothing is ready; a number of
+        seconds waits up to that long (woken by a push within milliseconds).
+        """
         timeout = check_timeout(timeout)
         messages = (await self._claim(1, timeout)).messages
         return messages[0] if messages else None
 
     async def pop_many(self, n: int, timeout: float | None = None) -> list[Message]:
-        """Claim up to ``n`` messages; wait up to ``timeout`` for the first one."""
+        """Claim up to ``n`` messages (FIFO); wait up to ``timeout`` for the first one."""
         n = QueueCore.check_count(n)
         timeout = check_timeout(timeout)
         messages = (await self._claim(min(n, MAX_BATCH), timeout)).messages
@@ -186,7 +222,13 @@ class ReliableQueue:
         return messages
 
     async def ack(self, msg: Message) -> bool:
-        """Acknowledge a delivery; False if it is no longer current."""
+        """Acknowledge a delivery: the message is done and deleted.
+
+        False if this delivery is no longer current (its lease expired and the message was
+        requeued or redelivered, or it was already acked): a stale ack never removes a
+        newer delivery. Re-sending an ack that was applied returns False and changes
+        nothing.
+        """
         self._core.check_message(msg)
         return (await self._claim(0, None, [msg])).acked == 1
 
@@ -204,14 +246,21 @@ class ReliableQueue:
 
     async def ack_and_pop(self, msg: Message,
                           timeout: float | None = None) -> tuple[bool, Message | None]:
-        """Acknowledge ``msg`` and claim the next message in one script call."""
+        """Acknowledge ``msg`` and claim the next message in the same script call (one
+        round trip per message in a consumer loop). Returns ``(acked, next_message)``;
+        ``timeout`` as for :meth:`pop`.
+        """
         self._core.check_message(msg)
         timeout = check_timeout(timeout)
         claim = await self._claim(1, timeout, [msg])
         return claim.acked == 1, (claim.messages[0] if claim.messages else None)
 
     async def nack(self, msg: Message, delay: float = 0.0) -> None:
-        """Give a delivery back, now or after ``delay`` seconds (dead letter on the last)."""
+        """Give a delivery back: ready again at once (front of the queue) or after
+        ``delay`` seconds. The delivery counts: on its ``max_deliveries``-th delivery the
+        message goes to the dead letters instead. A stale receipt (or a re-send of an
+        applied nack) changes nothing.
+        """
         self._core.check_message(msg)
         call = self._core.nack_call(msg, delay)
         if not self._checked:
@@ -219,15 +268,19 @@ class ReliableQueue:
         await self._run(self._client, call)
 
     async def extend(self, msg: Message, visibility_timeout: float | None = None) -> bool:
-        """Renew a delivery's lease; False if it is no longer current."""
+        """Renew the lease of a delivery to ``visibility_timeout`` seconds from now (default:
+        the queue's). False if the delivery is no longer current (the work was lost)."""
         self._core.check_message(msg)
         call = self._core.extend_call(msg, visibility_timeout)
         if not self._checked:
             await self._check_server()
         return await self._run(self._client, call)
 
+    # -- operations ----------------------------------------------------------------------
     async def requeue_expired(self, limit: int = 10_000) -> int:
-        """Move up to ``limit`` expired leases back to pending (or dead letters)."""
+        """Move up to ``limit`` expired leases back to pending (or to the dead letters past
+        ``max_deliveries``); return how many moved. Consumers do this on their own with
+        every claim and ack; this is for operators (a queue with no consumers left)."""
         limit = check_limit(limit)
         if not self._checked:
             await self._check_server()
@@ -241,15 +294,20 @@ class ReliableQueue:
         return moved
 
     async def stats(self) -> QueueStats:
-        """Counts by state and the age of the oldest pending message (seconds or None)."""
+        """``{"pending", "in_flight", "delayed", "dead", "oldest_pending_age"}``: counts by
+        state, and the seconds since the message at the front of pending was pushed
+        (None when nothing is pending)."""
         return await self._run(self._client, self._core.stats_call())
 
     async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[Message]:
-        """Dead letters, oldest death first, with their delivery counts."""
+        """Dead letters, oldest death first, with their delivery counts, ``dead_reason``
+        and ``dead_at``."""
         return await self._run(self._client, self._core.dead_call(limit, offset))
 
     async def redrive(self, ids: Iterable[str] | None = None) -> int:
-        """Move dead letters (all, or the given ids) back to pending as new messages."""
+        """Move dead letters (all, or those with the given ids) back to the tail of pending
+        as new messages: new ids, delivery count zero. Returns how many moved; ids that are
+        not dead letters are skipped, so a re-send moves nothing twice."""
         calls = self._core.redrive_calls(ids)
         if not self._checked:
             await self._check_server()
@@ -266,7 +324,9 @@ class ReliableQueue:
                 return moved
 
     async def purge(self, *, dead_only: bool = False) -> int:
-        """Delete every message, or only the dead letters; return how many."""
+        """Delete every message (pending, in flight, delayed and dead), or only the dead
+        letters; return how many were deleted. In-flight deliveries' acks then return
+        False. Works in batches, so it never blocks Redis for long."""
         call = self._core.purge_call(dead_only)
         deleted = 0
         while True:
