@@ -8,6 +8,7 @@ The generated sync modules (see ``scripts/unasync.py``) import these names ``fro
 from __future__ import annotations
 
 import heapq
+import inspect
 import itertools
 import os
 import threading
@@ -18,8 +19,8 @@ from typing import Any
 
 from redis.cluster import RedisCluster
 
-__all__ = ["IDLE", "Background", "Mutex", "check_now", "durable_target", "on_node", "primaries",
-           "settle"]
+__all__ = ["IDLE", "Background", "Mutex", "check_cached", "check_now", "durable_target",
+           "on_node", "primaries", "run_loader", "settle"]
 
 
 def primaries(client: Any) -> list[Any]:
@@ -145,6 +146,26 @@ def _forget_workers() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_workers)
+
+
+def run_loader(loader: Callable[[], Any]) -> Any:
+    """A cache loader's value. An awaitable is refused (closed first, so no "never
+    awaited" warning): async loaders belong to the asyncio cache."""
+    value = loader()
+    if inspect.isawaitable(value):
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()
+        raise TypeError("the loader returned an awaitable: use pyredis_atomic.asyncio.Cache "
+                        "for async loaders")
+    return value
+
+
+def check_cached(func: Callable[..., Any]) -> None:
+    """Refuse a coroutine function for the sync ``Cache.cached`` decorator."""
+    if inspect.iscoroutinefunction(func):
+        raise TypeError(f"{func.__qualname__} is a coroutine function: use "
+                        "pyredis_atomic.asyncio.Cache to cache it")
 
 
 def check_now(check: Callable[..., Any], *args: Any) -> None:

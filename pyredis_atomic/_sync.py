@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
@@ -12,8 +13,8 @@ from redis.cluster import RedisCluster
 from ._core.calls import Block, Call, Sleep, check_wait_error
 from .registry import ScriptRegistry, default_registry, queue_evalsha
 
-__all__ = ["CancelWatch", "Cancelled", "block_seconds", "block_slice", "drive", "perform",
-           "shield", "shielded"]
+__all__ = ["CancelWatch", "Cancelled", "best_effort", "block_seconds", "block_slice", "drive",
+           "perform", "shield", "shielded"]
 
 T = TypeVar("T")
 
@@ -39,6 +40,12 @@ def shielded(clean_up: Callable[..., T], *args: Any) -> T:
     """``clean_up(*args)`` (the asyncio twin runs it in a task that a second cancellation
     cannot cut short)."""
     return clean_up(*args)
+
+
+def best_effort(clean_up: Callable[..., Any], *args: Any) -> None:
+    """Run ``clean_up(*args)``, ignoring its errors (the original error is what matters)."""
+    with contextlib.suppress(Exception):
+        clean_up(*args)
 
 
 def shield(value: T) -> T:

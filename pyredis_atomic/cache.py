@@ -1,3 +1,4 @@
+# GENERATED from pyredis_atomic/asyncio/cache.py by scripts/unasync.py: do not edit.
 """Read-through cache with stampede protection: :class:`Cache`.
 
 The racy recipe it replaces::
@@ -13,8 +14,8 @@ for its value, woken through Redis. See the README section "Cache get-or-set".
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import inspect
 from collections.abc import Callable
 from random import random
 from typing import Any, TypeVar, overload
@@ -28,14 +29,16 @@ from ._core.cache import (
     CacheCore,
     RunLoader,
     copy_read_error,
+    inspect_result,
     key_builder,
     new_token,
 )
 from ._core.calls import Call
 from ._core.keys import DEFAULT_PREFIX
 from ._core.serializers import Serializer, SerializerLike
-from ._sync import drive, perform
-from .registry import default_registry
+from ._runtime import check_cached, run_loader
+from ._sync import Cancelled, CancelWatch, drive, perform, shielded
+from .registry import ScriptRegistry, default_registry
 
 __all__ = ["Cache"]
 
@@ -62,7 +65,8 @@ class Cache:
     ``False``: not stored). ``prefix``: key namespace (default ``"atomic:"``).
     ``fast_hits``: keep a plain-string copy of each fresh value next to its entry, so a hit
     is one native ``GET`` instead of a script (default ``True``; it doubles the memory of
-    each cached value: see the README).
+    each cached value: see the README). ``registry``: the script registry to run on
+    (default: the package's).
 
     The options other than ``serializer``, ``prefix`` and ``fast_hits`` can be overridden
     per call of :meth:`get_or_set`.
@@ -82,13 +86,14 @@ class Cache:
         stale_ttl: float = 0,
         cache_none: bool | float = False,
         fast_hits: bool = True,
+        registry: ScriptRegistry | None = None,
     ) -> None:
         self.client = client
         self._core = CacheCore(name, ttl=ttl, serializer=serializer, prefix=prefix,
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
                                cache_none=cache_none, fast_hits=fast_hits)
-        self._registry = default_registry()
+        self._registry = registry or default_registry()
         # Replies are read as bytes on every client: values may be arbitrary bytes (pickle,
         # raw) that a decode_responses=True client would fail to decode.
         self._fetch = self._registry.bind(client, FETCH, raw=True)
@@ -143,10 +148,14 @@ class Cache:
                                   early_refresh=early_refresh, stale_ttl=stale_ttl,
                                   cache_none=cache_none))
         u = random()
+        watch = CancelWatch()
         if u < opts.fast:
             # The fresh copy exists only while the XFetch rule says "no refresh" for this
-            # draw: one native GET is the whole hit (see _core/cache.py).
+            # draw: one native GET is the whole hit (see _core/cache.py). An interrupted
+            # GET owns nothing.
             copy = self._get_copy(entry, copy_key)
+            if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
+                raise Cancelled
             if copy is not None:
                 if copy.startswith(core.hit_prefix):
                     return core.decode(entry, copy[core.hit_len:], 0)
@@ -155,11 +164,21 @@ class Cache:
                     return value
         token = new_token()
         spec = core.fetch_spec(token, opts, u)
-        reply = self._fetch((entry,), (spec,))
+        try:
+            reply = self._fetch((entry,), (spec,))
+            if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
+                raise Cancelled
+        except Cancelled:
+            # Interrupted: the script may have run and given us the lease. Free it (a no-op
+            # otherwise), so a waiting caller takes over now rather than after lock_ttl.
+            with contextlib.suppress(Exception):
+                shielded(self._run, core.release_call(entry, token, opts))
+            raise
         if type(reply) is bytes:
             return core.decode(entry, reply, 0)
         return drive(self.client, core.get_or_set_flow(entry, token, opts, reply),
-                     effects=functools.partial(self._perform, loader))
+                     self._registry, effects=functools.partial(self._perform, loader),
+                     watch=watch)
 
     def _get_copy(self, entry: str, copy_key: str) -> Any:
         """The fresh copy (one native GET), or None: absent, or unreadable in a way the
@@ -174,10 +193,10 @@ class Cache:
 
     def _perform(self, loader: Callable[[], Any], effect: Any) -> Any:
         if isinstance(effect, RunLoader):
-            return _call_loader(loader)
+            return run_loader(loader)
         if isinstance(effect, Call):
             return self._run(effect)
-        return perform(self.client, effect)
+        return perform(self.client, effect, self._registry)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The fresh value of ``key``, or ``default`` (never loads, never waits; a stored
@@ -189,7 +208,8 @@ class Cache:
             value = core.read_copy(entry, self._get_copy(entry, copy_key), True)
             if value is not UNSET:
                 return value
-        return core.peek_result(entry, self._run(core.peek_call(entry)), default)
+        reply = self._run(core.peek_call(entry))
+        return core.peek_result(entry, reply, default)
 
     def set(self, key: str, value: Any, ttl: float | None = None, *,
             stale_ttl: float = _UNSET) -> None:
@@ -220,7 +240,8 @@ class Cache:
         when past), ``recompute`` (seconds the last load took), ``lease`` (seconds left,
         or None) and ``waiters``."""
         entry = self._core.entry_key(key)
-        return inspect_result(self._core, entry, self._run(self._core.inspect_call(entry)))
+        reply = self._run(self._core.inspect_call(entry))
+        return inspect_result(self._core, entry, reply)
 
     # -- decorator --------------------------------------------------------------------------
     @overload
@@ -247,54 +268,21 @@ class Cache:
         self._core.options(ttl, **options)  # validate now, not at the first call
 
         def decorate(f: F) -> F:
-            if inspect.iscoroutinefunction(f):
-                raise TypeError(f"{f.__qualname__} is a coroutine function: use "
-                                "pyredis_atomic.asyncio.Cache to cache it")
+            check_cached(f)
             make_key = key_builder(f, key)
 
             @functools.wraps(f)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 return self.get_or_set(make_key(*args, **kwargs),
-                                       functools.partial(f, *args, **kwargs), ttl, **options)
+                                       functools.partial(f, *args, **kwargs), ttl,
+                                       **options)
+
+            def invalidate(*args: Any, **kwargs: Any) -> bool:
+                return self.delete(make_key(*args, **kwargs))
 
             wrapper.cache_key = make_key  # type: ignore[attr-defined]
-            wrapper.invalidate = (  # type: ignore[attr-defined]
-                lambda *a, **kw: self.delete(make_key(*a, **kw)))
+            wrapper.invalidate = invalidate  # type: ignore[attr-defined]
             return wrapper  # type: ignore[return-value]
 
         return decorate
-
-
-def _call_loader(loader: Callable[[], Any]) -> Any:
-    value = loader()
-    if inspect.isawaitable(value):
-        close = getattr(value, "close", None)
-        if close is not None:
-            close()
-        raise TypeError("the loader returned an awaitable: use pyredis_atomic.asyncio.Cache "
-                        "for async loaders")
-    return value
-
-
-def inspect_result(core: CacheCore, entry: str, reply: Any) -> dict[str, Any]:
-    """Decode cache_inspect's reply."""
-    exists, payload, none, fmt, to_expiry, to_stale, delta, lease, waiters = reply
-    out: dict[str, Any] = {"key": entry, "exists": exists == 1}
-    fmt = fmt.decode("utf-8", "replace") if isinstance(fmt, bytes) else fmt
-    out["serializer"] = fmt or None
-    if exists == 1:
-        if fmt != core.format:
-            out["value"] = core.mismatch(entry, fmt)
-        else:
-            try:
-                out["value"] = core.decode(entry, payload, none)
-            except Exception as exc:
-                out["value"] = exc
-        out["expires_in"] = to_expiry / 1000
-        out["stale_until"] = to_stale / 1000
-        out["recompute"] = delta / 1000 if delta >= 0 else None
-    out["lease"] = lease / 1000 if lease >= 0 else None
-    out["waiters"] = waiters
-    return out
-
 

@@ -1,3 +1,4 @@
+# GENERATED from pyredis_atomic/asyncio/counter.py by scripts/unasync.py: do not edit.
 """``BoundedCounter``: an integer counter that never leaves ``[min, max]``, atomically.
 
 The racy recipe it replaces: ``GET``, compare in the client, ``INCR``. Two clients both
@@ -19,7 +20,7 @@ from ._core.counter import (
     bad_delta,
 )
 from ._core.keys import DEFAULT_PREFIX
-from .registry import default_registry
+from .registry import ScriptRegistry, default_registry
 
 __all__ = ["MAX_VALUE", "MIN_VALUE", "BoundedCounter", "CounterResult"]
 
@@ -32,10 +33,13 @@ class BoundedCounter(CounterView):
     the value of a counter that does not exist (yet, or any more). ``ttl``: seconds after
     its creation the counter expires (a fixed window: later changes do not extend it).
     ``prefix``: key namespace. ``request_ttl``: how long a ``request_id``'s reply is
-    remembered (default one hour).
+    remembered (default one hour). ``registry``: the script registry to run on (default:
+    the package's).
 
     Every operation is one script call; the counter key is ``<prefix>counter:{<name>}``.
     """
+
+    _repr_prefix = ""
 
     __slots__ = ("_client", "_fast", "_get", "_high", "_keys", "_low", "_opt", "_opt_clamp",
                  "_registry", "_reset", "_spec")
@@ -51,11 +55,12 @@ class BoundedCounter(CounterView):
         ttl: float | None = None,
         prefix: str = DEFAULT_PREFIX,
         request_ttl: float = DEFAULT_REQUEST_TTL,
+        registry: ScriptRegistry | None = None,
     ) -> None:
         self._spec = spec = CounterSpec(name, min=min, max=max, initial=initial, ttl=ttl,
                                         prefix=prefix, request_ttl=request_ttl)
         self._client = client
-        self._registry = default_registry()
+        self._registry = registry or default_registry()
         self._fast = self._registry.bind(client, "counter_add")
         self._keys = spec.keys
         self._high = spec.high
@@ -64,8 +69,6 @@ class BoundedCounter(CounterView):
         self._opt_clamp = spec.options(True)
         self._get = spec.get_call()
         self._reset = spec.reset_call()
-
-    # -- settings ------------------------------------------------------------------------
 
 
     # -- operations ----------------------------------------------------------------------
@@ -86,12 +89,13 @@ class BoundedCounter(CounterView):
         """
         if request_id is None and n.__class__ is int and MIN_VALUE <= n <= MAX_VALUE:
             r = self._fast(self._keys,
-                          (n, self._high if n >= 0 else self._low,
-                           self._opt_clamp if clamp else self._opt))
+                                (n, self._high if n >= 0 else self._low,
+                                 self._opt_clamp if clamp else self._opt))
             if r.__class__ is int:
                 return CounterResult(True, r, n)
             return CounterResult(False, r[0], r[1])
-        return self._registry.run(self._client, self._spec.add_call(n, clamp, request_id))
+        return self._registry.run(self._client,
+                                  self._spec.add_call(n, clamp, request_id))
 
     def decr(self, n: int = 1, *, clamp: bool = False,
              request_id: str | None = None) -> CounterResult:

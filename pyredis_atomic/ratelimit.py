@@ -1,3 +1,4 @@
+# GENERATED from pyredis_atomic/asyncio/ratelimit.py by scripts/unasync.py: do not edit.
 """``RateLimiter``: GCRA (generic cell rate algorithm) in one script, on the server's clock.
 
 The racy recipes it replaces: ``INCR`` + ``EXPIRE`` fixed windows (twice the rate at a
@@ -12,7 +13,7 @@ from typing import Any
 
 from ._core.keys import DEFAULT_PREFIX
 from ._core.ratelimit import RateLimiterSpec, RateLimiterView, RateLimitResult
-from .registry import default_registry
+from .registry import ScriptRegistry, default_registry
 
 __all__ = ["RateLimitResult", "RateLimiter"]
 
@@ -26,19 +27,22 @@ class RateLimiter(RateLimiterView):
     the Redis server (``TIME``, microseconds), so clients' clocks do not matter.
 
     Key: ``<prefix>ratelimit:{<name>}`` (one string, gone once the limiter is full again).
+    ``registry``: the script registry to run on (default: the package's).
     """
 
+    _repr_prefix = ""
+
     def __init__(self, client: Any, name: str, rate: float, period: float = 1.0,
-                 burst: int | None = None, *, prefix: str = DEFAULT_PREFIX) -> None:
+                 burst: int | None = None, *, prefix: str = DEFAULT_PREFIX,
+                 registry: ScriptRegistry | None = None) -> None:
         self._spec = RateLimiterSpec(name, rate, period, burst, prefix=prefix)
         self._client = client
-        self._registry = default_registry()
+        self._registry = registry or default_registry()
         self._hit = self._registry.bind(client, "ratelimit_hit")
         self._hit_keys = (self._spec.key,)
         self._hit_args = (self._spec.interval_arg, str(self._spec.burst).encode(), b"1")
         self._peek1 = self._spec.peek_call(1)
         self._reset = self._spec.reset_call()
-
 
     def hit(self, n: int = 1) -> RateLimitResult:
         """Spend ``n`` (1 to ``burst``) if allowed now; a refused hit spends nothing.

@@ -1,3 +1,4 @@
+# GENERATED from pyredis_atomic/asyncio/semaphore.py by scripts/unasync.py: do not edit.
 """``Semaphore``: at most ``limit`` holders at once, cluster-wide; crashed holders' slots
 come back when their lease ends.
 
@@ -8,40 +9,23 @@ fixed-sleep polling by the waiters.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 from types import TracebackType
 from typing import Any
 
 from ._core.keys import DEFAULT_PREFIX
-from ._core.semaphore import DEFAULT_TTL, SemaphoreSpec, SemaphoreView, acquire_flow
-from ._sync import drive
+from ._core.semaphore import (
+    DEFAULT_TTL,
+    SemaphoreSpec,
+    SemaphoreView,
+    acquire_flow,
+    pop_held,
+    push_held,
+)
+from ._sync import best_effort, drive, shield
 from .errors import ConnectionLostError, SemaphoreLostError, SemaphoreTimeoutError
-from .registry import default_registry
+from .registry import ScriptRegistry, default_registry
 
 __all__ = ["Semaphore"]
-
-# Permits taken by ``with sem:`` in this thread or task: ((id(semaphore), permit), ...).
-# A context variable, so threads and asyncio tasks sharing one Semaphore object never
-# release each other's permits.
-HELD: contextvars.ContextVar[tuple[tuple[int, str], ...]] = contextvars.ContextVar(
-    "pyredis_atomic_semaphore_held", default=())
-
-
-def push_held(owner: object, permit: str) -> None:
-    """Remember a permit taken by ``with`` in the current context."""
-    HELD.set((*HELD.get(), (id(owner), permit)))
-
-
-def pop_held(owner: object) -> str:
-    """The permit of the innermost ``with`` of ``owner`` in the current context."""
-    stack = HELD.get()
-    for i in range(len(stack) - 1, -1, -1):
-        if stack[i][0] == id(owner):
-            HELD.set(stack[:i] + stack[i + 1:])
-            return stack[i][1]
-    raise RuntimeError("__exit__ of a semaphore that this thread or task did not enter")
-
 
 class Semaphore(SemaphoreView):
     """A counting semaphore: at most ``limit`` permits are held at once.
@@ -50,19 +34,22 @@ class Semaphore(SemaphoreView):
     that crashes frees its slot when the lease ends; a live holder that needs longer
     calls :meth:`extend`. Waiters block on a Redis list that each release signals (no
     fixed-sleep polling), bounded by the earliest lease end. ``timeout``: how long
-    ``with sem:`` waits (None: forever). ``prefix``: key namespace.
+    ``with sem:`` waits (None: forever). ``prefix``: key namespace. ``registry``: the
+    script registry to run on (default: the package's).
 
     Keys: ``<prefix>semaphore:{<name>}:holders`` (zset) and ``...:signal`` (list).
     """
 
+    _repr_prefix = ""
+
     def __init__(self, client: Any, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
-                 timeout: float | None = None, prefix: str = DEFAULT_PREFIX) -> None:
+                 timeout: float | None = None, prefix: str = DEFAULT_PREFIX,
+                 registry: ScriptRegistry | None = None) -> None:
         self._spec = SemaphoreSpec(name, limit, ttl, timeout=timeout, prefix=prefix)
         self._client = client
-        self._registry = default_registry()
+        self._registry = registry or default_registry()
         self._count = self._spec.count_call()
         self._holders = self._spec.holders_call()
-
 
     def acquire(self, blocking: bool = True, timeout: float | None = None, *,
                 permit: str | None = None) -> str | None:
@@ -76,8 +63,8 @@ class Semaphore(SemaphoreView):
         """
         blocking, timeout, permit = self._spec.acquire_args(blocking, timeout, permit)
         try:
-            return drive(self._client, acquire_flow(self._spec, permit, blocking, timeout),
-                         self._registry)
+            flow = acquire_flow(self._spec, permit, blocking, timeout)
+            return drive(self._client, flow, self._registry)
         except ConnectionLostError:
             raise  # the server is out of reach: the lease frees the slot
         except BaseException:
@@ -87,8 +74,7 @@ class Semaphore(SemaphoreView):
     def _abandon(self, permit: str) -> None:
         # An attempt may have been applied before it failed: give the slot back now rather
         # than after the lease. Best effort only; the original error is what matters.
-        with contextlib.suppress(Exception):
-            self.release(permit)
+        best_effort(self.release, permit)
 
     def release(self, permit: str) -> bool:
         """Give a permit back and wake one waiter. True if it was held; False if it was
@@ -119,10 +105,10 @@ class Semaphore(SemaphoreView):
         push_held(self, permit)
         return permit
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
         permit = pop_held(self)
-        released = self.release(permit)
+        released = shield(self.release(permit))
         if not released and exc_type is None:
             raise SemaphoreLostError(
                 f"the permit of semaphore {self.name!r} expired while held (lease "

@@ -73,12 +73,12 @@ RULES: list[Rule] = [
     (r"\bredis\.asyncio\b", "redis"),
     (r"\.aclose\(\)", ".close()"),
     # the package: asyncio/x.py imports ..x -> x.py imports .x; the drivers
+    (r"\bpyredis_atomic\.asyncio\._driver\b", "pyredis_atomic._sync"),
     (r"\bpyredis_atomic\.asyncio\.", "pyredis_atomic."),
     (r"^from \.\.", "from ."),
     (r"^(\s*)from \.\.", r"\1from ."),
     (r"\bfrom \._driver import\b", "from ._sync import"),
     (r"\bfrom pyredis_atomic\.asyncio import\b", "from pyredis_atomic import"),
-    (r"\bfrom pyredis_atomic\.asyncio\._driver import\b", "from pyredis_atomic._sync import"),
     # names: AsyncScriptRegistry -> ScriptRegistry, _AsyncRenewer -> _Renewer, ...
     (r"\bAsync([A-Z][A-Za-z0-9]*)", r"\1"),
     (r"\b_Async([A-Z][A-Za-z0-9]*)", r"_\1"),
@@ -110,6 +110,22 @@ FILES: list[tuple[str, str, list[Rule]]] = [
     (f"{PKG}/asyncio/queue.py", f"{PKG}/queue.py", [
         (r"\nCancellation: a task cancelled while a claim(.|\n)*?nothing is lost\.\n", ""),
     ]),
+    (f"{PKG}/asyncio/cache.py", f"{PKG}/cache.py", [
+        (r"\nCancellation: a caller cancelled while it holds(.|\n)*?owns nothing\.\n", ""),
+        (r"on a ``redis.asyncio`` client \(standalone or\s+``RedisCluster``\); loaders are "
+         r"zero-argument callables returning an awaitable \(an\s+``async def`` function\) "
+         r"or a plain value\.", "on a redis-py client (standalone or ``RedisCluster``)."),
+        (r"``loader\(\)``'s result \(awaited if it is\s+awaitable\), stored",
+         "``loader()``'s result, stored"),
+        (r"\n\s*For ``async def`` functions; plain ones work too(.|\n)*?is awaited\)\.", ""),
+        (r"asyncio\.Cache\(\{", "Cache({"),
+    ]),
+    (f"{PKG}/asyncio/counter.py", f"{PKG}/counter.py", []),
+    (f"{PKG}/asyncio/semaphore.py", f"{PKG}/semaphore.py", [
+        (r"``async with sem:``", "``with sem:``"),
+    ]),
+    (f"{PKG}/asyncio/ratelimit.py", f"{PKG}/ratelimit.py", []),
+    ("tests/test_interrupts_async.py", "tests/test_interrupts_sync.py", []),
     ("tests/test_registry_async.py", "tests/test_registry_sync.py", []),
 ]
 

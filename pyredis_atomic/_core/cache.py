@@ -569,3 +569,25 @@ def key_builder(func: Callable[..., Any],
 def _default_key(func: Callable[..., Any], signature: inspect.Signature | None,
                  *args: Any, **kwargs: Any) -> str:
     return build_key(func, signature, args, kwargs)
+
+
+def inspect_result(core: CacheCore, entry: str, reply: Any) -> dict[str, Any]:
+    """Decode cache_inspect's reply."""
+    exists, payload, none, fmt, to_expiry, to_stale, delta, lease, waiters = reply
+    out: dict[str, Any] = {"key": entry, "exists": exists == 1}
+    fmt = fmt.decode("utf-8", "replace") if isinstance(fmt, bytes) else fmt
+    out["serializer"] = fmt or None
+    if exists == 1:
+        if fmt != core.format:
+            out["value"] = core.mismatch(entry, fmt)
+        else:
+            try:
+                out["value"] = core.decode(entry, payload, none)
+            except Exception as exc:
+                out["value"] = exc
+        out["expires_in"] = to_expiry / 1000
+        out["stale_until"] = to_stale / 1000
+        out["recompute"] = delta / 1000 if delta >= 0 else None
+    out["lease"] = lease / 1000 if lease >= 0 else None
+    out["waiters"] = waiters
+    return out

@@ -8,6 +8,7 @@ release pushes a wake-up token to, which waiters ``BLPOP``.
 
 from __future__ import annotations
 
+import contextvars
 import secrets
 from typing import Any
 
@@ -175,3 +176,25 @@ class SemaphoreView:
 
     def __repr__(self) -> str:
         return f"{self._repr_prefix}Semaphore{self._spec.describe()}"
+
+
+# Permits taken by ``with sem:`` in this thread or task: ((id(semaphore), permit), ...).
+# A context variable, so threads and asyncio tasks sharing one Semaphore object never
+# release each other's permits.
+HELD: contextvars.ContextVar[tuple[tuple[int, str], ...]] = contextvars.ContextVar(
+    "pyredis_atomic_semaphore_held", default=())
+
+
+def push_held(owner: object, permit: str) -> None:
+    """Remember a permit taken by ``with`` in the current context."""
+    HELD.set((*HELD.get(), (id(owner), permit)))
+
+
+def pop_held(owner: object) -> str:
+    """The permit of the innermost ``with`` of ``owner`` in the current context."""
+    stack = HELD.get()
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i][0] == id(owner):
+            HELD.set(stack[:i] + stack[i + 1:])
+            return stack[i][1]
+    raise RuntimeError("__exit__ of a semaphore that this thread or task did not enter")

@@ -14,7 +14,7 @@ from .._core.calls import Block, Call, Sleep, check_wait_error
 from .._sync import block_seconds
 from .registry import AsyncScriptRegistry, default_registry, queue_evalsha
 
-__all__ = ["CancelWatch", "Cancelled", "drive", "perform", "shield", "shielded"]
+__all__ = ["CancelWatch", "Cancelled", "best_effort", "drive", "perform", "shield", "shielded"]
 
 # What interrupts an asyncio call from outside (the sync twin: KeyboardInterrupt).
 Cancelled = asyncio.CancelledError
@@ -152,6 +152,14 @@ async def _shielded(coro: Awaitable[Any]) -> Any:
 
 
 _background: set[asyncio.Future[Any]] = set()
+
+
+async def best_effort(clean_up: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Run ``clean_up(*args)`` shielded, ignoring its errors and a second cancellation
+    meanwhile (the original error is what matters; the clean-up goes on in the
+    background)."""
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.shield(clean_up(*args))
 
 
 async def drive(client: Any, flow: Generator[Any, Any, T],

@@ -18,8 +18,8 @@ from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
 
-__all__ = ["Background", "Mutex", "check_now", "durable_target", "on_node", "primaries",
-           "settle"]
+__all__ = ["Background", "Mutex", "check_cached", "check_now", "durable_target", "on_node",
+           "primaries", "run_loader", "settle"]
 
 
 async def primaries(client: Any) -> list[Any]:
@@ -117,6 +117,17 @@ class _Worker:
             due = await self._step(item)
             if due is not None:
                 heapq.heappush(heap, (due, next(self._seq), item))
+
+
+async def run_loader(loader: Callable[[], Any]) -> Any:
+    """A cache loader's value: its result, awaited if it is awaitable."""
+    result = loader()
+    return (await result) if inspect.isawaitable(result) else result
+
+
+def check_cached(func: Callable[..., Any]) -> None:
+    """Any function may be cached by the asyncio ``Cache.cached`` (the sync twin refuses
+    coroutine functions)."""
 
 
 def check_now(check: Callable[..., Any], *args: Any) -> None:

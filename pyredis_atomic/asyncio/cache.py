@@ -1,6 +1,14 @@
-"""The asyncio :class:`Cache`: the same entries, scripts and flow as
-:class:`pyredis_atomic.Cache` (both drive :mod:`pyredis_atomic._core.cache`), for
-``redis.asyncio`` clients and async loaders.
+"""Read-through cache with stampede protection: :class:`Cache`.
+
+The racy recipe it replaces::
+
+    value = r.get(key)
+    if value is None:                  # every caller that misses at the same moment...
+        value = query_database()       # ...queries the database (a stampede)
+        r.set(key, value, ex=60)
+
+With ``Cache.get_or_set`` exactly one caller (cluster-wide) runs the loader; the others wait
+for its value, woken through Redis. See the README section "Cache get-or-set".
 
 Cancellation: a caller cancelled while it holds the fill lease (during the load, or while
 the read that took the lease was in flight) frees the lease before the cancellation
@@ -10,10 +18,8 @@ propagates (shielded), so a waiting caller takes over at once instead of after
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import inspect
 from collections.abc import Callable
 from random import random
 from typing import Any, TypeVar, overload
@@ -27,15 +33,16 @@ from .._core.cache import (
     CacheCore,
     RunLoader,
     copy_read_error,
+    inspect_result,
     key_builder,
     new_token,
 )
 from .._core.calls import Call
 from .._core.keys import DEFAULT_PREFIX
 from .._core.serializers import Serializer, SerializerLike
-from ..cache import inspect_result
-from ._driver import CancelWatch, drive, perform, shielded
-from .registry import default_registry
+from ._driver import Cancelled, CancelWatch, drive, perform, shielded
+from ._runtime import check_cached, run_loader
+from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["Cache"]
 
@@ -43,14 +50,32 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _UNSET: Any = UNSET
+# execute_command options: the reply as bytes whatever the client's decode_responses
 _RAW: dict[str, Any] = {NEVER_DECODE: True}
 
 
 class Cache:
-    """A named read-through cache on a ``redis.asyncio`` client (standalone or cluster).
+    """A named read-through cache on a ``redis.asyncio`` client (standalone or
+    ``RedisCluster``); loaders are zero-argument callables returning an awaitable (an
+    ``async def`` function) or a plain value.
 
-    Same options and semantics as :class:`pyredis_atomic.Cache`; loaders are zero-argument
-    callables returning an awaitable (an ``async def`` function) or a plain value.
+    ``ttl``: how long a value stays fresh (seconds). ``serializer``: ``"json"`` (default),
+    ``"raw"`` (bytes), ``"pickle"`` (explicit opt-in: never chosen for you), or any object
+    with ``dumps``/``loads``. ``lock_ttl``: the longest one loader may hold the fill lease
+    (default 10 s; a loader that takes longer loses the right to store its value).
+    ``wait_timeout``: how long other callers wait for that loader (default 10 s; ``None``
+    waits while loads go on) before running the loader themselves. ``early_refresh``: the
+    XFetch beta (default 1.0; 0 turns early refresh off). ``stale_ttl``: serve a value this
+    long past its expiry while one caller refreshes it (default 0: off). ``cache_none``:
+    store a ``None`` result (``True``: for ``ttl``; a number: for that many seconds; default
+    ``False``: not stored). ``prefix``: key namespace (default ``"atomic:"``).
+    ``fast_hits``: keep a plain-string copy of each fresh value next to its entry, so a hit
+    is one native ``GET`` instead of a script (default ``True``; it doubles the memory of
+    each cached value: see the README). ``registry``: the script registry to run on
+    (default: the package's).
+
+    The options other than ``serializer``, ``prefix`` and ``fast_hits`` can be overridden
+    per call of :meth:`get_or_set`.
     """
 
     def __init__(
@@ -67,13 +92,16 @@ class Cache:
         stale_ttl: float = 0,
         cache_none: bool | float = False,
         fast_hits: bool = True,
+        registry: AsyncScriptRegistry | None = None,
     ) -> None:
         self.client = client
         self._core = CacheCore(name, ttl=ttl, serializer=serializer, prefix=prefix,
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
                                cache_none=cache_none, fast_hits=fast_hits)
-        self._registry = default_registry()
+        self._registry = registry or default_registry()
+        # Replies are read as bytes on every client: values may be arbitrary bytes (pickle,
+        # raw) that a decode_responses=True client would fail to decode.
         self._fetch = self._registry.bind(client, FETCH, raw=True)
         self._execute = client.execute_command  # bind() above checked it is a client
 
@@ -93,6 +121,7 @@ class Cache:
     async def _run(self, call: Call[T]) -> T:
         return await self._registry.run(self.client, call)
 
+    # -- reading and writing --------------------------------------------------------------
     async def get_or_set(
         self,
         key: str,
@@ -105,8 +134,16 @@ class Cache:
         stale_ttl: float = _UNSET,
         cache_none: bool | float = _UNSET,
     ) -> Any:
-        """The cached value of ``key``, or the loader's result (awaited), stored for
-        ``ttl``. See :meth:`pyredis_atomic.Cache.get_or_set`."""
+        """The cached value of ``key``, or ``loader()``'s result (awaited if it is
+        awaitable), stored for ``ttl``.
+
+        A hit is one round trip. On a miss exactly one caller (across processes and hosts)
+        runs ``loader``; the others wait for its value (woken through Redis), at most
+        ``wait_timeout``, after which they run ``loader`` themselves (not storing it). If
+        the loader raises, its lease is freed at once, the error goes to its caller only and
+        one waiting caller takes over. Errors are never cached. The loader's own caller gets
+        the loader's object; everyone else gets the deserialized copy.
+        """
         if not callable(loader):
             raise TypeError(f"loader must be a zero-argument callable, got "
                             f"{type(loader).__name__}")
@@ -120,11 +157,12 @@ class Cache:
         u = random()
         watch = CancelWatch()
         if u < opts.fast:
-            # one native GET is the whole hit (see pyredis_atomic.Cache.get_or_set); a
-            # cancelled GET owns nothing
+            # The fresh copy exists only while the XFetch rule says "no refresh" for this
+            # draw: one native GET is the whole hit (see _core/cache.py). An interrupted
+            # GET owns nothing.
             copy = await self._get_copy(entry, copy_key)
-            if watch.requested():  # redis.asyncio swallowed it (see CancelWatch)
-                raise asyncio.CancelledError
+            if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
+                raise Cancelled
             if copy is not None:
                 if copy.startswith(core.hit_prefix):
                     return core.decode(entry, copy[core.hit_len:], 0)
@@ -135,20 +173,23 @@ class Cache:
         spec = core.fetch_spec(token, opts, u)
         try:
             reply = await self._fetch((entry,), (spec,))
-            if watch.requested():  # redis.asyncio swallowed it (see CancelWatch)
-                raise asyncio.CancelledError
-        except asyncio.CancelledError:
-            # The script may have run and given us the lease: free it (a no-op otherwise).
+            if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
+                raise Cancelled
+        except Cancelled:
+            # Interrupted: the script may have run and given us the lease. Free it (a no-op
+            # otherwise), so a waiting caller takes over now rather than after lock_ttl.
             with contextlib.suppress(Exception):
                 await shielded(self._run, core.release_call(entry, token, opts))
             raise
         if type(reply) is bytes:
             return core.decode(entry, reply, 0)
         return await drive(self.client, core.get_or_set_flow(entry, token, opts, reply),
-                           effects=functools.partial(self._perform, loader), watch=watch)
+                           self._registry, effects=functools.partial(self._perform, loader),
+                           watch=watch)
 
     async def _get_copy(self, entry: str, copy_key: str) -> Any:
-        """The fresh copy (one native GET), or None (as the sync ``Cache._get_copy``)."""
+        """The fresh copy (one native GET), or None: absent, or unreadable in a way the
+        script path can handle (see ``copy_read_error``)."""
         try:
             return await self._execute("GET", copy_key, **_RAW)
         except RedisError as exc:
@@ -159,17 +200,18 @@ class Cache:
 
     async def _perform(self, loader: Callable[[], Any], effect: Any) -> Any:
         if isinstance(effect, RunLoader):
-            result = loader()
-            return (await result) if inspect.isawaitable(result) else result
+            return await run_loader(loader)
         if isinstance(effect, Call):
             return await self._run(effect)
-        return await perform(self.client, effect)
+        return await perform(self.client, effect, self._registry)
 
     async def get(self, key: str, default: Any = None) -> Any:
-        """The fresh value of ``key``, or ``default`` (never loads, never waits)."""
+        """The fresh value of ``key``, or ``default`` (never loads, never waits; a stored
+        ``None`` is returned as ``None``)."""
         core = self._core
         entry, copy_key = core.keys_of(key)
         if core.fast_hits:
+            # any copy is a fresh value (get() does not take part in early refresh)
             value = core.read_copy(entry, await self._get_copy(entry, copy_key), True)
             if value is not UNSET:
                 return value
@@ -178,8 +220,11 @@ class Cache:
 
     async def set(self, key: str, value: Any, ttl: float | None = None, *,
                   stale_ttl: float = _UNSET) -> None:
-        """Store ``value`` for ``ttl``, replacing the entry and fencing off a load in
-        progress (its waiters get this value). A re-send stores it again."""
+        """Store ``value`` for ``ttl`` (default: the cache's), replacing the entry.
+
+        A load in progress is fenced off (its result is not stored) and its waiters are
+        woken with this value. Re-sending (after a lost reply) stores it again.
+        """
         core = self._core
         entry = core.entry_key(key)
         opts = core.options(ttl, stale_ttl=stale_ttl, cache_none=True)
@@ -187,16 +232,25 @@ class Cache:
         await self._run(core.set_call(entry, payload, none, opts))
 
     async def delete(self, key: str) -> bool:
-        """Remove ``key``'s value (True if there was one), fencing off a load in progress and
-        waking its waiters. A re-send returns False and changes nothing."""
+        """Remove ``key``'s value; True if there was one (fresh or stale).
+
+        A load in progress is fenced off (a value loaded from data older than this delete
+        is never stored) and its waiters are woken so one of them loads afresh. A re-send
+        after a lost reply returns False and changes nothing.
+        """
         entry = self._core.entry_key(key)
         return await self._run(self._core.delete_call(entry))
 
     async def inspect(self, key: str) -> dict[str, Any]:
-        """What Redis holds for ``key``; see :meth:`pyredis_atomic.Cache.inspect`."""
+        """What Redis holds for ``key`` (for operators): ``exists``, ``value`` (decoded,
+        or the :class:`DecodeError`), ``expires_in``/``stale_until`` (seconds, negative
+        when past), ``recompute`` (seconds the last load took), ``lease`` (seconds left,
+        or None) and ``waiters``."""
         entry = self._core.entry_key(key)
-        return inspect_result(self._core, entry, await self._run(self._core.inspect_call(entry)))
+        reply = await self._run(self._core.inspect_call(entry))
+        return inspect_result(self._core, entry, reply)
 
+    # -- decorator --------------------------------------------------------------------------
     @overload
     def cached(self, func: F, /) -> F: ...
 
@@ -208,14 +262,22 @@ class Cache:
     def cached(self, func: F | None = None, /, *, ttl: float | None = None,
                key: Callable[..., str] | None = None,
                **options: Any) -> F | Callable[[F], F]:
-        """Decorator for ``async def`` functions (plain functions work too; the wrapper is
-        always a coroutine function). Keys as in :meth:`pyredis_atomic.Cache.cached`; the
-        wrapper gains ``.cache_key(...)`` and ``await .invalidate(...)``."""
+        """Decorator: cache a function's results with :meth:`get_or_set`.
+
+        The key is ``module.qualname:`` plus the JSON of the bound arguments (defaults
+        applied); arguments JSON cannot encode raise ``TypeError``: pass ``key=`` (a
+        function of the same arguments returning a str). The wrapper gains
+        ``.cache_key(*args, **kw)`` and ``.invalidate(*args, **kw)``. ``options`` are the
+        per-call options of :meth:`get_or_set`.
+        For ``async def`` functions; plain ones work too (the wrapper is always a coroutine
+        function, and ``invalidate`` is awaited).
+        """
         if func is not None:
             return self.cached()(func)
-        self._core.options(ttl, **options)
+        self._core.options(ttl, **options)  # validate now, not at the first call
 
         def decorate(f: F) -> F:
+            check_cached(f)
             make_key = key_builder(f, key)
 
             @functools.wraps(f)
@@ -232,3 +294,4 @@ class Cache:
             return wrapper  # type: ignore[return-value]
 
         return decorate
+

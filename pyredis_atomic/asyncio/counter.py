@@ -1,4 +1,9 @@
-"""The asyncio ``BoundedCounter``: same core, same scripts, awaited I/O."""
+"""``BoundedCounter``: an integer counter that never leaves ``[min, max]``, atomically.
+
+The racy recipe it replaces: ``GET``, compare in the client, ``INCR``. Two clients both
+pass the check and push the value past its limit (stock below zero, quota over its cap).
+Here the check and the change are one Lua script (``lua/counter_add.lua``).
+"""
 
 from __future__ import annotations
 
@@ -14,14 +19,24 @@ from .._core.counter import (
     bad_delta,
 )
 from .._core.keys import DEFAULT_PREFIX
-from .registry import default_registry
+from .registry import AsyncScriptRegistry, default_registry
 
-__all__ = ["BoundedCounter", "CounterResult"]
+__all__ = ["MAX_VALUE", "MIN_VALUE", "BoundedCounter", "CounterResult"]
 
 
 class BoundedCounter(CounterView):
-    """The asyncio twin of :class:`pyredis_atomic.BoundedCounter` (same arguments, same
-    semantics; the operations are coroutines)."""
+    """An integer counter kept within ``[min, max]`` by one atomic script per change.
+
+    ``min``/``max``: the bounds, either may be ``None`` (unbounded on that side, within
+    the exact range ``±(2**53 - 1)``: :data:`MIN_VALUE`/:data:`MAX_VALUE`). ``initial``:
+    the value of a counter that does not exist (yet, or any more). ``ttl``: seconds after
+    its creation the counter expires (a fixed window: later changes do not extend it).
+    ``prefix``: key namespace. ``request_ttl``: how long a ``request_id``'s reply is
+    remembered (default one hour). ``registry``: the script registry to run on (default:
+    the package's).
+
+    Every operation is one script call; the counter key is ``<prefix>counter:{<name>}``.
+    """
 
     _repr_prefix = "asyncio."
 
@@ -39,11 +54,12 @@ class BoundedCounter(CounterView):
         ttl: float | None = None,
         prefix: str = DEFAULT_PREFIX,
         request_ttl: float = DEFAULT_REQUEST_TTL,
+        registry: AsyncScriptRegistry | None = None,
     ) -> None:
         self._spec = spec = CounterSpec(name, min=min, max=max, initial=initial, ttl=ttl,
                                         prefix=prefix, request_ttl=request_ttl)
         self._client = client
-        self._registry = default_registry()
+        self._registry = registry or default_registry()
         self._fast = self._registry.bind(client, "counter_add")
         self._keys = spec.keys
         self._high = spec.high
@@ -54,9 +70,22 @@ class BoundedCounter(CounterView):
         self._reset = spec.reset_call()
 
 
+    # -- operations ----------------------------------------------------------------------
     async def incr(self, n: int = 1, *, clamp: bool = False,
                    request_id: str | None = None) -> CounterResult:
-        """See :meth:`pyredis_atomic.BoundedCounter.incr`."""
+        """Add ``n`` (an int, may be 0 or negative) unless that would cross a bound.
+
+        Reject (default): a change that would cross a bound is not made; the result has
+        ``applied=False``, ``delta=0`` and the current value. ``clamp=True``: the value
+        saturates at the bound and ``delta`` says how much was added (``applied`` is True
+        only if all of it was). Never moves the value against the direction of ``n``.
+
+        Re-sending: without ``request_id`` a re-sent increment (after a lost reply) is
+        applied again. With a ``request_id`` (any str up to 256 bytes, unique per logical
+        change) the first reply is remembered for ``request_ttl`` seconds and a re-send
+        returns it without changing anything; reusing the id for another change raises
+        :class:`~pyredis_atomic.ScriptError` (code ``REQUESTREUSED``).
+        """
         if request_id is None and n.__class__ is int and MIN_VALUE <= n <= MAX_VALUE:
             r = await self._fast(self._keys,
                                 (n, self._high if n >= 0 else self._low,
@@ -69,19 +98,23 @@ class BoundedCounter(CounterView):
 
     async def decr(self, n: int = 1, *, clamp: bool = False,
                    request_id: str | None = None) -> CounterResult:
-        """See :meth:`pyredis_atomic.BoundedCounter.decr`."""
+        """Subtract ``n``: exactly ``incr(-n, ...)``, with the same rules and re-send
+        semantics (``delta`` in the result is the signed change, so negative here)."""
         if isinstance(n, bool) or not isinstance(n, int):
             raise bad_delta(n)
         return await self.incr(-n, clamp=clamp, request_id=request_id)
 
     async def get(self) -> int:
-        """See :meth:`pyredis_atomic.BoundedCounter.get`."""
+        """The current value (``initial`` when the counter does not exist)."""
         return await self._registry.run(self._client, self._get)
 
     async def set(self, value: int) -> None:
-        """See :meth:`pyredis_atomic.BoundedCounter.set`."""
+        """Overwrite the value (``ValueError`` outside ``[min, max]``, before anything is
+        sent). An existing counter keeps its expiry; a new one gets ``ttl``. Re-sending
+        is harmless (the same value is written again)."""
         await self._registry.run(self._client, self._spec.set_call(value))
 
     async def reset(self) -> None:
-        """See :meth:`pyredis_atomic.BoundedCounter.reset`."""
+        """Delete the counter: it reads as ``initial`` and its next change starts a new
+        ``ttl`` window. Re-sending is harmless."""
         await self._registry.run(self._client, self._reset)

@@ -1,4 +1,10 @@
-"""The asyncio ``RateLimiter``: same core, same scripts, awaited I/O."""
+"""``RateLimiter``: GCRA (generic cell rate algorithm) in one script, on the server's clock.
+
+The racy recipes it replaces: ``INCR`` + ``EXPIRE`` fixed windows (twice the rate at a
+window edge, and a crash between the two commands leaves a window that never expires),
+and client-side token buckets read and written in two round trips (both clients spend the
+same token).
+"""
 
 from __future__ import annotations
 
@@ -6,41 +12,54 @@ from typing import Any
 
 from .._core.keys import DEFAULT_PREFIX
 from .._core.ratelimit import RateLimiterSpec, RateLimiterView, RateLimitResult
-from .registry import default_registry
+from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["RateLimitResult", "RateLimiter"]
 
 
 class RateLimiter(RateLimiterView):
-    """The asyncio twin of :class:`pyredis_atomic.RateLimiter` (same arguments and
-    semantics; operations are coroutines)."""
+    """Allow ``rate`` hits per ``period`` seconds, with bursts of up to ``burst``.
+
+    From a full limiter ``burst`` hits are allowed at once (``remaining`` counts down
+    ``burst-1 ... 0``), then one every ``period / rate`` seconds; unused capacity refills
+    at that pace up to ``burst``. ``burst`` defaults to ``rate`` rounded up. Time comes from
+    the Redis server (``TIME``, microseconds), so clients' clocks do not matter.
+
+    Key: ``<prefix>ratelimit:{<name>}`` (one string, gone once the limiter is full again).
+    ``registry``: the script registry to run on (default: the package's).
+    """
 
     _repr_prefix = "asyncio."
 
     def __init__(self, client: Any, name: str, rate: float, period: float = 1.0,
-                 burst: int | None = None, *, prefix: str = DEFAULT_PREFIX) -> None:
+                 burst: int | None = None, *, prefix: str = DEFAULT_PREFIX,
+                 registry: AsyncScriptRegistry | None = None) -> None:
         self._spec = RateLimiterSpec(name, rate, period, burst, prefix=prefix)
         self._client = client
-        self._registry = default_registry()
+        self._registry = registry or default_registry()
         self._hit = self._registry.bind(client, "ratelimit_hit")
         self._hit_keys = (self._spec.key,)
         self._hit_args = (self._spec.interval_arg, str(self._spec.burst).encode(), b"1")
         self._peek1 = self._spec.peek_call(1)
         self._reset = self._spec.reset_call()
 
-
     async def hit(self, n: int = 1) -> RateLimitResult:
-        """See :meth:`pyredis_atomic.RateLimiter.hit`."""
+        """Spend ``n`` (1 to ``burst``) if allowed now; a refused hit spends nothing.
+
+        Re-sending: a hit whose reply was lost and that is sent again may be counted twice
+        (the limiter errs on the side of limiting).
+        """
         if n == 1 and n.__class__ is int:
             r = await self._hit(self._hit_keys, self._hit_args)
             return self._spec.decode(r)
         return await self._registry.run(self._client, self._spec.hit_call(n))
 
     async def peek(self, n: int = 1) -> RateLimitResult:
-        """See :meth:`pyredis_atomic.RateLimiter.peek`."""
+        """Exactly the answer ``hit(n)`` would get now, spending nothing (read-only; runs
+        on replicas where the client routes reads there)."""
         call = self._peek1 if n == 1 and n.__class__ is int else self._spec.peek_call(n)
         return await self._registry.run(self._client, call)
 
     async def reset(self) -> None:
-        """See :meth:`pyredis_atomic.RateLimiter.reset`."""
+        """Forget all hits: the limiter is full again. Re-sending is harmless."""
         await self._registry.run(self._client, self._reset)

@@ -1,73 +1,98 @@
-"""The asyncio ``Semaphore``: same core, same scripts, awaited I/O."""
+"""``Semaphore``: at most ``limit`` holders at once, cluster-wide; crashed holders' slots
+come back when their lease ends.
+
+The racy recipe it replaces: a counter of held slots (``INCR`` to enter, ``DECR`` to
+leave) that leaks a slot forever whenever a holder crashes between the two, plus
+fixed-sleep polling by the waiters.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from .._core.keys import DEFAULT_PREFIX
-from .._core.semaphore import DEFAULT_TTL, SemaphoreSpec, SemaphoreView, acquire_flow
+from .._core.semaphore import (
+    DEFAULT_TTL,
+    SemaphoreSpec,
+    SemaphoreView,
+    acquire_flow,
+    pop_held,
+    push_held,
+)
 from ..errors import ConnectionLostError, SemaphoreLostError, SemaphoreTimeoutError
-from ..semaphore import pop_held, push_held
-from ._driver import drive
-from .registry import default_registry
+from ._driver import best_effort, drive, shield
+from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["Semaphore"]
 
-T = TypeVar("T")
-
-
 class Semaphore(SemaphoreView):
-    """The asyncio twin of :class:`pyredis_atomic.Semaphore` (same arguments and
-    semantics; operations are coroutines; ``async with sem:``)."""
+    """A counting semaphore: at most ``limit`` permits are held at once.
+
+    Each permit is a random id with a lease of ``ttl`` seconds (server clock): a holder
+    that crashes frees its slot when the lease ends; a live holder that needs longer
+    calls :meth:`extend`. Waiters block on a Redis list that each release signals (no
+    fixed-sleep polling), bounded by the earliest lease end. ``timeout``: how long
+    ``async with sem:`` waits (None: forever). ``prefix``: key namespace. ``registry``: the
+    script registry to run on (default: the package's).
+
+    Keys: ``<prefix>semaphore:{<name>}:holders`` (zset) and ``...:signal`` (list).
+    """
 
     _repr_prefix = "asyncio."
 
     def __init__(self, client: Any, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
-                 timeout: float | None = None, prefix: str = DEFAULT_PREFIX) -> None:
+                 timeout: float | None = None, prefix: str = DEFAULT_PREFIX,
+                 registry: AsyncScriptRegistry | None = None) -> None:
         self._spec = SemaphoreSpec(name, limit, ttl, timeout=timeout, prefix=prefix)
         self._client = client
-        self._registry = default_registry()
+        self._registry = registry or default_registry()
         self._count = self._spec.count_call()
         self._holders = self._spec.holders_call()
 
-
     async def acquire(self, blocking: bool = True, timeout: float | None = None, *,
                       permit: str | None = None) -> str | None:
-        """See :meth:`pyredis_atomic.Semaphore.acquire`. Cancelling the task at any await
-        point releases the permit if the attempt in flight took it (best effort; the
-        lease bounds it in any case)."""
+        """Take a permit; return its id, or None if none came free in time.
+
+        ``blocking=False``: one attempt. ``timeout``: seconds to wait (None: forever).
+        ``permit``: the id to use (default: a fresh random one). Re-sending is safe: an
+        acquire re-sent with the same ``permit`` (e.g. after a lost reply) holds one slot,
+        not two, and renews its lease. If the call fails midway (timeout, interrupt), the
+        permit is released on a best-effort basis and in any case expires after ``ttl``.
+        """
         blocking, timeout, permit = self._spec.acquire_args(blocking, timeout, permit)
         try:
             flow = acquire_flow(self._spec, permit, blocking, timeout)
             return await drive(self._client, flow, self._registry)
         except ConnectionLostError:
-            raise
+            raise  # the server is out of reach: the lease frees the slot
         except BaseException:
             await self._abandon(permit)
             raise
 
     async def _abandon(self, permit: str) -> None:
-        # Shielded: a second cancellation must not stop the release half-way.
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.shield(self.release(permit))
+        # An attempt may have been applied before it failed: give the slot back now rather
+        # than after the lease. Best effort only; the original error is what matters.
+        await best_effort(self.release, permit)
 
     async def release(self, permit: str) -> bool:
-        """See :meth:`pyredis_atomic.Semaphore.release`."""
+        """Give a permit back and wake one waiter. True if it was held; False if it was
+        already released or its lease had ended (so releasing twice is harmless, and
+        re-sending a release is safe)."""
         return await self._registry.run(self._client, self._spec.release_call(permit))
 
     async def extend(self, permit: str, ttl: float | None = None) -> bool:
-        """See :meth:`pyredis_atomic.Semaphore.extend`."""
+        """Renew a held permit's lease to ``ttl`` seconds from now (default: the
+        semaphore's ``ttl``). False if the permit was released or had expired: it must
+        not be used any more. Re-sending is safe."""
         return await self._registry.run(self._client, self._spec.extend_call(permit, ttl))
 
     async def count(self) -> int:
-        """See :meth:`pyredis_atomic.Semaphore.count`."""
+        """How many permits are held now (expired leases not counted)."""
         return await self._registry.run(self._client, self._count)
 
     async def holders(self) -> list[tuple[str, float]]:
-        """See :meth:`pyredis_atomic.Semaphore.holders`."""
+        """The live permits and the seconds left on their leases, earliest end first."""
         return await self._registry.run(self._client, self._holders)
 
     async def __aenter__(self) -> str:
@@ -82,7 +107,7 @@ class Semaphore(SemaphoreView):
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         permit = pop_held(self)
-        released = await asyncio.shield(self.release(permit))
+        released = await shield(self.release(permit))
         if not released and exc_type is None:
             raise SemaphoreLostError(
                 f"the permit of semaphore {self.name!r} expired while held (lease "
