@@ -15,12 +15,15 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
-from redis.cluster import RedisCluster
+from redis.client import Pipeline, Redis
+from redis.cluster import ClusterPipeline, RedisCluster
 
-__all__ = ["IDLE", "Background", "Mutex", "check_cached", "check_now", "durable_target",
-           "on_node", "primaries", "run_loader", "settle"]
+from ._core.validate import bad_client
+
+__all__ = ["IDLE", "Background", "Client", "Mutex", "check_cached", "check_client", "check_now",
+           "durable_target", "on_node", "primaries", "run_loader", "settle"]
 
 
 def primaries(client: Any) -> list[Any]:
@@ -166,6 +169,21 @@ def check_cached(func: Callable[..., Any]) -> None:
     if inspect.iscoroutinefunction(func):
         raise TypeError(f"{func.__qualname__} is a coroutine function: use "
                         "pyredis_atomic.asyncio.Cache to cache it")
+
+
+# The clients the sync API takes (pipelines are refused: see check_client).
+Client: TypeAlias = Redis | RedisCluster
+
+
+def check_client(client: object) -> Client:
+    """``client`` if the sync API can use it, else ``TypeError`` naming ``client``: raised
+    when a primitive is built, so an asyncio client, a pipeline or something that is not a
+    client at all fails before anything is sent."""
+    if isinstance(client, (Redis, RedisCluster)) and not isinstance(
+            client, (Pipeline, ClusterPipeline)):
+        return client
+    raise bad_client(client, wanted="a redis.Redis or redis.cluster.RedisCluster",
+                     asyncio=False)
 
 
 def check_now(check: Callable[..., Any], *args: Any) -> None:

@@ -36,7 +36,7 @@ from ._core.cache import (
 from ._core.calls import Call
 from ._core.keys import DEFAULT_PREFIX
 from ._core.serializers import Serializer, SerializerLike
-from ._runtime import check_cached, run_loader
+from ._runtime import Client, check_cached, check_client, run_loader
 from ._sync import Cancelled, CancelWatch, drive, perform, shielded
 from .registry import ScriptRegistry, default_registry
 
@@ -74,7 +74,7 @@ class Cache:
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         name: str,
         ttl: float,
         serializer: str | Serializer | SerializerLike = "json",
@@ -88,7 +88,7 @@ class Cache:
         fast_hits: bool = True,
         registry: ScriptRegistry | None = None,
     ) -> None:
-        self.client = client
+        self.client = check_client(client)
         self._core = CacheCore(name, ttl=ttl, serializer=serializer, prefix=prefix,
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
@@ -97,7 +97,7 @@ class Cache:
         # Replies are read as bytes on every client: values may be arbitrary bytes (pickle,
         # raw) that a decode_responses=True client would fail to decode.
         self._fetch = self._registry.bind(client, FETCH, raw=True)
-        self._execute = client.execute_command  # bind() above checked it is a client
+        self._execute: Callable[..., Any] = self.client.execute_command
 
     @property
     def name(self) -> str:

@@ -8,8 +8,6 @@ Here the check and the change are one Lua script (``lua/counter_add.lua``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._core.counter import (
     DEFAULT_REQUEST_TTL,
     MAX_VALUE,
@@ -20,6 +18,7 @@ from ._core.counter import (
     bad_delta,
 )
 from ._core.keys import DEFAULT_PREFIX
+from ._runtime import Client, check_client
 from .registry import ScriptRegistry, default_registry
 
 __all__ = ["MAX_VALUE", "MIN_VALUE", "BoundedCounter", "CounterResult"]
@@ -46,7 +45,7 @@ class BoundedCounter(CounterView):
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         name: str,
         *,
         min: int | None = None,
@@ -57,6 +56,7 @@ class BoundedCounter(CounterView):
         request_ttl: float = DEFAULT_REQUEST_TTL,
         registry: ScriptRegistry | None = None,
     ) -> None:
+        client = check_client(client)
         self._spec = spec = CounterSpec(name, min=min, max=max, initial=initial, ttl=ttl,
                                         prefix=prefix, request_ttl=request_ttl)
         self._client = client

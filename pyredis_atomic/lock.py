@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, cast
+from typing import cast
 
 from ._core.calls import Durability, check_durability
 from ._core.keys import DEFAULT_PREFIX
@@ -34,7 +34,7 @@ from ._core.lock import (
 )
 from ._core.validate import to_millis
 from ._core.waiting import Deadline
-from ._runtime import Background, Mutex, settle
+from ._runtime import Background, Client, Mutex, check_client, settle
 from ._sync import Cancelled, CancelWatch, drive, shielded
 from .errors import DurabilityError, LockNotOwnedError, LockTimeoutError
 from .registry import ScriptRegistry, default_registry
@@ -71,7 +71,7 @@ class Lock(LockCore):
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         name: str,
         ttl: float = 10.0,
         *,
@@ -82,6 +82,7 @@ class Lock(LockCore):
         durability: Durability | None = None,
         registry: ScriptRegistry | None = None,
     ) -> None:
+        client = check_client(client)
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
                          prefix=prefix)
         self._durability = check_durability(durability)
@@ -90,7 +91,7 @@ class Lock(LockCore):
         self._renewal: Renewal | None = None
 
     @property
-    def client(self) -> Any:
+    def client(self) -> Client:
         """The redis-py client the lock talks to."""
         return self._client
 
@@ -236,10 +237,11 @@ class Lock(LockCore):
         return reply[0] != 0
 
     @staticmethod
-    def inspect(client: Any, name: str, *, prefix: str = DEFAULT_PREFIX,
+    def inspect(client: Client, name: str, *, prefix: str = DEFAULT_PREFIX,
                 registry: ScriptRegistry | None = None) -> LockInfo | None:
         """The lock's state (holder present, remaining lease, fences), read-only; None if
         the lock was never acquired. ``registry``: as for :class:`Lock`."""
+        client = check_client(client)
         keys = lock_keys(name, prefix)
         reply = (registry or default_registry()).run(client, inspect_call(keys))
         return decode_info(keys.name, reply)

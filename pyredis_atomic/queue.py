@@ -30,6 +30,7 @@ from ._core.queue import (
 )
 from ._core.validate import check_timeout
 from ._core.waiting import Deadline
+from ._runtime import Client, check_client
 from ._sync import Cancelled, CancelWatch, drive
 from .registry import ScriptRegistry, default_registry
 
@@ -79,7 +80,7 @@ class ReliableQueue:
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         name: str,
         *,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT,
@@ -89,6 +90,7 @@ class ReliableQueue:
         durability: Durability | None = None,
         registry: ScriptRegistry | None = None,
     ) -> None:
+        client = check_client(client)
         self._core = QueueCore(name, visibility_timeout=visibility_timeout,
                                max_deliveries=max_deliveries, prefix=prefix)
         if not isinstance(allow_eviction, bool):

@@ -10,7 +10,6 @@ fixed-sleep polling by the waiters.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
 
 from ._core.keys import DEFAULT_PREFIX
 from ._core.semaphore import (
@@ -21,6 +20,7 @@ from ._core.semaphore import (
     pop_held,
     push_held,
 )
+from ._runtime import Client, check_client
 from ._sync import best_effort, drive, shield
 from .errors import ConnectionLostError, SemaphoreLostError, SemaphoreTimeoutError
 from .registry import ScriptRegistry, default_registry
@@ -42,9 +42,10 @@ class Semaphore(SemaphoreView):
 
     _repr_prefix = ""
 
-    def __init__(self, client: Any, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
+    def __init__(self, client: Client, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
                  timeout: float | None = None, prefix: str = DEFAULT_PREFIX,
                  registry: ScriptRegistry | None = None) -> None:
+        client = check_client(client)
         self._spec = SemaphoreSpec(name, limit, ttl, timeout=timeout, prefix=prefix)
         self._client = client
         self._registry = registry or default_registry()

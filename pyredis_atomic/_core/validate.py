@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MAX_SECONDS", "check_int", "check_seconds", "check_timeout", "to_millis"]
+__all__ = ["MAX_SECONDS", "bad_client", "check_int", "check_seconds", "check_timeout",
+           "to_millis"]
 
 # Longer leases than a year are a bug in the caller, not a wish.
 MAX_SECONDS = 365 * 24 * 3600.0
@@ -60,3 +61,23 @@ def check_int(
 def to_millis(seconds: float) -> int:
     """Seconds to whole milliseconds, never below 1."""
     return max(1, round(seconds * 1000))
+
+
+def bad_client(client: object, *, wanted: str, asyncio: bool) -> TypeError:
+    """The ``TypeError`` for a ``client`` that the API (``asyncio`` or sync) cannot use:
+    what was wanted, what was given, and which API fits it. Decided by the class's module
+    and name only, so nothing of redis-py is imported here."""
+    cls = type(client)
+    module = cls.__module__
+    given = f"{module}.{cls.__qualname__}" if module != "builtins" else cls.__qualname__
+    if module.startswith("redis") and "Pipeline" in cls.__name__:
+        hint = ("a pipeline, not a client: primitives send their own commands (queue a "
+                "script call on a pipeline with the registry's queue())")
+    elif module.startswith("redis.asyncio") and not asyncio:
+        hint = "an asyncio client: use the same class from pyredis_atomic.asyncio"
+    elif module.startswith("redis") and asyncio and hasattr(client, "execute_command"):
+        hint = "a sync client: use the same class from pyredis_atomic"
+    else:
+        hint = "not a redis-py client"
+    return TypeError(f"client must be {wanted}, got {given} ({hint})")
+

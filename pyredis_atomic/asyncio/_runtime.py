@@ -14,12 +14,15 @@ import itertools
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.client import Pipeline, Redis
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
-__all__ = ["Background", "Mutex", "check_cached", "check_now", "durable_target", "on_node",
-           "primaries", "run_loader", "settle"]
+from .._core.validate import bad_client
+
+__all__ = ["Background", "Client", "Mutex", "check_cached", "check_client", "check_now",
+           "durable_target", "on_node", "primaries", "run_loader", "settle"]
 
 
 async def primaries(client: Any) -> list[Any]:
@@ -128,6 +131,22 @@ async def run_loader(loader: Callable[[], Any]) -> Any:
 def check_cached(func: Callable[..., Any]) -> None:
     """Any function may be cached by the asyncio ``Cache.cached`` (the sync twin refuses
     coroutine functions)."""
+
+
+# The clients the asyncio API takes (pipelines are refused: see check_client).
+Client: TypeAlias = Redis | RedisCluster
+
+
+def check_client(client: object) -> Client:
+    """``client`` if the asyncio API can use it, else ``TypeError`` naming ``client``:
+    raised when a primitive is built, so a sync client, a pipeline or something that is not
+    a client at all fails before anything is sent (a sync client would run the command,
+    then fail on ``await``)."""
+    if isinstance(client, (Redis, RedisCluster)) and not isinstance(
+            client, (Pipeline, ClusterPipeline)):
+        return client
+    raise bad_client(client, wanted="a redis.asyncio.Redis or redis.asyncio.RedisCluster",
+                     asyncio=True)
 
 
 def check_now(check: Callable[..., Any], *args: Any) -> None:

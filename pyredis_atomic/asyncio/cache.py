@@ -41,7 +41,7 @@ from .._core.calls import Call
 from .._core.keys import DEFAULT_PREFIX
 from .._core.serializers import Serializer, SerializerLike
 from ._driver import Cancelled, CancelWatch, drive, perform, shielded
-from ._runtime import check_cached, run_loader
+from ._runtime import Client, check_cached, check_client, run_loader
 from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["Cache"]
@@ -80,7 +80,7 @@ class Cache:
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         name: str,
         ttl: float,
         serializer: str | Serializer | SerializerLike = "json",
@@ -94,7 +94,7 @@ class Cache:
         fast_hits: bool = True,
         registry: AsyncScriptRegistry | None = None,
     ) -> None:
-        self.client = client
+        self.client = check_client(client)
         self._core = CacheCore(name, ttl=ttl, serializer=serializer, prefix=prefix,
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
@@ -103,7 +103,7 @@ class Cache:
         # Replies are read as bytes on every client: values may be arbitrary bytes (pickle,
         # raw) that a decode_responses=True client would fail to decode.
         self._fetch = self._registry.bind(client, FETCH, raw=True)
-        self._execute = client.execute_command  # bind() above checked it is a client
+        self._execute: Callable[..., Any] = self.client.execute_command
 
     @property
     def name(self) -> str:

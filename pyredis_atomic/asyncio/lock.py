@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, cast
+from typing import cast
 
 from .._core.calls import Durability, check_durability
 from .._core.keys import DEFAULT_PREFIX
@@ -39,7 +39,7 @@ from .._core.validate import to_millis
 from .._core.waiting import Deadline
 from ..errors import DurabilityError, LockNotOwnedError, LockTimeoutError
 from ._driver import Cancelled, CancelWatch, drive, shielded
-from ._runtime import Background, Mutex, settle
+from ._runtime import Background, Client, Mutex, check_client, settle
 from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["Lock", "LockInfo"]
@@ -75,7 +75,7 @@ class Lock(LockCore):
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         name: str,
         ttl: float = 10.0,
         *,
@@ -86,6 +86,7 @@ class Lock(LockCore):
         durability: Durability | None = None,
         registry: AsyncScriptRegistry | None = None,
     ) -> None:
+        client = check_client(client)
         super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
                          prefix=prefix)
         self._durability = check_durability(durability)
@@ -94,7 +95,7 @@ class Lock(LockCore):
         self._renewal: Renewal | None = None
 
     @property
-    def client(self) -> Any:
+    def client(self) -> Client:
         """The ``redis.asyncio`` client the lock talks to."""
         return self._client
 
@@ -240,10 +241,11 @@ class Lock(LockCore):
         return reply[0] != 0
 
     @staticmethod
-    async def inspect(client: Any, name: str, *, prefix: str = DEFAULT_PREFIX,
+    async def inspect(client: Client, name: str, *, prefix: str = DEFAULT_PREFIX,
                       registry: AsyncScriptRegistry | None = None) -> LockInfo | None:
         """The lock's state (holder present, remaining lease, fences), read-only; None if
         the lock was never acquired. ``registry``: as for :class:`Lock`."""
+        client = check_client(client)
         keys = lock_keys(name, prefix)
         reply = await (registry or default_registry()).run(client, inspect_call(keys))
         return decode_info(keys.name, reply)

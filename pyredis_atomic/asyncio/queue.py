@@ -37,6 +37,7 @@ from .._core.queue import (
 from .._core.validate import check_timeout
 from .._core.waiting import Deadline
 from ._driver import Cancelled, CancelWatch, drive
+from ._runtime import Client, check_client
 from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["Message", "ReliableQueue"]
@@ -85,7 +86,7 @@ class ReliableQueue:
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         name: str,
         *,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT,
@@ -95,6 +96,7 @@ class ReliableQueue:
         durability: Durability | None = None,
         registry: AsyncScriptRegistry | None = None,
     ) -> None:
+        client = check_client(client)
         self._core = QueueCore(name, visibility_timeout=visibility_timeout,
                                max_deliveries=max_deliveries, prefix=prefix)
         if not isinstance(allow_eviction, bool):

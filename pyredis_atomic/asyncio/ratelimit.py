@@ -8,10 +8,9 @@ same token).
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._core.keys import DEFAULT_PREFIX
 from .._core.ratelimit import RateLimiterSpec, RateLimiterView, RateLimitResult
+from ._runtime import Client, check_client
 from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["RateLimitResult", "RateLimiter"]
@@ -31,9 +30,10 @@ class RateLimiter(RateLimiterView):
 
     _repr_prefix = "asyncio."
 
-    def __init__(self, client: Any, name: str, rate: float, period: float = 1.0,
+    def __init__(self, client: Client, name: str, rate: float, period: float = 1.0,
                  burst: int | None = None, *, prefix: str = DEFAULT_PREFIX,
                  registry: AsyncScriptRegistry | None = None) -> None:
+        client = check_client(client)
         self._spec = RateLimiterSpec(name, rate, period, burst, prefix=prefix)
         self._client = client
         self._registry = registry or default_registry()

@@ -9,7 +9,6 @@ fixed-sleep polling by the waiters.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
 
 from .._core.keys import DEFAULT_PREFIX
 from .._core.semaphore import (
@@ -22,6 +21,7 @@ from .._core.semaphore import (
 )
 from ..errors import ConnectionLostError, SemaphoreLostError, SemaphoreTimeoutError
 from ._driver import best_effort, drive, shield
+from ._runtime import Client, check_client
 from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["Semaphore"]
@@ -41,9 +41,10 @@ class Semaphore(SemaphoreView):
 
     _repr_prefix = "asyncio."
 
-    def __init__(self, client: Any, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
+    def __init__(self, client: Client, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
                  timeout: float | None = None, prefix: str = DEFAULT_PREFIX,
                  registry: AsyncScriptRegistry | None = None) -> None:
+        client = check_client(client)
         self._spec = SemaphoreSpec(name, limit, ttl, timeout=timeout, prefix=prefix)
         self._client = client
         self._registry = registry or default_registry()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from ..._core.keys import DEFAULT_PREFIX
-from ..._core.queue import DEFAULT_MAX_DELIVERIES
+from ..._core.queue import DEFAULT_MAX_DELIVERIES, DEFAULT_VISIBILITY_TIMEOUT, QueueCore
 from ...queue import Message, ReliableQueue
 from .._common import connect, fail, handle_errors, url_option
 
@@ -43,7 +43,8 @@ def _atomic_errors(func: F) -> F:
 def _open(url: str | None, cluster: bool, name: str, prefix: str,
           max_deliveries: int = DEFAULT_MAX_DELIVERIES) -> ReliableQueue:
     # Validate before connecting, so bad input never waits on the network.
-    ReliableQueue(None, name, prefix=prefix, max_deliveries=max_deliveries)
+    QueueCore(name, visibility_timeout=DEFAULT_VISIBILITY_TIMEOUT,
+              max_deliveries=max_deliveries, prefix=prefix)
     client = connect(url, cluster)
     # An operator must be able to drain a queue on any server: no eviction-policy refusal.
     return ReliableQueue(client, name, prefix=prefix, max_deliveries=max_deliveries,
