@@ -122,10 +122,6 @@ class LockTimeoutError(LockError):
     """The lock could not be acquired within the timeout."""
 
 
-# -- Reliable queue (issue #4) ----------------------------------------------------------
-
-
-
 class QueueError(AtomicError):
     """Base of the reliable queue's errors."""
 
@@ -140,10 +136,6 @@ class EvictionPolicyError(QueueError):
         self.policy = policy
 
 
-# -- Cache (issue #5) --------------------------------------------------------------------
-
-
-
 class CacheError(AtomicError):
     """Base of the errors raised by :class:`~pyredis_atomic.Cache`."""
 
@@ -154,9 +146,6 @@ class EncodeError(CacheError, TypeError):
     Raised before anything is written: the entry is left as it was (a loader's lease is
     released so a waiting caller takes over). Also a ``TypeError``.
     """
-
-
-# -- Semaphore (issue #6) -------------------------------------------------------------------
 
 
 class SemaphoreError(AtomicError):

@@ -32,8 +32,6 @@ from .waiting import Deadline, wait_step, wait_then
 
 __all__ = [
     "ACQUIRED",
-    "RELEASED",
-    "RELEASED_BEFORE",
     "LockCore",
     "LockInfo",
     "LockKeys",
@@ -54,8 +52,6 @@ __all__ = [
 ]
 
 ACQUIRED = 1
-RELEASED = 1
-RELEASED_BEFORE = 2  # a re-sent release: the first one went through, its reply was lost
 
 # The shortest pause between renewal attempts after a failed one.
 MIN_RETRY = 0.05

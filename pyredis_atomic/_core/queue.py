@@ -38,7 +38,7 @@ from ..errors import EvictionPolicyError
 from .calls import Call, Flow, Sleep
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_bytes, as_int, as_list, as_str
-from .validate import check_int, check_seconds, check_timeout, to_millis
+from .validate import check_int, check_seconds, to_millis
 from .waiting import Deadline, wait_step, wait_then
 
 __all__ = [
@@ -475,11 +475,6 @@ class QueueCore:
                                                    else TAIL_POLL, claim.wait or TAIL_POLL)))
             claim = yield from wait_then(step, self.claim_call(n))
         return Claim(acked, claim.reclaimed, claim.messages, claim.wait)
-
-
-def check_pop_timeout(timeout: object) -> float | None:
-    """``None`` (do not block) or a number of seconds >= 0."""
-    return check_timeout(timeout)
 
 
 def check_limit(limit: object, argument: str = "limit") -> int:

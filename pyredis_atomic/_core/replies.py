@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["as_bytes", "as_float", "as_int", "as_list", "as_optional_str", "as_str"]
+__all__ = ["as_bytes", "as_int", "as_list", "as_optional_str", "as_str"]
 
 
 def as_str(reply: Any) -> str:
@@ -48,13 +48,6 @@ def as_int(reply: Any) -> int:
     if isinstance(reply, (bytes, str)):
         return int(reply)
     raise TypeError(f"expected an integer reply, got {type(reply).__name__}: {reply!r}")
-
-
-def as_float(reply: Any) -> float:
-    """A number sent by a script as a string (Lua numbers become integers on the wire)."""
-    if isinstance(reply, (bytes, str, int, float)):
-        return float(reply)
-    raise TypeError(f"expected a number reply, got {type(reply).__name__}: {reply!r}")
 
 
 def as_list(reply: Any) -> list[Any]:
