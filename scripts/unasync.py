@@ -204,21 +204,21 @@ def _realign(old_lines: list[str], new_lines: list[str]) -> None:
             shift[row] = want - have
 
 
-def sort_imports(text: str, target: str) -> str:
+def sort_imports(text: str, target: str, root: Path = ROOT) -> str:
     """``text`` with its imports sorted as ``ruff`` wants them (renamed imports move)."""
     done = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--select", "I", "--fix", "--quiet",
          "--stdin-filename", target, "-"],
-        input=text, capture_output=True, text=True, cwd=ROOT, check=False)
+        input=text, capture_output=True, text=True, cwd=root, check=False)
     if done.returncode not in (0, 1) or not done.stdout:
         raise SystemExit(f"ruff failed on {target}: {done.stderr.strip()}")
     return done.stdout
 
 
-def generate(source: str, target: str, extra: list[Rule]) -> str:
-    """The generated text of ``target``."""
-    text = (ROOT / source).read_text(encoding="utf-8")
-    return sort_imports(unasync_text(text, source, extra), target)
+def generate(source: str, target: str, extra: list[Rule], root: Path = ROOT) -> str:
+    """The generated text of ``target`` (paths relative to ``root``)."""
+    text = (root / source).read_text(encoding="utf-8")
+    return sort_imports(unasync_text(text, source, extra), target, root)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,11 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 and print a diff if a file differs")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the checkout to work on (default: this script's)")
     args = parser.parse_args(argv)
     stale = 0
     for source, target, extra in FILES:
-        want = generate(source, target, extra)
-        path = ROOT / target
+        want = generate(source, target, extra, args.root)
+        path = args.root / target
         have = path.read_text(encoding="utf-8") if path.exists() else ""
         if have == want:
             continue

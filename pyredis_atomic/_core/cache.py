@@ -43,8 +43,6 @@ from hashlib import sha256
 from itertools import count
 from typing import Any, TypeVar
 
-from redis import exceptions as redis_exc
-
 from ..errors import (
     ConnectionLostError,
     DecodeError,
@@ -53,7 +51,7 @@ from ..errors import (
     WrongTypeError,
 )
 from . import wire
-from .calls import Call, Effect
+from .calls import Call, Effect, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
 from .serializers import Serializer, resolve_serializer
@@ -500,17 +498,17 @@ class CacheCore:
 def copy_read_error(entry: str, copy: str, exc: Exception) -> Exception | None:
     """The package's error for a failed ``GET`` of a fresh copy, or ``None`` when the fetch
     script should run instead (another error reply, e.g. an ACL that allows scripts only)."""
-    if isinstance(exc, redis_exc.ResponseError) and str(exc).startswith("WRONGTYPE"):
+    if is_redis_error(exc, "ResponseError") and str(exc).startswith("WRONGTYPE"):
         return WrongTypeError(f"key {copy!r} (the fresh copy of a cache entry) holds "
                               f"another Redis type than string; it was left unchanged",
                               key=copy, expected="string", actual=None)
-    if isinstance(exc, redis_exc.TimeoutError):
+    if is_redis_error(exc, "TimeoutError"):
         return ReplyTimeoutError(f"no reply from Redis in time reading the cached value of "
                                  f"{_describe(entry)!r}: {exc}", key=entry)
-    if isinstance(exc, redis_exc.ConnectionError):
+    if is_redis_error(exc, "ConnectionError"):
         return ConnectionLostError(f"lost the connection to Redis reading the cached value "
                                    f"of {_describe(entry)!r}: {exc}", key=entry)
-    if isinstance(exc, redis_exc.ResponseError):
+    if is_redis_error(exc, "ResponseError"):
         return None
     return exc
 

@@ -15,8 +15,6 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from redis import exceptions as redis_exc
-
 from ..errors import (
     AtomicError,
     ConnectionLostError,
@@ -118,6 +116,13 @@ def encode_args(args: Sequence[object]) -> tuple[Arg, ...]:
     return tuple(out)
 
 
+def is_redis_error(exc: BaseException, name: str) -> bool:
+    """``isinstance(exc, redis.exceptions.<name>)``, decided by the classes' names: ``_core``
+    imports nothing of redis-py (the sync and asyncio clients raise the same classes)."""
+    return any(c.__name__ == name and c.__module__ == "redis.exceptions"
+               for c in type(exc).__mro__)
+
+
 _KEY_REF = re.compile(r"KEYS\[(\d+)\]")
 
 
@@ -144,7 +149,7 @@ def script_error(script: Script, keys: Sequence[Key], exc: Exception) -> AtomicE
     """
     keys = key_names(keys)
     message = str(exc)
-    if isinstance(exc, redis_exc.NoPermissionError) or message.startswith("NOPERM"):
+    if is_redis_error(exc, "NoPermissionError") or message.startswith("NOPERM"):
         return _no_permission(script, keys, message)
     text, key = _describe(message, keys)
     if key is None and len(keys) == 1:
@@ -272,16 +277,16 @@ def check_wait_error(exc: Exception, key: str, then: str | None = None) -> None:
     is a :class:`WrongTypeError` naming it."""
     behind = (f" (with {then!r} sent behind the wait: it may or may not have been applied)"
               if then else "")
-    if isinstance(exc, redis_exc.TimeoutError):
+    if is_redis_error(exc, "TimeoutError"):
         raise ReplyTimeoutError(f"waiting on {key!r}{behind} timed out: {exc}",
                                 key=key) from exc
-    if isinstance(exc, redis_exc.ConnectionError):
+    if is_redis_error(exc, "ConnectionError"):
         raise ConnectionLostError(f"lost the connection waiting on {key!r}{behind}: {exc}",
                                   key=key) from exc
     message = str(exc)
-    if isinstance(exc, redis_exc.ResponseError) and message.startswith("UNBLOCKED"):
+    if is_redis_error(exc, "ResponseError") and message.startswith("UNBLOCKED"):
         return
-    if isinstance(exc, redis_exc.ResponseError) and message.startswith("WRONGTYPE"):
+    if is_redis_error(exc, "ResponseError") and message.startswith("WRONGTYPE"):
         raise WrongTypeError(f"key {key!r} holds another Redis type, but waiters block on it "
                              f"as a list (BLPOP); it was left unchanged", key=key,
                              expected="list", actual=None) from exc

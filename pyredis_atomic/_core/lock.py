@@ -21,10 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis import exceptions as redis_exc
-
 from ..errors import LockLostError, LockNotOwnedError
-from .calls import Block, Call, Flow, Sleep
+from .calls import Block, Call, Flow, Sleep, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list
 from .validate import check_seconds, check_timeout, to_millis
@@ -255,8 +253,8 @@ class Renewal:
         if error is None and result == 1:
             self.expires_at = sent + lock.ttl
             return sent + renew_interval(lock.ttl)
-        if error is not None and isinstance(error, (redis_exc.ConnectionError,
-                                                    redis_exc.TimeoutError)):
+        if error is not None and (is_redis_error(error, "ConnectionError")
+                                  or is_redis_error(error, "TimeoutError")):
             left = self.expires_at - time.monotonic()
             if left > 0:
                 return time.monotonic() + retry_interval(lock.ttl, left)

@@ -1,0 +1,77 @@
+"""The layout rules of the package (issue 13), checked on the source text."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "pyredis_atomic"
+ROOT = PKG.parent
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """(module, level) of every import in ``path``."""
+    out: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.extend((alias.name, 0) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            out.append((node.module or "", node.level))
+    return out
+
+
+def test_core_imports_nothing_of_redis_py() -> None:
+    for path in sorted((PKG / "_core").glob("*.py")):
+        bad = [m for m, level in _imports(path) if level == 0 and m.split(".")[0] == "redis"]
+        assert bad == [], f"{path.name} imports {bad}"
+
+
+def test_asyncio_modules_import_no_sync_shell() -> None:
+    # Each asyncio module is a source of its own: what both APIs share is in _core.
+    shells = {p.stem for p in (PKG / "asyncio").glob("*.py")} - {"__init__"}
+    for path in sorted((PKG / "asyncio").glob("*.py")):
+        for module, level in _imports(path):
+            if level == 2:
+                assert module.split(".")[0] not in shells, f"{path.name} imports ..{module}"
+
+
+def test_every_generated_file_names_its_source_and_is_current() -> None:
+    spec = importlib.util.spec_from_file_location("unasync", ROOT / "scripts" / "unasync.py")
+    assert spec is not None
+    assert spec.loader is not None
+    unasync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(unasync)
+    assert unasync.FILES
+    for source, target, _ in unasync.FILES:
+        first = (ROOT / target).read_text(encoding="utf-8").splitlines()[0]
+        assert first == f"# GENERATED from {source} by scripts/unasync.py: do not edit."
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "unasync.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_check_fails_on_a_hand_edit(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("unasync", ROOT / "scripts" / "unasync.py")
+    assert spec is not None
+    assert spec.loader is not None
+    unasync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(unasync)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(PKG, tmp_path / PKG.name, ignore=shutil.ignore_patterns("__pycache__"))
+    for source, target, _ in unasync.FILES:
+        for name in (source, target):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, tmp_path / name)
+    command = [sys.executable, str(ROOT / "scripts" / "unasync.py"), "--check",
+               "--root", str(tmp_path)]
+    assert subprocess.run(command, capture_output=True, check=False).returncode == 0
+    target = tmp_path / unasync.FILES[0][1]
+    target.write_text(target.read_text(encoding="utf-8") + "# a hand edit\n", encoding="utf-8")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "-# a hand edit" in done.stdout
+    assert "differ from their asyncio source" in done.stderr
