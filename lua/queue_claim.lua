@@ -1,7 +1,7 @@
 --[[
 Acknowledge deliveries, requeue expired leases and due delayed messages, then claim messages.
 
-KEYS[1] pending (list): entries "id/deliveries" ready; given-back entries go to the front
+KEYS[1] pending (list): entries "id/deliveries" ready (priority 0); given back: to the front
 KEYS[2] inflight (zset): entries "id/delivery" being worked on (score: lease deadline, ms)
 KEYS[3] delayed (zset): entries "id/deliveries" waiting until their score (ms)
 KEYS[4] payload (hash): id -> payload bytes
@@ -10,6 +10,9 @@ KEYS[6] deadinfo (hash): dead id -> "deliveries reason" (reason: expired or nack
 KEYS[7] dedup (hash): dedup key -> id
 KEYS[8] dedupof (hash): id -> dedup key
 KEYS[9] signal (list): wake-up tokens for blocked consumers (bounded length)
+KEYS[10] pending1 (list): ready entries of priority 1 (claimed before pending)
+KEYS[11] pending2 (list): ready entries of priority 2 (claimed before pending1)
+KEYS[12] pending3 (list): ready entries of priority 3 (claimed first)
 ARGV[1] lease_ms: lease of each claimed message, in milliseconds
 ARGV[2] max_deliveries: an expired lease of a message delivered this often dead-letters it
 ARGV[3] n: how many messages to claim (0 = none: ack and housekeeping only)
@@ -26,12 +29,15 @@ Redis: 6.2
 ]]
 --- @include "queue_wake"
 --- @include "time"
+--- @include "queue_levels"
 local pending, inflight, delayed, payload = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local dead, deadinfo, dedup, dedupof, signal = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local lease = tonumber(ARGV[1])
 local max_deliveries = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local reclaim_limit = tonumber(ARGV[4])
+-- Ready lists by priority + 1 (see queue_levels).
+local lists = {pending, KEYS[10], KEYS[11], KEYS[12]}
 
 local now = server_ms()
 
@@ -88,7 +94,7 @@ if acks ~= '' then
   end
 end
 
--- 2. Expired leases go back to the front of pending (earliest expiry first), or to the
+-- 2. Expired leases go back to the front of their priority's pending list (earliest expiry first), or to the
 --    dead letters once delivered max_deliveries times. Bounded per call.
 local reclaimed = 0
 local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, reclaim_limit)
@@ -109,7 +115,7 @@ if #expired > 0 then
     end
   end
   if #back > 0 then
-    redis.call('LPUSH', pending, unpack(back))
+    push_by_level('LPUSH', lists, back)
     wake(signal, #back)
   end
   if #buried > 0 then
@@ -120,11 +126,11 @@ if #expired > 0 then
   reclaimed = #expired
 end
 
--- 3. Due delayed messages join the tail of pending. Bounded per call.
+-- 3. Due delayed messages join the tail of their priority's pending list. Bounded per call.
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, reclaim_limit)
 if #due > 0 then
   redis.call('ZREM', delayed, unpack(due))
-  redis.call('RPUSH', pending, unpack(due))
+  push_by_level('RPUSH', lists, due)
   wake(signal, #due)
 end
 
@@ -134,7 +140,7 @@ local claimed, wait = '', -1
 local deadline = now + lease
 if n == 1 then
   -- One message: the consumer loop's case, without the tables.
-  local entry = redis.call('LPOP', pending)
+  local entry = redis.call('LPOP', first_ready(lists))
   if entry then
     local id, d = string.match(entry, '^([^/]+)/(%d+)$')
     if not id then id, d = entry, '0' end
@@ -148,8 +154,17 @@ if n == 1 then
     end
   end
 elseif n > 1 then
-  local entries = redis.call('LPOP', pending, n)
-  if entries then
+  -- Highest priority first; within a level, from the front.
+  local entries = {}
+  for lv = 4, 1, -1 do
+    if #entries < n then
+      local got = redis.call('LPOP', lists[lv], n - #entries)
+      if got then
+        for i = 1, #got do entries[#entries + 1] = got[i] end
+      end
+    end
+  end
+  if #entries > 0 then
     local ids, counts = {}, {}
     for i = 1, #entries do
       local id, d = string.match(entries[i], '^([^/]+)/(%d+)$')
@@ -175,7 +190,7 @@ elseif n > 1 then
 end
 
 if n > 0 and #out == 1 then
-  if redis.call('LLEN', pending) > 0 then
+  if redis.call('LLEN', first_ready(lists)) > 0 then
     wait = 0  -- only purged entries were popped: try again at once
   else
     -- Nothing is ready, so every wake-up token left is stale: clear them, and a waiter

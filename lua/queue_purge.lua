@@ -10,6 +10,9 @@ KEYS[6] deadinfo (hash): dead id -> "deliveries reason"
 KEYS[7] dedup (hash): dedup key -> id
 KEYS[8] dedupof (hash): id -> dedup key
 KEYS[9] signal (list): wake-up tokens for blocked consumers
+KEYS[10] pending1 (list): ready entries of priority 1
+KEYS[11] pending2 (list): ready entries of priority 2
+KEYS[12] pending3 (list): ready entries of priority 3
 ARGV[1] limit: at most this many entries taken from each structure in this call
 ARGV[2] dead_only: "1" to delete only dead letters, "0" for everything
 
@@ -36,6 +39,9 @@ end
 
 take_zset(dead)
 if not dead_only then
+  for _, key in ipairs({KEYS[12], KEYS[11], KEYS[10]}) do
+    add(redis.call('LPOP', key, limit) or {})
+  end
   add(redis.call('LPOP', pending, limit) or {})
   take_zset(inflight)
   take_zset(delayed)
@@ -58,6 +64,7 @@ end
 local left = redis.call('ZCARD', dead)
 if not dead_only then
   left = left + redis.call('LLEN', pending) + redis.call('ZCARD', inflight)
+    + redis.call('LLEN', KEYS[10]) + redis.call('LLEN', KEYS[11]) + redis.call('LLEN', KEYS[12])
     + redis.call('ZCARD', delayed)
   if left == 0 then redis.call('DEL', signal) end
 end

@@ -8,9 +8,13 @@ KEYS[4] dedup (hash): dedup key -> id of the queued message that carries it
 KEYS[5] dedupof (hash): id -> its dedup key
 KEYS[6] signal (list): wake-up tokens for blocked consumers (bounded length)
 KEYS[7] seq (string): id counter; never reset, so ids are never reused
+KEYS[8] pending1 (list): ready entries of priority 1 (as pending, claimed before it)
+KEYS[9] pending2 (list): ready entries of priority 2
+KEYS[10] pending3 (list): ready entries of priority 3 (the highest)
 ARGV[1] delay_ms: 0 = ready now, else milliseconds until the messages become ready
 ARGV[2] dedup: "1" when the items are (dedup key, payload) pairs, "0" when they are payloads
-ARGV[3...] items: payloads, or dedup key and payload pairs (one or more)
+ARGV[3] priority: 0 (default, lowest) to 3 (highest); ids of priority k > 0 end in "p<k>"
+ARGV[4...] items: payloads, or dedup key and payload pairs (one or more)
 
 Returns: the ids separated by single spaces, one per message in order (one string keeps
   the reply cheap to parse); a deduplicated message gives the id of the message already
@@ -25,12 +29,18 @@ local dedup, dedupof, signal, seq = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local now = server_ms()
 local delay = tonumber(ARGV[1])
 local paired = ARGV[2] == '1'
+-- A message of priority k > 0 waits in KEYS[7 + k] when ready; its id ends in
+-- PRIORITY_MARK .. k (before DEDUP_MARK), so every requeue (nack, expired lease, due delay,
+-- redrive) finds its list again from the id alone.
+local prio = ARGV[3]
+local ready = prio == '0' and pending or ({KEYS[8], KEYS[9], KEYS[10]})[tonumber(prio)]
+local mark = prio == '0' and '' or (PRIORITY_MARK .. prio)
 
 -- One message, ready now, no dedup key: the producer's common case, without the tables.
-if #ARGV == 3 and not paired and delay == 0 then
-  local id = string.format('%d-%d', now, redis.call('INCR', seq))
-  redis.call('HSET', payload, id, ARGV[3])
-  redis.call('RPUSH', pending, id .. '/0')
+if #ARGV == 4 and not paired and delay == 0 then
+  local id = string.format('%d-%d', now, redis.call('INCR', seq)) .. mark
+  redis.call('HSET', payload, id, ARGV[4])
+  redis.call('RPUSH', ready, id .. '/0')
   wake(signal, 1)
   return id
 end
@@ -38,14 +48,14 @@ end
 local step = paired and 2 or 1
 
 -- One INCRBY reserves the sequence numbers of the whole batch.
-local count = (#ARGV - 2) / step
+local count = (#ARGV - 3) / step
 local nextseq = redis.call('INCRBY', seq, count) - count + 1
 
 local ids, entries, fields = {}, {}, {}
 -- Dedup keys given earlier in this call -> the id made for them: their payloads are only
 -- written after the loop, so the HEXISTS check below would take those ids for stale ones.
 local made = {}
-for i = 3, #ARGV, step do
+for i = 4, #ARGV, step do
   local existing = false
   local key
   if paired then
@@ -61,7 +71,7 @@ for i = 3, #ARGV, step do
     ids[#ids + 1] = existing
   else
     -- Ids of deduplicated messages end in DEDUP_MARK: acks skip the dedup lookup for the rest.
-    local id = string.format('%d-%d', now, nextseq)
+    local id = string.format('%d-%d', now, nextseq) .. mark
     if paired then id = id .. DEDUP_MARK end
     nextseq = nextseq + 1
     ids[#ids + 1] = id
@@ -86,7 +96,7 @@ if #entries > 0 then
     end
     redis.call('ZADD', delayed, unpack(z))
   else
-    redis.call('RPUSH', pending, unpack(entries))
+    redis.call('RPUSH', ready, unpack(entries))
     wake(signal, #entries)
   end
 end

@@ -30,7 +30,7 @@ def test_push_pop_ack_roundtrip(client: redis.Redis) -> None:
     assert q.stats()["in_flight"] == 1
     assert q.ack(msg) is True
     assert q.stats() == {"pending": 0, "in_flight": 0, "delayed": 0, "dead": 0,
-                         "oldest_pending_age": None}
+                         "oldest_pending_age": None, "pending_by_priority": [0, 0, 0, 0]}
     assert all_payload_ids(client, q) == set()
 
 
@@ -280,7 +280,7 @@ def test_purge_and_purge_dead_only(client: redis.Redis) -> None:
     assert q.stats()["dead"] == 0
     assert q.purge() == 3
     assert q.stats() == {"pending": 0, "in_flight": 0, "delayed": 0, "dead": 0,
-                         "oldest_pending_age": None}
+                         "oldest_pending_age": None, "pending_by_priority": [0, 0, 0, 0]}
     assert q.ack(inflight) is False
     leftovers = [k for k in client.keys("atomic:queue:{purge}:*")
                  if not (k.decode() if isinstance(k, bytes) else k).endswith(":seq")]

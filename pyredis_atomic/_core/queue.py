@@ -8,28 +8,38 @@ Data model (one hash tag per queue, so every key of a queue sits in one cluster 
 * ``pending`` (list): entries ``"<id>/<deliveries so far>"`` ready for delivery. Fresh and
   due delayed messages join the tail; messages given back (``nack`` without delay, expired
   leases) go to the front.
+* ``pending1`` .. ``pending3`` (lists): the same for priorities 1 to 3 (:data:`PRIORITIES`
+  levels in all, 0 the default and lowest). A claim takes from the highest non-empty list
+  first (one ``LLEN`` per higher level: a fixed cost, the levels are fixed). A message of
+  priority k > 0 has the marker ``p<k>`` at the end of its id (before the dedup marker), so
+  every requeue finds its list from the id alone.
 * ``inflight`` (zset): entries ``"<id>/<delivery>"`` being worked on, scored by their lease
   deadline (ms, server time). The entry *is* the receipt: an ack is one ``ZREM`` of it
   (O(log n), flat with the in-flight count) and a receipt of an older delivery matches
   nothing.
 * ``delayed`` (zset): entries scored by the time they become ready.
 * ``dead`` (zset): dead letters scored by the time they died; ``deadinfo`` (hash) holds
-  their delivery count and why they died.
+  their delivery count and why they died (``"<deliveries> <reason>"``), then, when the last
+  nack recorded one, a newline and the failure (JSON, see :class:`Failure`).
 * ``payload`` (hash): a message's bytes.
 * ``dedup`` / ``dedupof`` (hashes): dedup key <-> id, while the message is queued.
 * ``signal`` (list): wake-up tokens for blocked consumers (bounded); ``seq``: id counter.
 
-A message's id is ``"<push ms>-<seq>"``, followed by the dedup marker ``k``
-(:data:`~pyredis_atomic._core.wire.DEDUP_MARK`) when it was pushed with a dedup key: only
-such ids are looked up in ``dedupof`` when they leave the queue. A receipt is
-``"<id>/<delivery>"``. The delivery
-number only grows, and a redriven dead letter gets a new id, so an old receipt can never
-match a newer delivery.
+A message's id is ``"<push ms>-<seq>"``, then the priority marker ``p<k>``
+(:data:`~pyredis_atomic._core.wire.PRIORITY_MARK`) for a priority k > 0, then the dedup
+marker ``k`` (:data:`~pyredis_atomic._core.wire.DEDUP_MARK`) when it was pushed with a dedup
+key: only such ids are looked up in ``dedupof`` when they leave the queue. A receipt is
+``"<id>/<delivery>"``. The delivery number only grows (but for a give-back that is not an
+attempt, ``nack(counted=False)``, which puts it back one), and a redriven dead letter gets
+a new id, so an old receipt can never match a newer delivery.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import time
+import traceback as tb
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,12 +50,15 @@ from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_bytes, as_int, as_list, as_str
 from .validate import check_int, check_seconds, to_millis
 from .waiting import Deadline, wait_step, wait_then
+from .wire import DEDUP_MARK, PRIORITY_MARK
 
 __all__ = [
     "DEFAULT_MAX_DELIVERIES",
     "DEFAULT_VISIBILITY_TIMEOUT",
     "EVICTING_POLICIES",
     "MAX_BATCH",
+    "PRIORITIES",
+    "Failure",
     "Message",
     "QueueCore",
     "QueueStats",
@@ -65,8 +78,62 @@ TAIL_POLL = 0.025
 # maxmemory policies that may evict keys without a TTL (the queue's keys have none).
 EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 
+# Priority levels: 0 (the default, lowest) to PRIORITIES - 1 (claimed first). Four, as
+# kombu's Redis transport uses: each level is one more list key on every script call.
+PRIORITIES = 4
+# Longest failure record stored with a dead letter (the traceback is cut to fit).
+MAX_FAILURE_BYTES = 4096
+
 _PARTS = ("pending", "inflight", "delayed", "payload", "dead", "deadinfo", "dedup", "dedupof",
-          "signal", "seq")
+          "signal", "seq", "pending1", "pending2", "pending3")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a message's last delivery failed, as recorded with its dead letter.
+
+    ``type``: the exception's qualified class name; ``message``: ``str(exc)``;
+    ``traceback``: its last frames, formatted (short, may be ``""``); ``at``: when it was
+    recorded (client time, seconds since the epoch). Written by :meth:`ReliableQueue.nack`
+    with ``failure=`` (the :class:`~pyredis_atomic.Worker` does it for handlers that raise).
+    """
+
+    type: str
+    message: str
+    traceback: str
+    at: float
+
+    def to_json(self) -> str:
+        """The stored form (one JSON object)."""
+        return json.dumps({"type": self.type, "message": self.message,
+                           "traceback": self.traceback, "at": self.at}, ensure_ascii=False)
+
+    @classmethod
+    def from_text(cls, text: str) -> Failure:
+        """Read a stored record; text that is not one (written by another client) is kept
+        whole as the message."""
+        try:
+            d = json.loads(text)
+            return cls(str(d["type"]), str(d["message"]), str(d.get("traceback", "")),
+                       float(d.get("at", 0.0)))
+        except (ValueError, TypeError, KeyError):
+            return cls("", text, "", 0.0)
+
+
+def failure_of(exc: BaseException, at: float, limit: int = MAX_FAILURE_BYTES) -> Failure:
+    """The record of ``exc``: its type, message and the last frames of its traceback, cut so
+    that the JSON stays under ``limit`` bytes (the message first keeps 1 kB)."""
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else (
+        f"{kind.__module__}.{kind.__qualname__}")
+    message = str(exc)[:1024]
+    frames = tb.format_tb(exc.__traceback__)[-5:] if exc.__traceback__ is not None else []
+    trace = "".join(frames)
+    record = Failure(name, message, trace, at)
+    while len(record.to_json().encode()) > limit and trace:
+        trace = trace[len(trace) // 4 + 1:]
+        record = Failure(name, message, "..." + trace if trace else "", at)
+    return record
 
 
 class Message:
@@ -77,13 +144,19 @@ class Message:
     this delivery included. ``receipt``: names this one delivery; ``ack``/``nack``/``extend``
     act only while it is the current delivery. ``queue``: the queue's key base (messages are
     accepted only by the queue they came from). For dead letters, ``dead_reason``
-    (``"expired"``: its last lease ran out; ``"nacked"``: given back on its last delivery)
-    and ``dead_at`` (server time, seconds) tell how it died.
+    (``"expired"``: its last lease ran out, e.g. its worker died; ``"nacked"``: given back
+    on its last delivery), ``dead_at`` (server time, seconds) and ``failure`` (a
+    :class:`Failure` if the last nack recorded one, else None) tell how it died.
+    ``priority``: 0 (default) to 3, from the id. ``lost``: set by a
+    :class:`~pyredis_atomic.Worker` when a heartbeat found this delivery gone (its lease ran
+    out while the process was paused, or an operator requeued it): stop working on it, its
+    ack will be refused.
 
-    Immutable; compares by value.
+    Immutable (but for ``lost``); compares by value.
     """
 
-    __slots__ = ("dead_at", "dead_reason", "deliveries", "id", "payload", "queue")
+    __slots__ = ("_lost", "dead_at", "dead_reason", "deliveries", "failure", "id", "payload",
+                 "queue")
 
     id: str
     payload: bytes
@@ -91,9 +164,12 @@ class Message:
     queue: str
     dead_reason: str | None
     dead_at: float | None
+    failure: Failure | None
+    _lost: bool
 
     def __init__(self, id: str, payload: bytes, deliveries: int, queue: str, *,
-                 dead_reason: str | None = None, dead_at: float | None = None) -> None:
+                 dead_reason: str | None = None, dead_at: float | None = None,
+                 failure: Failure | None = None) -> None:
         # object.__setattr__: instances are immutable once built (see __setattr__).
         _set = object.__setattr__
         _set(self, "id", id)
@@ -102,6 +178,21 @@ class Message:
         _set(self, "queue", queue)
         _set(self, "dead_reason", dead_reason)
         _set(self, "dead_at", dead_at)
+        _set(self, "failure", failure)
+        _set(self, "_lost", False)
+
+    @property
+    def lost(self) -> bool:
+        """True once a worker's heartbeat found this delivery no longer current."""
+        return self._lost
+
+    def _mark_lost(self) -> None:
+        object.__setattr__(self, "_lost", True)
+
+    @property
+    def priority(self) -> int:
+        """The message's priority (0 to 3), read from the marker in its id."""
+        return priority_of(self.id)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Message is immutable (cannot set {name!r})")
@@ -121,7 +212,7 @@ class Message:
 
     def _key(self) -> tuple[Any, ...]:
         return (self.id, self.payload, self.deliveries, self.queue, self.dead_reason,
-                self.dead_at)
+                self.dead_at, self.failure)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
@@ -139,6 +230,19 @@ class Message:
 
 
 QueueStats = dict[str, Any]
+
+
+def priority_of(mid: str) -> int:
+    """The priority encoded in a message id (``...p<k>`` or ``...p<k>k``; none: 0)."""
+    end = mid[:-1] if mid.endswith(DEDUP_MARK) else mid
+    if len(end) >= 2 and end[-2] == PRIORITY_MARK and end[-1].isdigit():
+        return int(end[-1])
+    return 0
+
+
+def check_priority(priority: object) -> int:
+    """A priority level: an int from 0 to PRIORITIES - 1 (bool refused)."""
+    return check_int(priority, "priority", minimum=0, maximum=PRIORITIES - 1)
 
 
 def check_eviction_policy(policies: Iterable[str], *, allow: bool, key: str) -> None:
@@ -270,12 +374,13 @@ class QueueCore:
         # The hot calls' keys and fixed arguments go out pre-encoded: redis-py then skips
         # an encode per argument per call, a measurable share of a push or a claim.
         k = {part: key.encode() for part, key in self.keys.items()}
+        levels = (k["pending1"], k["pending2"], k["pending3"])
         self._push_keys = (k["pending"], k["delayed"], k["payload"], k["dedup"], k["dedupof"],
-                           k["signal"], k["seq"])
+                           k["signal"], k["seq"], *levels)
         self._claim_keys = (k["pending"], k["inflight"], k["delayed"], k["payload"], k["dead"],
-                            k["deadinfo"], k["dedup"], k["dedupof"], k["signal"])
+                            k["deadinfo"], k["dedup"], k["dedupof"], k["signal"], *levels)
         self._nack_keys = (k["pending"], k["inflight"], k["delayed"], k["dead"], k["deadinfo"],
-                           k["dedup"], k["dedupof"], k["signal"])
+                           k["dedup"], k["dedupof"], k["signal"], *levels)
         self._extend_keys = (k["inflight"],)
         self._claim_head = (b"%d" % self.lease_ms, b"%d" % self.max_deliveries)
         self._decode_claim = functools.partial(_decode_claim, queue=self.base)
@@ -320,9 +425,11 @@ class QueueCore:
 
     # -- calls ---------------------------------------------------------------------------
     def push_calls(self, payloads: Sequence[object], *, delay: object = 0.0,
-                   dedup_keys: Sequence[object] | None = None) -> list[Call[list[str]]]:
+                   dedup_keys: Sequence[object] | None = None,
+                   priority: object = 0) -> list[Call[list[str]]]:
         """The push calls (one per batch of at most MAX_BATCH) for these payloads."""
         delay_ms = _delay_ms(delay)
+        prio = _PRIO[check_priority(priority)]
         if isinstance(payloads, (str, bytes, bytearray, memoryview)) or not isinstance(
                 payloads, Iterable):
             raise TypeError(f"payloads must be an iterable of bytes or str, "
@@ -346,33 +453,48 @@ class QueueCore:
             step = 2
         chunk = MAX_BATCH * step
         return [Call("queue_push", self._push_keys,
-                     (delay_ms, paired, *items[i:i + chunk]), _decode_ids, raw=True)
+                     (delay_ms, paired, prio, *items[i:i + chunk]), _decode_ids, raw=True)
                 for i in range(0, len(items), chunk)]
 
     def push_call(self, payload: object, *, delay: object = 0.0,
-                  dedup_key: object = None) -> Call[list[str]]:
+                  dedup_key: object = None, priority: object = 0) -> Call[list[str]]:
         """The call that pushes one message."""
         body = _payload(payload)
         delay_ms = _delay_ms(delay)
+        prio = _PRIO[0] if priority == 0 and type(priority) is int else _PRIO[
+            check_priority(priority)]
         if dedup_key is None:
-            return Call("queue_push", self._push_keys, (delay_ms, b"0", body), _decode_ids,
-                        raw=True)
+            return Call("queue_push", self._push_keys, (delay_ms, b"0", prio, body),
+                        _decode_ids, raw=True)
         return Call("queue_push", self._push_keys,
-                    (delay_ms, "1", _dedup_key(dedup_key), body), _decode_ids, raw=True)
+                    (delay_ms, "1", prio, _dedup_key(dedup_key), body), _decode_ids, raw=True)
 
     def claim_call(self, n: int, acks: Sequence[Message] = (),
-                   reclaim: int = RECLAIM_BATCH, lease_ms: int | None = None) -> Call[Claim]:
-        """Ack ``acks`` (already checked), housekeeping, then claim up to ``n`` (0: none)."""
+                   reclaim: int = RECLAIM_BATCH, lease_ms: int | None = None,
+                   max_deliveries: int | None = None) -> Call[Claim]:
+        """Ack ``acks`` (already checked), housekeeping, then claim up to ``n`` (0: none).
+        ``lease_ms`` / ``max_deliveries``: instead of the queue's (a worker's own)."""
         receipts = " ".join([m.receipt for m in acks])
-        head = self._claim_head if lease_ms is None else (lease_ms, self.max_deliveries)
+        head = (self._claim_head if lease_ms is None and max_deliveries is None
+                else (lease_ms or self.lease_ms, max_deliveries or self.max_deliveries))
         return Call("queue_claim", self._claim_keys, (*head, n, reclaim, receipts),
                     self._decode_claim, raw=True)
 
-    def nack_call(self, msg: Message, delay: object = 0.0) -> Call[int]:
-        """Give a delivery back (now, after ``delay`` seconds, or to the dead letters)."""
+    def nack_call(self, msg: Message, delay: object = 0.0, *, counted: object = True,
+                  failure: object = None, max_deliveries: int | None = None) -> Call[int]:
+        """Give a delivery back (now, after ``delay`` seconds, or to the dead letters).
+
+        ``counted=False``: the delivery is not an attempt (it never dead-letters the
+        message; the next delivery has the same number). ``failure``: a :class:`Failure`,
+        an exception (recorded now) or a str, stored with the dead letter if this nack
+        buries the message. ``max_deliveries``: instead of the queue's."""
         delay_ms = _delay_ms(delay)
+        if not isinstance(counted, bool):
+            raise TypeError(f"counted must be a bool, got {type(counted).__name__}")
+        record = _failure_text(failure)
         return Call("queue_nack", self._nack_keys,
-                    (msg.receipt, delay_ms, self.max_deliveries), as_int, raw=True)
+                    (msg.receipt, delay_ms, max_deliveries or self.max_deliveries,
+                     b"1" if counted else b"0", record), as_int, raw=True)
 
     def extend_call(self, msg: Message, visibility_timeout: object = None) -> Call[bool]:
         """Extend a delivery's lease to ``visibility_timeout`` (default: the queue's) from
@@ -385,7 +507,8 @@ class QueueCore:
     def stats_call(self) -> Call[QueueStats]:
         """Counts by state and the age of the oldest pending message."""
         k = self.keys
-        return Call("queue_stats", (k["pending"], k["inflight"], k["delayed"], k["dead"]), (),
+        return Call("queue_stats", (k["pending"], k["inflight"], k["delayed"], k["dead"],
+                                    k["pending1"], k["pending2"], k["pending3"]), (),
                     _decode_stats, raw=True)
 
     def dead_call(self, limit: object = 100, offset: object = 0) -> Call[list[Message]]:
@@ -399,10 +522,12 @@ class QueueCore:
             items = as_list(reply)
             out = []
             for i in range(0, len(items), 4):
-                count, _, reason = as_str(items[i + 2]).partition(" ")
+                head, _, record = as_str(items[i + 2]).partition("\n")
+                count, _, reason = head.partition(" ")
                 out.append(Message(as_str(items[i]), as_bytes(items[i + 1]), int(count), base,
                                    dead_reason=reason or "unknown",
-                                   dead_at=int(float(as_str(items[i + 3]))) / 1000.0))
+                                   dead_at=int(float(as_str(items[i + 3]))) / 1000.0,
+                                   failure=Failure.from_text(record) if record else None))
             return out
 
         return Call("queue_dead", (k["dead"], k["payload"], k["deadinfo"]), (offset, limit),
@@ -431,7 +556,8 @@ class QueueCore:
 
     def _redrive_keys(self) -> tuple[str, ...]:
         k = self.keys
-        return (k["dead"], k["payload"], k["deadinfo"], k["pending"], k["signal"], k["seq"])
+        return (k["dead"], k["payload"], k["deadinfo"], k["pending"], k["signal"], k["seq"],
+                k["pending1"], k["pending2"], k["pending3"])
 
     def purge_call(self, dead_only: bool) -> Call[tuple[int, int]]:
         """Delete a batch; the reply says how many went and how many are left."""
@@ -445,7 +571,8 @@ class QueueCore:
 
         return Call("queue_purge",
                     (k["pending"], k["inflight"], k["delayed"], k["dead"], k["payload"],
-                     k["deadinfo"], k["dedup"], k["dedupof"], k["signal"]),
+                     k["deadinfo"], k["dedup"], k["dedupof"], k["signal"], k["pending1"],
+                     k["pending2"], k["pending3"]),
                     (MAX_BATCH, "1" if dead_only else "0"), decode, raw=True)
 
     # -- flows ---------------------------------------------------------------------------
@@ -491,11 +618,36 @@ def _decode_bool(reply: Any) -> bool:
 
 
 def _decode_stats(reply: Any) -> QueueStats:
-    items = [as_int(x) for x in as_list(reply)]
+    raw = as_list(reply)
+    items = [as_int(x) for x in raw[:5]]
     return {
         "pending": items[0],
         "in_flight": items[1],
         "delayed": items[2],
         "dead": items[3],
         "oldest_pending_age": None if items[4] < 0 else items[4] / 1000.0,
+        "pending_by_priority": [int(x) for x in as_str(raw[5]).split(" ")],
     }
+
+
+_PRIO = tuple(b"%d" % i for i in range(PRIORITIES))
+
+
+def _failure_text(failure: object) -> str | bytes:
+    """The stored form of a nack's ``failure=``."""
+    if failure is None:
+        return b""
+    if isinstance(failure, Failure):
+        text = failure.to_json()
+    elif isinstance(failure, BaseException):
+        text = failure_of(failure, time.time()).to_json()
+    elif isinstance(failure, str):
+        _check_unicode(failure, "failure")
+        text = failure
+    else:
+        raise TypeError(f"failure must be an exception, a Failure or a str, "
+                        f"got {type(failure).__name__}")
+    data = text.encode("utf-8")
+    if len(data) > MAX_FAILURE_BYTES:
+        text = data[:MAX_FAILURE_BYTES].decode("utf-8", "ignore")
+    return text

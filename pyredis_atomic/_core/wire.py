@@ -15,6 +15,7 @@ __all__ = [
     "COPY_VALUE_FULL",
     "DEDUP_MARK",
     "LUA_CONSTANTS",
+    "PRIORITY_MARK",
     "SIGNAL_CAP",
     "lua_constants",
 ]
@@ -26,6 +27,11 @@ SIGNAL_CAP = 1024
 #: The last character of the id of every queue message pushed with a dedup key: acks,
 #: nacks and dead-lettering look up the dedup mapping only for such ids.
 DEDUP_MARK = "k"
+
+#: Queue ids of messages pushed with a priority k > 0 end in PRIORITY_MARK + k (before the
+#: DEDUP_MARK): every requeue (nack, expired lease, due delay, redrive) finds the
+#: priority's ready list from the id alone.
+PRIORITY_MARK = "p"
 
 #: Kinds of a cache entry's fresh copy (the byte after the serializer tag): a value or a
 #: stored None, readable for any XFetch draw, or only while early refresh is off ("FULL").
@@ -39,6 +45,7 @@ LUA_CONSTANTS: dict[str, int | str] = {
     "SIGNAL_CAP": SIGNAL_CAP,
     "DEDUP_MARK": DEDUP_MARK,
     "DEDUP_MARK_BYTE": ord(DEDUP_MARK),
+    "PRIORITY_MARK": PRIORITY_MARK,
     "COPY_VALUE": COPY_VALUE,
     "COPY_NONE": COPY_NONE,
     "COPY_VALUE_FULL": COPY_VALUE_FULL,

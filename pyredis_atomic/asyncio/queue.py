@@ -27,6 +27,7 @@ from .._core.queue import (
     DEFAULT_VISIBILITY_TIMEOUT,
     MAX_BATCH,
     Claim,
+    Failure,
     Message,
     QueueCore,
     QueueStats,
@@ -146,29 +147,35 @@ class ReliableQueue:
         self._checked = True
 
     # -- producing -----------------------------------------------------------------------
-    async def push(self, payload: bytes | str, *, delay: float = 0.0,
+    async def push(self, payload: bytes | str, *, delay: float = 0.0, priority: int = 0,
                    dedup_key: str | None = None) -> str:
         """Push one message; return its id.
 
         ``payload``: bytes (a str is stored as UTF-8). ``delay``: seconds before it can be
         delivered. ``dedup_key``: while a message pushed with this key is still queued
         (pending, delayed or in flight), pushing again with the key pushes nothing and
-        returns the queued message's id; this also makes a re-sent push idempotent.
+        returns the queued message's id; this also makes a re-sent push idempotent (the
+        queued message keeps its own priority and delay). ``priority``: 0 (the default,
+        lowest) to 3; a ready message of a higher priority is always claimed before one of
+        a lower priority, FIFO within a priority (given-back messages go to the front of
+        their priority). Delays, dedup, retries, dead letters and redrive keep it.
         """
-        call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key)
+        call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key,
+                                    priority=priority)
         if not self._checked:
             await self._check_server()
         return (await self._write(call))[0]
 
     async def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
+                        priority: int = 0,
                         dedup_keys: Iterable[str] | None = None) -> list[str]:
         """Push several messages in order (one script call per 1000); return their ids.
 
-        ``dedup_keys``: one per payload, as for :meth:`push`.
+        ``dedup_keys``: one per payload, as for :meth:`push`; ``priority``: of every message.
         """
         calls = self._core.push_calls(list(payloads), delay=delay,
                                       dedup_keys=None if dedup_keys is None
-                                      else list(dedup_keys))
+                                      else list(dedup_keys), priority=priority)
         if not self._checked:
             await self._check_server()
         ids: list[str] = []
@@ -257,14 +264,22 @@ class ReliableQueue:
         claim = await self._claim(1, timeout, [msg])
         return claim.acked == 1, (claim.messages[0] if claim.messages else None)
 
-    async def nack(self, msg: Message, delay: float = 0.0) -> None:
+    async def nack(self, msg: Message, delay: float = 0.0, *,
+                   failure: BaseException | Failure | str | None = None,
+                   counted: bool = True) -> None:
         """Give a delivery back: ready again at once (front of the queue) or after
         ``delay`` seconds. The delivery counts: on its ``max_deliveries``-th delivery the
         message goes to the dead letters instead. A stale receipt (or a re-send of an
         applied nack) changes nothing.
+
+        ``failure``: an exception (recorded with its type, message, last frames and the
+        time), a :class:`Failure` or a str, stored with the dead letter if this nack buries
+        the message (see :meth:`dead_letters`). ``counted=False``: this delivery is not an
+        attempt (a consumer that stops gives back work it did not do): the message is never
+        dead-lettered by it and its next delivery has the same number.
         """
         self._core.check_message(msg)
-        call = self._core.nack_call(msg, delay)
+        call = self._core.nack_call(msg, delay, counted=counted, failure=failure)
         if not self._checked:
             await self._check_server()
         await self._run(self._client, call)
@@ -296,14 +311,15 @@ class ReliableQueue:
         return moved
 
     async def stats(self) -> QueueStats:
-        """``{"pending", "in_flight", "delayed", "dead", "oldest_pending_age"}``: counts by
-        state, and the seconds since the message at the front of pending was pushed
-        (None when nothing is pending)."""
+        """``{"pending", "in_flight", "delayed", "dead", "oldest_pending_age",
+        "pending_by_priority"}``: counts by state (pending: every priority), the seconds
+        since the oldest message at the front of a priority's pending list was pushed (None
+        when nothing is pending), and the pending count of each priority, 0 first."""
         return await self._run(self._client, self._core.stats_call())
 
     async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[Message]:
-        """Dead letters, oldest death first, with their delivery counts, ``dead_reason``
-        and ``dead_at``."""
+        """Dead letters, oldest death first, with their delivery counts, ``dead_reason``,
+        ``dead_at`` and ``failure`` (the last failure recorded, or None)."""
         return await self._run(self._client, self._core.dead_call(limit, offset))
 
     async def redrive(self, ids: Iterable[str] | None = None) -> int:
