@@ -5,10 +5,13 @@ KEYS[1] pending (list): entries "id/deliveries" ready for delivery
 KEYS[2] inflight (zset): entries "id/delivery" being worked on (score: lease deadline, ms)
 KEYS[3] delayed (zset): entries "id/deliveries" waiting until their score (ms)
 KEYS[4] dead (zset): dead-lettered ids
+KEYS[5] pending1 (list): ready entries of priority 1
+KEYS[6] pending2 (list): ready entries of priority 2
+KEYS[7] pending3 (list): ready entries of priority 3
 
-Returns: {pending, in_flight, delayed, dead, lag_ms, inflight_age_ms, overdue_ms} (ms of
+Returns: {pending (every priority), in_flight, delayed, dead, lag_ms, inflight_age_ms, overdue_ms} (ms of
   server TIME). lag_ms: how long the oldest message that a claim could take now has been
-  claimable (0 when none): the head of pending since its push, a delayed message since it
+  claimable (0 when none): the head of a pending list since its push, a delayed message since it
   became due, an expired lease since it expired; delayed messages not yet due do not
   count. inflight_age_ms: age since its push of the message whose lease ends first (-1
   when nothing is in flight). overdue_ms: how long ago that lease ended (0 when it has
@@ -24,10 +27,15 @@ local function pushed(entry)
 end
 
 local lag = 0
-local head = redis.call('LINDEX', KEYS[1], 0)
-if head then
-  local at = pushed(head)
-  if at then lag = math.max(lag, now - at) end
+local ready = 0
+-- One ready list per priority (see queue_levels): each head is the oldest of its list.
+for _, key in ipairs({KEYS[1], KEYS[5], KEYS[6], KEYS[7]}) do
+  local head = redis.call('LINDEX', key, 0)
+  if head then
+    ready = ready + redis.call('LLEN', key)
+    local at = pushed(head)
+    if at then lag = math.max(lag, now - at) end
+  end
 end
 -- Due but not yet moved to pending (the next claim moves it): claimable since its due time.
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
@@ -47,7 +55,7 @@ if first[2] then
 end
 
 return {
-  redis.call('LLEN', KEYS[1]),
+  ready,
   redis.call('ZCARD', KEYS[2]),
   redis.call('ZCARD', KEYS[3]),
   redis.call('ZCARD', KEYS[4]),

@@ -368,3 +368,17 @@ def test_target_specs() -> None:
     assert parse_limit("pool") == ("pool", None)
     with pytest.raises(ValueError, match="must not be empty"):
         parse_limit("=3")
+
+
+def test_messages_of_every_priority_count_as_pending_and_as_lag(
+        redis_client: redis.Redis) -> None:
+    c = redis_client
+    q = ReliableQueue(c, "prio-lag")
+    collector = AtomicCollector(c, Targets({"prio-lag"}, set(), {}, {}))
+    old = q.push(b"urgent", priority=3)
+    q.push_many([b"a", b"b"], priority=1)
+    time.sleep(0.3)
+    s = scrape(collector)
+    assert value(s, "queue_messages", queue="prio-lag", state="pending") == 3
+    lag = value(s, "queue_lag_seconds", queue="prio-lag")
+    assert lag == pytest.approx((server_ms(c) - int(old.split("-")[0])) / 1000, abs=0.05)

@@ -23,6 +23,7 @@ from hypothesis.stateful import (
 from queue_helpers import all_payload_ids, expire_all, make_due
 
 from pyredis_atomic import Message, ReliableQueue
+from pyredis_atomic._core.replies import as_str
 from pyredis_atomic.testing import RedisServer
 
 MAX_DELIVERIES = 3
@@ -259,7 +260,7 @@ class QueueModel(RuleBasedStateMachine):
 
     @invariant()
     def dedup_keys_point_at_queued_messages(self) -> None:
-        stored = {k.decode(): v.decode()
+        stored = {as_str(k): as_str(v)
                   for k, v in self.client.hgetall(self.q.keys["dedup"]).items()}
         assert stored == self.dedup
 

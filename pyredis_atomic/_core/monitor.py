@@ -67,7 +67,8 @@ def _decode_queue(reply: Any) -> QueueSample:
 def queue_call(name: str, prefix: str = DEFAULT_PREFIX) -> Call[QueueSample]:
     """The ``queue_metrics`` call for queue ``name``."""
     k = QueueCore(name, prefix=prefix).keys
-    return Call("queue_metrics", (k["pending"], k["inflight"], k["delayed"], k["dead"]), (),
+    return Call("queue_metrics", (k["pending"], k["inflight"], k["delayed"], k["dead"],
+                                   k["pending1"], k["pending2"], k["pending3"]), (),
                 _decode_queue)
 
 
