@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark pyredis-atomic against the libraries people use today (same as
-``pyredis-atomic bench``). Usage: scripts/bench.py [--quick] [--json FILE] [--url URL]"""
+``pyredis-atomic bench``).
+Usage: scripts/bench.py [--quick] [--output FILE] [--plot DIR] [--url URL]"""
 
 from __future__ import annotations
 

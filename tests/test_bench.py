@@ -21,9 +21,10 @@ pytestmark = pytest.mark.slow
 
 def test_quick_bench_runs_every_case(tmp_path: Path, redis_server: RedisServer) -> None:
     out = tmp_path / "bench.json"
+    charts = tmp_path / "charts"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--json", str(out),
-         "--url", redis_server.url],
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--output", str(out),
+         "--plot", str(charts), "--url", redis_server.url],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -46,6 +47,26 @@ def test_quick_bench_runs_every_case(tmp_path: Path, redis_server: RedisServer) 
     assert set(default_registry().names()) <= measured, (
         set(default_registry().names()) - measured)
     assert data["meta"]["quick"] is True
+    # The charts of the run (--plot), each as PNG and SVG, including the contended lock
+    # hand-off distribution drawn from every hand-off the run recorded.
+    from pyredis_atomic.bench.plot import CHARTS
+
+    for name in CHARTS:
+        for ext in ("png", "svg"):
+            assert (charts / f"{name}.{ext}").stat().st_size > 1000, name
+            assert f"chart written: {charts / f'{name}.{ext}'}" in proc.stderr
+    handoffs = [r for r in data["rows"] if r["extra"].get("handoffs_ms")]
+    assert {r["case"] for r in handoffs} >= {"pyredis-atomic Lock",
+                                              "redis-py Lock (sleep=0.1, default)"}
+    # Charts can be redrawn from the raw figures alone, without running anything.
+    again = tmp_path / "again"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyredis_atomic", "bench", "--from", str(out), "--plot",
+         str(again), "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rows"] == data["rows"]
+    assert sorted(p.name for p in again.iterdir()) == sorted(
+        f"{n}.{e}" for n in CHARTS for e in ("png", "svg"))
 
 
 @pytest.mark.parametrize(("ratio", "verdict", "shown"), [

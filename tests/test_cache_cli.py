@@ -18,12 +18,15 @@ def test_show_and_delete(redis_url: str, redis_client: redis.Redis) -> None:
     runner = CliRunner()
     shown = runner.invoke(command, ["show", "products", "p1", "--url", redis_url])
     assert shown.exit_code == 0, shown.output
-    info = json.loads(shown.output)
+    assert "value: {'name': 'x'}" in shown.stdout
+    shown = runner.invoke(command, ["show", "products", "p1", "--url", redis_url, "--json"])
+    info = json.loads(shown.stdout)
     assert info["value"] == {"name": "x"}
     assert info["exists"] is True
     gone = runner.invoke(command, ["delete", "products", "p1", "p2", "--url", redis_url])
-    assert gone.exit_code == 0
+    assert gone.exit_code == 1  # p2 had no value: a negative answer, named
     assert "deleted 1 of 2" in gone.output
+    assert "no value: p2" in gone.output
     missing = runner.invoke(command, ["show", "products", "p1", "--url", redis_url])
     assert missing.exit_code == 1
 
@@ -34,16 +37,21 @@ def test_show_binary_and_refused_connection(redis_url: str, redis_client: redis.
     out = runner.invoke(command, ["show", "b", "k", "--serializer", "raw", "--url", redis_url])
     assert out.exit_code == 0
     assert "\\xff" in out.output
-    wrong = runner.invoke(command, ["show", "b", "k", "--url", redis_url])
-    assert wrong.exit_code == 0
-    assert "DecodeError" in wrong.output
+    # Without --serializer the entry's own (raw) decodes it; a wrong one is an error.
+    auto = runner.invoke(command, ["show", "b", "k", "--url", redis_url, "--json"])
+    assert auto.exit_code == 0, auto.output
+    assert json.loads(auto.stdout)["value_base64"] == "/w=="
+    wrong = runner.invoke(command, ["show", "b", "k", "--serializer", "json", "--url", redis_url])
+    assert wrong.exit_code == 2
+    assert "DecodeError" in wrong.stderr
+    assert wrong.stdout == ""
     refused = runner.invoke(command, ["show", "b", "k", "--url", "redis://127.0.0.1:1/0"])
     assert refused.exit_code == 2
 
 
 def test_demo_tells_the_story(redis_client: redis.Redis) -> None:
     lines: list[str] = []
-    demo.run(redis_client, lines.append)
+    demo.run(redis_client, lines.append, "demo:")
     text = "\n".join(lines)
     assert "-> 1 database query" in text
     assert "stampede" in text

@@ -62,8 +62,12 @@ def test_scripts_show(runner: CliRunner) -> None:
     assert result.exit_code == 0
     assert result.output == default_registry().get("server_time").source
     result = runner.invoke(cli, ["scripts", "show", "nope"])
-    assert result.exit_code == 1
-    assert "no script named 'nope'" in result.output
+    assert result.exit_code == 2
+    assert "no script named 'nope'" in result.stderr
+    result = runner.invoke(cli, ["scripts", "show", "lock_aquire"])
+    assert result.exit_code == 2
+    assert "did you mean 'lock_acquire'" in result.stderr
+    assert "server_time" not in result.stderr  # a hint, not the list of all 33
 
 
 def test_load_then_verify(runner: CliRunner, redis_url: str) -> None:

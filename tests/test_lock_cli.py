@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -20,8 +21,10 @@ def _run(*args: str) -> tuple[int, str, str]:
 
 def test_show_a_free_held_and_broken_lock(redis_client: redis.Redis, redis_url: str) -> None:
     code, out, _ = _run("lock", "show", "orders:42", "--url", redis_url)
-    assert code == 0
+    assert code == 1  # not held: a negative answer
     assert "free, never acquired" in out
+    code, out, _ = _run("lock", "show", "orders:42", "--url", redis_url, "--json")
+    assert (code, json.loads(out)) == (1, None)  # as Lock.inspect: None
     lock = Lock(redis_client, "orders:42", ttl=30.0)
     lock.acquire()
     code, out, _ = _run("lock", "show", "orders:42", "--url", redis_url)
@@ -36,7 +39,7 @@ def test_show_a_free_held_and_broken_lock(redis_client: redis.Redis, redis_url: 
     assert 29.0 < doc["ttl"] <= 30.0
 
     code, _, err = _run("lock", "break", "orders:42", "--url", redis_url)
-    assert code == 1
+    assert code == 2  # refused
     assert "--yes" in err
     assert lock.owned()  # nothing happened without --yes
     code, out, _ = _run("lock", "break", "orders:42", "--url", redis_url, "--yes")
@@ -47,10 +50,14 @@ def test_show_a_free_held_and_broken_lock(redis_client: redis.Redis, redis_url: 
         lock.release()  # the holder finds out
     code, out, _ = _run("lock", "show", "orders:42", "--url", redis_url, "--json")
     doc = json.loads(out)
+    assert code == 1
     assert doc["held"] is False
     assert doc["lost_fence"] == 1
+    info = Lock.inspect(redis_client, "orders:42")
+    assert info is not None
+    assert doc == dataclasses.asdict(info)
     code, out, _ = _run("lock", "break", "orders:42", "--url", redis_url, "--yes")
-    assert code == 0
+    assert code == 1
     assert "was not held" in out
 
 
@@ -80,7 +87,7 @@ def test_an_unreachable_server_is_one_line_and_exit_2() -> None:
 
 def test_the_demo_tells_the_story(redis_client: redis.Redis) -> None:
     lines: list[str] = []
-    lock_demo.run(redis_client, lines.append)
+    lock_demo.run(redis_client, lines.append, "demo:")
     text = "\n".join(lines)
     assert "refused (stale fence)" in text
     assert "raises LockNotOwnedError" in text

@@ -35,12 +35,14 @@ def test_queue_commands(redis_client: redis.Redis, redis_url: str) -> None:
 
     code, out = _run("queue", "dead", "ops", "--url", redis_url, "--json")
     assert code == 0
-    rows = [json.loads(line) for line in out.splitlines()]
+    rows = json.loads(out)
     assert rows[0]["payload"] == "a"
     assert rows[1]["payload_base64"] == "//4="
-    assert {r["reason"] for r in rows} == {"nacked"}
+    assert {r["dead_reason"] for r in rows} == {"nacked"}  # the name Message uses
     code, out = _run("queue", "dead", "ops", "--url", redis_url)
-    assert "(2 dead letter(s) shown)" in out
+    assert "(2 dead letter(s) shown, from offset 0)" in out
+    code, out = _run("queue", "dead", "ops", "--url", redis_url, "--json", "--offset", "1")
+    assert [r["id"] for r in json.loads(out)] == [rows[1]["id"]]
 
     expire_all(redis_client, q)
     code, out = _run("queue", "requeue-expired", "ops", "--url", redis_url)
@@ -62,7 +64,7 @@ def test_queue_commands(redis_client: redis.Redis, redis_url: str) -> None:
     assert (q.stats()["pending"], q.stats()["dead"]) == (3, 0)
 
     code, out = _run("queue", "purge", "ops", "--url", redis_url)
-    assert code == 1
+    assert code == 2  # refused
     assert "--yes" in out
     code, out = _run("queue", "purge", "ops", "--url", redis_url, "--yes")
     assert (code, out.strip()) == (0, "deleted 3 message(s)")

@@ -138,7 +138,7 @@ def run_workers(target: Any, n: int, kind: str, url: str, name: str, duration: f
     return results
 
 
-def summarize_handoffs(per_worker: list[list[tuple[float, float]]]) -> dict[str, float]:
+def summarize_handoffs(per_worker: list[list[tuple[float, float]]]) -> dict[str, Any]:
     """Throughput, hand-off times (release to the next holder's acquire) and fairness."""
     events = sorted((acq, rel, w) for w, recs in enumerate(per_worker) for acq, rel in recs)
     gaps = [b[0] - a[1] for a, b in itertools.pairwise(events) if b[0] >= a[1]]
@@ -153,4 +153,6 @@ def summarize_handoffs(per_worker: list[list[tuple[float, float]]]) -> dict[str,
         "handoff_p90_ms": gaps[int(0.9 * (len(gaps) - 1))] * 1000 if gaps else float("nan"),
         "share_min": min(counts) / total if total else 0.0,
         "share_max": max(counts) / total if total else 0.0,
+        # every hand-off, for the latency distribution chart (bench --plot)
+        "handoffs_ms": [round(g * 1000, 4) for g in gaps],
     }

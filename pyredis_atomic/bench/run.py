@@ -52,8 +52,9 @@ def _meta(client: redis.Redis, url: str, quick: bool) -> dict[str, Any]:
 
 def run_bench(url: str | None = None, *, quick: bool = False, json_path: Path | None = None,
               only: list[str] | None = None, out: Callable[[str], None] = print,
-              say: Callable[[str], None] | None = None) -> list[Result]:
-    """Run the benchmark; ``only``: case names (substrings) to run."""
+              say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the benchmark; ``only``: case names (substrings) to run. Returns the raw
+    figures (``meta``, ``rows``, ``targets``: what ``json_path`` receives)."""
     progress = say or (lambda s: print(s, file=sys.stderr, flush=True))
     with _server(url, progress) as server_url:
         client = redis.Redis.from_url(server_url)
@@ -77,8 +78,9 @@ def run_bench(url: str | None = None, *, quick: bool = False, json_path: Path | 
         out(format_table(rows))
         out("\nTargets:\n")
         out(format_targets(targets))
+        data = to_json(rows, targets, meta)
         if json_path is not None:
-            json_path.write_text(json.dumps(to_json(rows, targets, meta), indent=2) + "\n")
+            json_path.write_text(json.dumps(data, indent=2) + "\n")
             progress(f"raw figures written to {json_path}")
         client.close()
-    return rows
+    return data

@@ -1,11 +1,24 @@
-"""What every sub-command shares: the ``--url`` option, connecting, and clean failures."""
+"""What every sub-command shares: ``--url``/``--json`` options, connecting, the exit-code
+convention, output that survives a closed pipe, progress on a terminal, clean failures.
+
+Exit codes, the same for every command (documented in docs/cli.md):
+
+* ``0`` (:data:`OK`): done; for a question, the positive answer (held, present, all loaded).
+* ``1`` (:data:`NEGATIVE`): a negative answer: absent, not held, missing scripts, ids that are
+  not dead letters. Nothing went wrong; the answer is "no".
+* ``2`` (:data:`ERROR`): an error or a refused request: bad usage (click's own), a missing
+  ``--yes``, an unknown script, a connection or Redis error, a value that cannot be decoded.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import os
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import redis
@@ -13,11 +26,26 @@ from redis.cluster import RedisCluster
 
 from ..errors import AtomicError
 
-__all__ = ["connect", "default_url", "fail", "handle_errors", "url_option"]
+__all__ = [
+    "ERROR",
+    "NEGATIVE",
+    "OK",
+    "connect",
+    "default_url",
+    "echo",
+    "emit_json",
+    "fail",
+    "handle_errors",
+    "json_option",
+    "jsonable",
+    "progress",
+    "url_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_URL = "redis://localhost:6379/0"
+OK, NEGATIVE, ERROR = 0, 1, 2
 
 
 def default_url() -> str:
@@ -35,8 +63,76 @@ def url_option(func: F) -> F:
     )(func)
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print one line to stderr and exit with ``code``."""
+def json_option(func: F) -> F:
+    """Add ``--json``: print one JSON document (the command's schema in docs/cli.md)."""
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON document instead of text (schema: docs/cli.md).")(func)
+
+
+class _Stdout:
+    """Whether stdout was closed under us (``| head``), and how many lines were lost."""
+
+    closed = False
+    dropped = 0
+
+
+def echo(text: str = "", *, nl: bool = True) -> None:
+    """Print to stdout; once the reader has gone (a closed pipe, ``| head -2``), drop the
+    output but let the command finish its work, and say so on stderr at the end (see
+    :func:`report_closed_stdout`). Writing to a closed pipe raises ``BrokenPipeError``
+    (Python ignores SIGPIPE), which would otherwise stop the command half-way."""
+    if _Stdout.closed:
+        _Stdout.dropped += 1
+        return
+    try:
+        click.echo(text, nl=nl)
+    except BrokenPipeError:
+        _Stdout.closed = True
+        _Stdout.dropped += 1
+        # Point fd 1 at /dev/null so that the interpreter's final flush cannot fail again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # no real fd (captured output)
+            pass
+
+
+def report_closed_stdout() -> None:
+    """If stdout closed early, say on stderr that the output was cut, not the work."""
+    if _Stdout.closed:
+        click.echo(f"pyredis-atomic: stdout was closed early; {_Stdout.dropped} line(s) of "
+                   "output not shown, the command still did all of its work", err=True)
+
+
+def progress(text: str | None) -> None:
+    """Show ``text`` as a one-line progress note on stderr when stderr is a terminal
+    (nothing otherwise, so pipes and logs stay clean); ``None`` clears the line."""
+    stream = sys.stderr
+    if not stream.isatty():
+        return
+    stream.write("\r\x1b[K" + (text if text is not None else ""))
+    stream.flush()
+
+
+def jsonable(obj: Any) -> Any:
+    """A state report as JSON data with the Python API's names: ``as_dict()`` when the
+    object has one, a dataclass's fields, a mapping as is."""
+    if hasattr(obj, "as_dict"):
+        return obj.as_dict()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, dict):
+        return dict(obj)
+    return obj
+
+
+def emit_json(doc: Any) -> None:
+    """Print one JSON document on one line."""
+    echo(json.dumps(doc, ensure_ascii=False, default=repr))
+
+
+def fail(message: str, code: int = ERROR) -> NoReturn:
+    """Print one line to stderr and exit with ``code`` (2: an error or a refused request)."""
     click.echo(f"pyredis-atomic: {message}", err=True)
     raise SystemExit(code)
 
@@ -56,9 +152,10 @@ def connect(url: str | None, cluster: bool = False) -> Any:
 
 
 def handle_errors(func: F) -> F:
-    """Turn failures during a command into one line on stderr and exit code 2: Redis
-    errors, and every :class:`~pyredis_atomic.AtomicError` (a key of the wrong type, a
-    refusal by a script, a value that does not decode...), whose message names the key."""
+    """Turn failures during a command into one line on stderr and exit code 2: bad input
+    (``TypeError``/``ValueError`` naming the argument), Redis errors, and every
+    :class:`~pyredis_atomic.AtomicError` (a key of the wrong type, a refusal by a script, a
+    value that does not decode...), whose message names the key."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -71,6 +168,7 @@ def handle_errors(func: F) -> F:
             fail(f"{type(exc).__name__}: {exc}")
         except redis.RedisError as exc:
             fail(f"Redis error: {exc}")
-        return None
+        except (TypeError, ValueError) as exc:
+            fail(str(exc))
 
     return wrapper  # type: ignore[return-value]

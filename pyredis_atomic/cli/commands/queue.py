@@ -1,11 +1,13 @@
 """``pyredis-atomic queue``: inspect and operate a ReliableQueue (stats, expired leases,
-dead letters, redrive, purge)."""
+dead letters, redrive, purge).
+
+A queue none of whose keys exist is reported as absent (exit 1, a note on stderr) by every
+command, so a typo in NAME does not pass for an empty queue.
+"""
 
 from __future__ import annotations
 
 import base64
-import functools
-import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -15,40 +17,51 @@ import click
 from ..._core.keys import DEFAULT_PREFIX
 from ..._core.queue import DEFAULT_MAX_DELIVERIES, DEFAULT_VISIBILITY_TIMEOUT, QueueCore
 from ...queue import Message, ReliableQueue
-from .._common import connect, fail, handle_errors, url_option
+from .._common import (
+    NEGATIVE,
+    connect,
+    echo,
+    emit_json,
+    fail,
+    handle_errors,
+    json_option,
+    jsonable,
+    progress,
+    url_option,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _queue_options(func: F) -> F:
+    func = json_option(func)
     func = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True,
                         help="Key prefix (namespace) of the queue.")(func)
     func = click.argument("name")(func)
     return url_option(func)
 
 
-def _atomic_errors(func: F) -> F:
-    # Bad input: one line, exit 2 (AtomicError is handle_errors' business).
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (TypeError, ValueError) as exc:
-            fail(str(exc))
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _open(url: str | None, cluster: bool, name: str, prefix: str,
           max_deliveries: int = DEFAULT_MAX_DELIVERIES) -> ReliableQueue:
+    """The queue, on a connected client; exits 1 when the queue has no keys at all."""
+    return _open_with_client(url, cluster, name, prefix, max_deliveries)[0]
+
+
+def _open_with_client(url: str | None, cluster: bool, name: str, prefix: str,
+                      max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+                      ) -> tuple[ReliableQueue, Any]:
     # Validate before connecting, so bad input never waits on the network.
     QueueCore(name, visibility_timeout=DEFAULT_VISIBILITY_TIMEOUT,
               max_deliveries=max_deliveries, prefix=prefix)
     client = connect(url, cluster)
     # An operator must be able to drain a queue on any server: no eviction-policy refusal.
-    return ReliableQueue(client, name, prefix=prefix, max_deliveries=max_deliveries,
-                         allow_eviction=True)
+    queue = ReliableQueue(client, name, prefix=prefix, max_deliveries=max_deliveries,
+                          allow_eviction=True)
+    # All keys share one hash tag, so one EXISTS answers on a cluster too.
+    if not client.exists(*queue.keys.values()):
+        fail(f"no queue named {name!r} under prefix {prefix!r} (none of its keys exist)",
+             code=NEGATIVE)
+    return queue, client
 
 
 @click.group("queue")
@@ -58,19 +71,18 @@ def command() -> None:
 
 @command.command("stats")
 @_queue_options
-@click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
 @handle_errors
-@_atomic_errors
 def stats(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool) -> None:
-    """Messages by state (pending, in flight, delayed, dead) and the oldest pending age."""
-    result = _open(url, cluster, name, prefix).stats()
+    """Messages by state (pending, in flight, delayed, dead) and the oldest pending age.
+    Exit 1 when the queue does not exist."""
+    result = jsonable(_open(url, cluster, name, prefix).stats())
     if as_json:
-        click.echo(json.dumps(result))
+        emit_json(result)
         return
     for key, value in result.items():
         shown = "-" if value is None else (f"{value:.3f}s" if isinstance(value, float)
                                            else str(value))
-        click.echo(f"{key}: {shown}")
+        echo(f"{key}: {shown}")
 
 
 @command.command("requeue-expired")
@@ -82,17 +94,21 @@ def stats(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bo
               help="Dead-letter a message whose expired lease was its this-many-th delivery "
                    "(use the consumers' setting).")
 @handle_errors
-@_atomic_errors
-def requeue_expired(*, url: str | None, cluster: bool, name: str, prefix: str, limit: int,
-                    max_deliveries: int) -> None:
+def requeue_expired(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
+                    limit: int, max_deliveries: int) -> None:
     """Move expired leases back to pending (dead letters past max deliveries)."""
     moved = _open(url, cluster, name, prefix, max_deliveries).requeue_expired(limit)
-    click.echo(f"requeued {moved} expired lease(s)")
+    if as_json:
+        emit_json({"requeued": moved})
+    else:
+        echo(f"requeued {moved} expired lease(s)")
 
 
-def _describe(msg: Message) -> dict[str, Any]:
+def message_json(msg: Message) -> dict[str, Any]:
+    """A message with the names of :class:`~pyredis_atomic.Message`; the payload as text
+    (``payload``) when it is UTF-8, else as ``payload_base64``."""
     out: dict[str, Any] = {"id": msg.id, "deliveries": msg.deliveries,
-                           "reason": msg.dead_reason, "dead_at": msg.dead_at}
+                           "dead_reason": msg.dead_reason, "dead_at": msg.dead_at}
     try:
         out["payload"] = msg.payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -104,24 +120,23 @@ def _describe(msg: Message) -> dict[str, Any]:
 @_queue_options
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1),
               help="List at most this many (oldest death first).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip this many first (for paging through many dead letters).")
 @handle_errors
-@_atomic_errors
-def dead(*, url: str | None, cluster: bool, name: str, prefix: str, limit: int,
-         as_json: bool) -> None:
+def dead(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
+         limit: int, offset: int) -> None:
     """List dead letters with their delivery counts and why they died."""
-    letters = _open(url, cluster, name, prefix).dead_letters(limit)
+    letters = _open(url, cluster, name, prefix).dead_letters(limit, offset)
+    if as_json:
+        emit_json([message_json(msg) for msg in letters])
+        return
     for msg in letters:
-        if as_json:
-            click.echo(json.dumps(_describe(msg)))
-            continue
         when = datetime.fromtimestamp(msg.dead_at or 0, tz=timezone.utc).isoformat(
             timespec="milliseconds")
         preview = msg.payload if len(msg.payload) <= 60 else msg.payload[:60] + b"..."
-        click.echo(f"{msg.id}  deliveries={msg.deliveries}  reason={msg.dead_reason}  "
-                   f"died={when}  payload={preview!r}")
-    if not as_json:
-        click.echo(f"({len(letters)} dead letter(s) shown)")
+        echo(f"{msg.id}  deliveries={msg.deliveries}  dead_reason={msg.dead_reason}  "
+             f"dead_at={when}  payload={preview!r}")
+    echo(f"({len(letters)} dead letter(s) shown, from offset {offset})")
 
 
 @command.command("redrive")
@@ -129,12 +144,26 @@ def dead(*, url: str | None, cluster: bool, name: str, prefix: str, limit: int,
 @click.option("--id", "ids", multiple=True, metavar="ID",
               help="Redrive only this dead letter (repeatable); default: all.")
 @handle_errors
-@_atomic_errors
-def redrive(*, url: str | None, cluster: bool, name: str, prefix: str,
+def redrive(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
             ids: tuple[str, ...]) -> None:
-    """Move dead letters back to pending as new messages."""
-    moved = _open(url, cluster, name, prefix).redrive(list(ids) if ids else None)
-    click.echo(f"redrove {moved} dead letter(s)")
+    """Move dead letters back to pending as new messages. Exit 1 when an --id given is not
+    a dead letter (it is named; the others are moved)."""
+    queue, client = _open_with_client(url, cluster, name, prefix)
+    not_dead: list[str] = []
+    if ids:
+        # Which ids are dead letters, read before moving them: the script skips the others
+        # silently (that is what makes a re-send safe), but the operator wants to know.
+        scores = client.zmscore(queue.keys["dead"], list(ids))
+        not_dead = [i for i, score in zip(ids, scores, strict=True) if score is None]
+    moved = queue.redrive(list(ids) if ids else None)
+    if as_json:
+        emit_json({"redriven": moved, "not_dead": not_dead})
+    else:
+        echo(f"redrove {moved} dead letter(s)")
+        for i in not_dead:
+            echo(f"  not a dead letter (skipped): {i}")
+    if not_dead:
+        raise SystemExit(NEGATIVE)
 
 
 @command.command("purge")
@@ -142,11 +171,16 @@ def redrive(*, url: str | None, cluster: bool, name: str, prefix: str,
 @click.option("--dead-only", is_flag=True, help="Delete only the dead letters.")
 @click.option("--yes", is_flag=True, help="Confirm: this deletes messages for good.")
 @handle_errors
-@_atomic_errors
-def purge(*, url: str | None, cluster: bool, name: str, prefix: str, dead_only: bool,
-          yes: bool) -> None:
-    """Delete every message of the queue (or only its dead letters). Needs --yes."""
+def purge(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
+          dead_only: bool, yes: bool) -> None:
+    """Delete every message of the queue (or only its dead letters). Needs --yes (exit 2
+    without it)."""
     if not yes:
-        fail("purge deletes messages for good; add --yes to confirm", code=1)
+        fail(f"queue purge deletes the messages of {name!r} for good; refused without --yes")
+    progress(f"purging {name!r}...")
     deleted = _open(url, cluster, name, prefix).purge(dead_only=dead_only)
-    click.echo(f"deleted {deleted} message(s)")
+    progress(None)
+    if as_json:
+        emit_json({"deleted": deleted})
+    else:
+        echo(f"deleted {deleted} message(s)")

@@ -30,7 +30,7 @@ def _crowd(work: Callable[[], Any]) -> float:
     return time.monotonic() - began
 
 
-def run(client: Any, say: Callable[[str], None]) -> None:
+def run(client: Any, say: Callable[[str], None], prefix: str) -> None:
     """Show the stampede the naive recipe causes and get_or_set prevents."""
     queries: list[int] = []
     lock = threading.Lock()
@@ -41,7 +41,7 @@ def run(client: Any, say: Callable[[str], None]) -> None:
         time.sleep(QUERY_SECONDS)
         return {"id": 7, "name": "espresso machine", "price": 249.0}
 
-    key = "demo:naive:product:7"
+    key = f"{prefix}naive:product:7"
     client.delete(key)
 
     def naive() -> None:
@@ -53,7 +53,7 @@ def run(client: Any, say: Callable[[str], None]) -> None:
     say(f"   naive GET-then-SET: {CALLERS} callers on a cold key -> "
         f"{len(queries)} database queries (a stampede)")
 
-    cache = Cache(client, "demo-products", ttl=60)
+    cache = Cache(client, "products", ttl=60, prefix=prefix)
     cache.delete("7")
     queries.clear()
     took = _crowd(lambda: cache.get_or_set("7", query_database))

@@ -30,9 +30,9 @@ def _race(buy: Callable[[], bool]) -> int:
     return sum(sold)
 
 
-def run(client: Any, say: Callable[[str], None]) -> None:
+def run(client: Any, say: Callable[[str], None], prefix: str) -> None:
     """Tell the story of an oversold stock, then of one that cannot be."""
-    naive_key = "demo:naive-stock"
+    naive_key = f"{prefix}naive-stock"
     client.set(naive_key, STOCK)
     gate = threading.Barrier(BUYERS)
 
@@ -50,7 +50,8 @@ def run(client: Any, say: Callable[[str], None]) -> None:
         f"stock now {int(client.get(naive_key))} (oversold!)")
     client.delete(naive_key)
 
-    stock = BoundedCounter(client, "demo:stock", min=0, max=STOCK, initial=STOCK)
+    stock = BoundedCounter(client, "stock", min=0, max=STOCK, initial=STOCK,
+                           prefix=prefix)
     stock.reset()
     sold = _race(lambda: stock.decr().applied)
     say(f"   BoundedCounter.decr:  {BUYERS} buyers, {STOCK} units -> sold {sold}, "
@@ -60,7 +61,8 @@ def run(client: Any, say: Callable[[str], None]) -> None:
         f"(rejected, not below min=0)")
     stock.reset()
 
-    limiter = RateLimiter(client, "demo:api", rate=5, period=1.0, burst=3)
+    limiter = RateLimiter(client, "api", rate=5, period=1.0, burst=3,
+                          prefix=prefix)
     limiter.reset()
     answers = [limiter.hit() for _ in range(4)]
     say("   RateLimiter (GCRA, burst 3, 5/s): "

@@ -25,9 +25,9 @@ class FencedStore:
         return True
 
 
-def run(client: Any, say: Callable[[str], None]) -> None:
+def run(client: Any, say: Callable[[str], None], prefix: str) -> None:
     """Two workers, one of which stalls past its lease (a GC pause, a slow disk)."""
-    naive = "demo:naive-lock"
+    naive = f"{prefix}naive-lock"
     client.delete(naive)
     say("naive recipe: SET NX with a lease, plain DEL to release")
     client.set(naive, "A", nx=True, px=200)
@@ -41,8 +41,8 @@ def run(client: Any, say: Callable[[str], None]) -> None:
 
     say("Lock: random token, lease, fencing token")
     store = FencedStore()
-    a = Lock(client, "demo:invoice-7", ttl=0.2)
-    b = Lock(client, "demo:invoice-7", ttl=5.0)
+    a = Lock(client, "invoice-7", ttl=0.2, prefix=prefix)
+    b = Lock(client, "invoice-7", ttl=5.0, prefix=prefix)
     a.acquire()
     say(f"  A acquires (fence {a.fence}) ... and stalls for 0.3 s")
     time.sleep(0.3)
@@ -60,7 +60,7 @@ def run(client: Any, say: Callable[[str], None]) -> None:
     took: list[float] = []
 
     def waiter() -> None:
-        c = Lock(client, "demo:invoice-7", ttl=5.0)
+        c = Lock(client, "invoice-7", ttl=5.0, prefix=prefix)
         c.acquire(timeout=5.0)
         took.append(time.monotonic())
         c.release()

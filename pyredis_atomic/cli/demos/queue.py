@@ -9,9 +9,9 @@ from typing import Any
 from ...queue import ReliableQueue
 
 
-def run(client: Any, say: Callable[[str], None]) -> None:
+def run(client: Any, say: Callable[[str], None], prefix: str) -> None:
     """Show the lost message of the naive recipe, then the reliable queue's recovery."""
-    naive = "demo:naive-emails"
+    naive = f"{prefix}naive-emails"
     client.delete(naive)
     client.rpush(naive, "welcome mail for ann")
     client.lpop(naive)  # consumer A takes it ... and crashes before sending
@@ -19,8 +19,8 @@ def run(client: Any, say: Callable[[str], None]) -> None:
         f"jobs left: {client.llen(naive)} -> the mail is lost")
     client.delete(naive)
 
-    q = ReliableQueue(client, "demo-emails", visibility_timeout=0.3, max_deliveries=3,
-                      allow_eviction=True)
+    q = ReliableQueue(client, "emails", visibility_timeout=0.3, max_deliveries=3,
+                      allow_eviction=True, prefix=prefix)
     q.purge()
     q.push("welcome mail for ann")
     taken = q.pop()
