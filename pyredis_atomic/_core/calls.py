@@ -24,6 +24,7 @@ from ..errors import (
     WrongTypeError,
 )
 from .script import Script
+from .servers import is_wrong_type, parse_error_reply
 
 __all__ = [
     "Arg",
@@ -151,12 +152,38 @@ def script_error(script: Script, keys: Sequence[Key], exc: Exception) -> AtomicE
     message = str(exc)
     if is_redis_error(exc, "NoPermissionError") or message.startswith("NOPERM"):
         return _no_permission(script, keys, message)
-    text, key = _describe(message, keys)
+    # One text on every server: Redis 6.2 wraps the error of a command run by the script
+    # ("Error running script (call to f_<sha>): @user_script:9: ..."), 7.0+ appends where.
+    reply = parse_error_reply(message, _stripped_code(exc))
+    text, key = _describe(reply.message, keys)
     if key is None and len(keys) == 1:
         key = keys[0]
-    code = message.split(" ", 1)[0] if message else ""
     return ScriptError(f"script {script.name!r} failed: {text}", script=script.name, key=key,
-                       code=code)
+                       code=reply.code)
+
+
+# Error codes that redis-py removes from the message and turns into an exception class
+# (named here, not imported: _core imports nothing of redis-py). Newer redis-py versions
+# also keep the code in ``status_code``.
+_CODE_OF_CLASS = {
+    "NoPermissionError": "NOPERM",
+    "ReadOnlyError": "READONLY",
+    "NoScriptError": "NOSCRIPT",
+    "BusyLoadingError": "LOADING",
+    "ExecAbortError": "EXECABORT",
+    "OutOfMemoryError": "OOM",
+}
+
+
+def _stripped_code(exc: Exception) -> str:
+    """The error code redis-py took off ``str(exc)`` ("" when the message still has it)."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, str):
+        return status
+    for cls in type(exc).__mro__:
+        if cls.__module__ == "redis.exceptions" and cls.__name__ in _CODE_OF_CLASS:
+            return _CODE_OF_CLASS[cls.__name__]
+    return ""
 
 
 def _no_permission(script: Script, keys: Sequence[str], message: str) -> ScriptError:
@@ -286,7 +313,7 @@ def check_wait_error(exc: Exception, key: str, then: str | None = None) -> None:
     message = str(exc)
     if is_redis_error(exc, "ResponseError") and message.startswith("UNBLOCKED"):
         return
-    if is_redis_error(exc, "ResponseError") and message.startswith("WRONGTYPE"):
+    if is_redis_error(exc, "ResponseError") and is_wrong_type(message):
         raise WrongTypeError(f"key {key!r} holds another Redis type, but waiters block on it "
                              f"as a list (BLPOP); it was left unchanged", key=key,
                              expected="list", actual=None) from exc

@@ -43,6 +43,7 @@ from .._core.calls import (
     wrong_type_error,
 )
 from .._core.script import Catalog, Script, parse_server_version
+from .._core.servers import is_wrong_type
 from ._runtime import check_now, durable_target, on_node, primaries
 
 __all__ = ["AsyncBoundScript", "AsyncScriptRegistry", "default_registry", "queue_evalsha"]
@@ -275,7 +276,7 @@ class AsyncScriptRegistry(Catalog):
 
     async def _translate(self, client: Any, script: Script, keys: tuple[Key, ...],
                          exc: redis_exc.ResponseError) -> Exception:
-        if str(exc).startswith("WRONGTYPE"):
+        if is_wrong_type(str(exc)):  # raised directly, or inside a script on 6.2
             types: list[str | None] = []
             for key in keys:
                 try:

@@ -5,13 +5,23 @@ automatically through a ``pytest11`` entry point)."""
 from __future__ import annotations
 
 from .cluster import RedisClusterHarness
-from .server import RedisServer, RedisServerError, find_redis_server, free_port, server_version
+from .server import (
+    RedisServer,
+    RedisServerError,
+    ServerBinary,
+    find_redis_server,
+    find_server,
+    free_port,
+    server_version,
+)
 
 __all__ = [
     "RedisClusterHarness",
     "RedisServer",
     "RedisServerError",
+    "ServerBinary",
     "find_redis_server",
+    "find_server",
     "free_port",
     "server_version",
 ]

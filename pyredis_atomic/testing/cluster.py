@@ -13,7 +13,7 @@ from typing import Any
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-from .server import RedisServer, RedisServerError, find_redis_server
+from .server import RedisServer, RedisServerError, ServerBinary, find_server
 
 __all__ = ["RedisClusterHarness"]
 
@@ -23,13 +23,18 @@ SLOTS = 16384
 class RedisClusterHarness:
     """``primaries`` primaries with ``replicas`` replicas each; every node a RedisServer."""
 
-    def __init__(self, primaries: int = 3, replicas: int = 0, *, binary: str | None = None):
+    def __init__(self, primaries: int = 3, replicas: int = 0, *,
+                 binary: str | ServerBinary | None = None):
         if primaries < 1:
             raise ValueError("a cluster needs at least one primary")
-        self.binary = binary or find_redis_server()
-        self.primaries = [RedisServer(binary=self.binary, cluster=True) for _ in range(primaries)]
+        if isinstance(binary, ServerBinary):
+            self.identity = binary
+        else:
+            self.identity = ServerBinary.at(binary, "the caller") if binary else find_server()
+        self.binary = self.identity.path
+        self.primaries = [RedisServer(binary=self.identity, cluster=True) for _ in range(primaries)]
         self.replicas = [
-            RedisServer(binary=self.binary, cluster=True)
+            RedisServer(binary=self.identity, cluster=True)
             for _ in range(primaries * replicas)
         ]
         self.replicas_per_primary = replicas

@@ -11,6 +11,11 @@ Fixtures:
     set, else the ``redis_server``'s.
 ``redis_client`` / ``async_redis_client``
     a ``redis.Redis`` / ``redis.asyncio.Redis`` on ``redis_url`` (closed afterwards).
+``redis_server_version``
+    ``(name, version)`` of the server the tests use, read from its ``INFO server``:
+    ``("redis", (6, 2, 14))``, ``("valkey", (8, 1, 8))``. Tests that need a newer server
+    check the fallback or error of an older one instead of skipping
+    (:func:`pyredis_atomic._core.servers.has_feature`).
 ``redis_server_factory``
     call it to start more servers (replicas, AOF servers, servers to restart or kill);
     all are stopped when the test ends. Keyword arguments go to ``RedisServer``.
@@ -31,10 +36,21 @@ import pytest
 import redis
 import redis.asyncio
 
+from .._core.servers import ServerVersion, parse_server_version
 from .cluster import RedisClusterHarness
-from .server import RedisServer
+from .server import ENV_BINARY, RedisServer, RedisServerError, find_server
 
 ENV_URL = "REDIS_URL"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which server the tests start (or use), so a run's log names it."""
+    if os.environ.get(ENV_URL):
+        return f"pyredis-atomic test server: ${ENV_URL}={os.environ[ENV_URL]}"
+    try:
+        return f"pyredis-atomic test server: {find_server().describe()}"
+    except RedisServerError as exc:
+        return f"pyredis-atomic test server: none ({exc}; set ${ENV_BINARY})"
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +73,14 @@ def redis_url(request: pytest.FixtureRequest) -> str:
         c.flushall()
         c.script_flush()
     return url
+
+
+@pytest.fixture(scope="session")
+def redis_server_version(request: pytest.FixtureRequest) -> ServerVersion:
+    """``(name, version)`` of the server under test, from its ``INFO server``."""
+    url = os.environ.get(ENV_URL) or request.getfixturevalue("redis_server").url
+    with contextlib.closing(redis.Redis.from_url(url)) as c:
+        return parse_server_version(c.info("server"))
 
 
 @pytest.fixture

