@@ -251,3 +251,23 @@ def test_read_only_scripts_fall_back_to_evalsha_below_7_0(
     else:
         assert "cmdstat_evalsha" in stats
         assert "cmdstat_evalsha_ro" not in stats
+
+
+@pytest.mark.parametrize(("name", "code"), [("OutOfMemoryError", "OOM"),
+                                            ("ReadOnlyError", "READONLY"),
+                                            ("NoPermissionError", "NOPERM"),
+                                            ("NoScriptError", "NOSCRIPT")])
+def test_code_of_an_error_from_a_redis_py_without_status_code(name: str, code: str) -> None:
+    # redis-py < 6 strips these codes and keeps no status_code: the class tells the code.
+    from pyredis_atomic._core.calls import _stripped_code
+
+    base = getattr(redis.exceptions, name)
+
+    class Old(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object) -> None:
+            Exception.__init__(self, *args)
+
+    exc = Old("You can't write against a read only replica.")
+    assert not hasattr(exc, "status_code")
+    assert _stripped_code(exc) == code
+    assert _stripped_code(redis.exceptions.ResponseError("WRONGTYPE Operation")) == ""
