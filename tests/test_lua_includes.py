@@ -22,6 +22,7 @@ from pyredis_atomic._core.script import (
     parse_header,
     parse_server_version,
 )
+from pyredis_atomic._core.servers import ServerVersion, redis_compatible
 from pyredis_atomic.asyncio.registry import AsyncScriptRegistry
 from pyredis_atomic.cli.main import cli
 from pyredis_atomic.testing import RedisServer
@@ -170,11 +171,17 @@ def test_a_script_for_a_newer_server_is_refused_before_sending(
     assert redis_client.script_exists(registry["future"].sha1) == [False]
 
 
-def test_the_version_is_read_once_per_client(tmp_path: Path, redis_client: redis.Redis) -> None:
+def test_the_version_is_read_once_per_client(
+    tmp_path: Path, redis_client: redis.Redis, redis_server_version: ServerVersion
+) -> None:
     registry = ScriptRegistry([_future_dir(tmp_path, "7.0")], builtin=False)
     redis_client.config_resetstat()
     for _ in range(5):
-        assert registry.call(redis_client, "future", ["k"]) in (b"OK", "OK", True)
+        if redis_compatible(redis_server_version) >= (7, 0):
+            assert registry.call(redis_client, "future", ["k"]) in (b"OK", "OK", True)
+        else:  # Redis 6.2: refused, before anything is sent, every time
+            with pytest.raises(ServerVersionError, match=r"needs Redis 7\.0"):
+                registry.call(redis_client, "future", ["k"])
     stats = redis_client.info("commandstats")
     assert stats["cmdstat_info"]["calls"] == 1
 
@@ -203,7 +210,9 @@ def test_redis_6_2_refuses_a_7_0_script(tmp_path: Path) -> None:
         client.close()
 
 
-async def test_asyncio_refuses_before_sending(tmp_path: Path, redis_url: str) -> None:
+async def test_asyncio_refuses_before_sending(
+    tmp_path: Path, redis_url: str, redis_server_version: ServerVersion
+) -> None:
     registry = AsyncScriptRegistry([_future_dir(tmp_path, "99.0")], builtin=False)
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
@@ -214,6 +223,10 @@ async def test_asyncio_refuses_before_sending(tmp_path: Path, redis_url: str) ->
                 await attempt()
         assert await client.get("k") is None
         ok = AsyncScriptRegistry([_future_dir(tmp_path, "7.0")], builtin=False)
-        assert await ok.bind(client, "future")(("k",), ()) in (b"OK", "OK", True)
+        if redis_compatible(redis_server_version) >= (7, 0):
+            assert await ok.bind(client, "future")(("k",), ()) in (b"OK", "OK", True)
+        else:  # Redis 6.2
+            with pytest.raises(ServerVersionError, match=r"needs Redis 7\.0"):
+                await ok.bind(client, "future")(("k",), ())  # checked on the first call
     finally:
         await client.aclose()
