@@ -315,6 +315,27 @@ def test_a_scrape_of_10k_messages_costs_bounded_server_time(redis_client: redis.
     print(f"server time per queue scrape: {usec}")
 
 
+def test_a_replica_can_be_scraped_with_read_only_scripts(redis_server_factory: Any) -> None:
+    primary = redis_server_factory()
+    replica = redis_server_factory(replica_of=primary)
+    with primary.client() as pc, replica.client() as rc:
+        ReliableQueue(pc, "jobs").push_many([b"a", b"b", b"c"])
+        deadline = time.monotonic() + 10
+        while rc.exists(ReliableQueue(pc, "jobs").keys["pending"]) == 0:
+            assert time.monotonic() < deadline, "the replica never synced"
+            time.sleep(0.01)
+        rc.config_resetstat()
+        s = scrape(AtomicCollector(rc, Targets({"jobs"}, set(), {}, {})))
+        assert value(s, "queue_messages", queue="jobs", state="pending") == 3
+        assert not names(s, "scrape_error", "name")
+        stats = rc.info("commandstats")
+        version = tuple(int(p) for p in rc.info("server")["redis_version"].split(".")[:2])
+        # Redis 7 has EVALSHA_RO (allowed on replicas); older servers run it as EVALSHA.
+        sent = "cmdstat_evalsha_ro" if version >= (7, 0) else "cmdstat_evalsha"
+        assert stats[sent]["calls"] >= 1, stats
+        assert ReliableQueue(pc, "jobs").stats()["pending"] == 3  # nothing was written
+
+
 @pytest.mark.cluster
 def test_a_cluster_scrape_covers_every_primary(redis_cluster_client: Any) -> None:
     c = redis_cluster_client
