@@ -50,7 +50,7 @@ from ..errors import (
     ReplyTimeoutError,
     WrongTypeError,
 )
-from . import wire
+from . import events, wire
 from .calls import Call, Effect, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
@@ -444,13 +444,16 @@ class CacheCore:
                 raise DecodeError(f"unexpected reply from {FETCH}: {reply!r}", key=entry)
             if deadline is None:
                 deadline = Deadline(opts.wait_timeout)
+                events.emit("cache.stampede_wait", "cache %r: waiting for another caller's "
+                            "loader of %r", self.name, entry, cache=self.name, key=entry)
             # Bounded by the lease: if its holder dies, the lease ends and we take over.
             step = wait_step(deadline, wake, as_int(reply[1]) / 1000.0)
             if step is None:
                 # wait_timeout is over: load for ourselves, without the lease; the holder's
                 # fill still stores its value (ours is returned, not stored).
-                log.info("cache %r: waited wait_timeout for the loader of %r; loading "
-                         "without the lease", self.name, entry)
+                events.emit("cache.wait_timeout", "cache %r: waited wait_timeout for the "
+                            "loader of %r; loading without the lease", self.name, entry,
+                            cache=self.name, key=entry)
                 return (yield RunLoader(None))
             yield step
             try:
@@ -473,8 +476,9 @@ class CacheCore:
             yield from _quietly(release)
             if current is not None and isinstance(exc, Exception):
                 # An early refresh failed, but the cached value is still fresh: serve it.
-                log.warning("cache %r: early refresh of %r failed (%r); serving the cached "
-                            "value", self.name, entry, exc)
+                events.emit("cache.refresh_failed", "cache %r: early refresh of %r failed "
+                            "(%r); serving the cached value", self.name, entry, exc,
+                            cache=self.name, key=entry, error=type(exc).__name__)
                 return self.decode(entry, current[1], current[2])
             raise
         delta_ms = max(1, round((time.monotonic() - started) * 1000))
@@ -490,9 +494,10 @@ class CacheCore:
         stored = yield self.fill_call(entry, token, payload, none, opts=opts,
                                              delta_ms=delta_ms)
         if not stored:
-            log.warning("cache %r: the value loaded for %r was not stored: the lease "
-                        "(lock_ttl=%.3fs) ended after %d ms of loading, or set/delete "
-                        "replaced it", self.name, entry, opts.lease_ms / 1000, delta_ms)
+            events.emit("cache.fill_lost", "cache %r: the value loaded for %r was not "
+                        "stored: the lease (lock_ttl=%.3fs) ended after %d ms of loading, or "
+                        "set/delete replaced it", self.name, entry, opts.lease_ms / 1000,
+                        delta_ms, cache=self.name, key=entry)
         return value
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LockLostError, LockNotOwnedError
+from . import events
 from .calls import Block, Call, Flow, Sleep, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list
@@ -257,11 +258,15 @@ class Renewal:
                                   or is_redis_error(error, "TimeoutError")):
             left = self.expires_at - time.monotonic()
             if left > 0:
+                events.emit("lock.renewal_failed", "lock %r (fence %s): renewal failed "
+                            "(%s), retrying while the lease lasts (%.3f s)", lock.name,
+                            lock._fence, error, left, lock=lock.name, fence=lock._fence,
+                            error=type(error).__name__)
                 return time.monotonic() + retry_interval(lock.ttl, left)
         # Not ours any more, or the lease has run out while Redis was unreachable (we can
         # no longer tell whether someone else holds it), or a refusal such as a wrong type.
         self.active = False
-        lock._lost = True
+        lock._mark_lost("renew", error)
         return None
 
 
@@ -365,8 +370,18 @@ class LockCore:
     def _ended(self) -> None:
         self._token = None
 
-    def _not_owned(self, action: str) -> LockNotOwnedError:
+    def _mark_lost(self, action: str, error: BaseException | None = None) -> None:
+        """The lock is known lost; report it once per acquisition (``lock.lost``)."""
+        if self._lost:
+            return
         self._lost = True
+        events.emit("lock.lost", "lock %r (fence %s) was lost (found on %s%s): its lease ran "
+                    "out or it was broken", self.name, self._fence, action,
+                    f": {error}" if error else "", lock=self.name, fence=self._fence,
+                    action=action)
+
+    def _not_owned(self, action: str) -> LockNotOwnedError:
+        self._mark_lost(action)
         return LockNotOwnedError(
             f"cannot {action} lock {self.name!r}: it is no longer held by this Lock object "
             f"(fence {self._fence}); its lease ran out or it was broken",

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EvictionPolicyError
+from . import events
 from .calls import Call, Flow, Sleep
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_bytes, as_int, as_list, as_str
@@ -257,6 +258,10 @@ def check_eviction_policy(policies: Iterable[str], *, allow: bool, key: str) -> 
             key=key,
             policy=bad[0],
         )
+    if bad:
+        events.emit("queue.eviction_policy", "the Redis server's maxmemory-policy is %s: it "
+                    "may evict the keys of queue %r and lose messages (allow_eviction=True "
+                    "accepted the risk)", ", ".join(bad), key, key=key, policy=bad[0])
 
 
 def policies_from_reply(reply: Any) -> list[str]:
@@ -346,6 +351,7 @@ class QueueCore:
     __slots__ = (
         "_claim_head",
         "_claim_keys",
+        "_decode_ack1",
         "_decode_claim",
         "_extend_keys",
         "_nack_keys",
@@ -384,6 +390,8 @@ class QueueCore:
         self._extend_keys = (k["inflight"],)
         self._claim_head = (b"%d" % self.lease_ms, b"%d" % self.max_deliveries)
         self._decode_claim = functools.partial(_decode_claim, queue=self.base)
+        self._decode_ack1 = functools.partial(_decode_acked, queue=self.base, name=self.name,
+                                              sent=1)
 
     @property
     def signal_key(self) -> str:
@@ -477,8 +485,12 @@ class QueueCore:
         receipts = " ".join([m.receipt for m in acks])
         head = (self._claim_head if lease_ms is None and max_deliveries is None
                 else (lease_ms or self.lease_ms, max_deliveries or self.max_deliveries))
+        decode = self._decode_claim
+        if acks:
+            decode = self._decode_ack1 if len(acks) == 1 else functools.partial(
+                _decode_acked, queue=self.base, name=self.name, sent=len(acks))
         return Call("queue_claim", self._claim_keys, (*head, n, reclaim, receipts),
-                    self._decode_claim, raw=True)
+                    decode, raw=True)
 
     def nack_call(self, msg: Message, delay: object = 0.0, *, counted: object = True,
                   failure: object = None, max_deliveries: int | None = None) -> Call[int]:
@@ -494,7 +506,8 @@ class QueueCore:
         record = _failure_text(failure)
         return Call("queue_nack", self._nack_keys,
                     (msg.receipt, delay_ms, max_deliveries or self.max_deliveries,
-                     b"1" if counted else b"0", record), as_int, raw=True)
+                     b"1" if counted else b"0", record),
+                    functools.partial(_decode_nack, name=self.name, msg=msg), raw=True)
 
     def extend_call(self, msg: Message, visibility_timeout: object = None) -> Call[bool]:
         """Extend a delivery's lease to ``visibility_timeout`` (default: the queue's) from
@@ -502,7 +515,7 @@ class QueueCore:
         lease_ms = (self.lease_ms if visibility_timeout is None
                     else to_millis(check_seconds(visibility_timeout, "visibility_timeout")))
         return Call("queue_extend", self._extend_keys, (msg.receipt, lease_ms),
-                    _decode_bool, raw=True)
+                    functools.partial(_decode_extended, name=self.name), raw=True)
 
     def stats_call(self) -> Call[QueueStats]:
         """Counts by state and the age of the oldest pending message."""
@@ -613,8 +626,35 @@ def _decode_ids(reply: Any) -> list[str]:
     return (reply.decode() if isinstance(reply, bytes) else reply).split(" ")
 
 
-def _decode_bool(reply: Any) -> bool:
-    return as_int(reply) == 1
+def _lease_lost(name: str, action: str, count: int, sent: int) -> None:
+    events.emit("queue.lease_lost", "queue %r: %s found %d of %d deliveries no longer "
+                "current (their lease ran out and they were requeued or redelivered)", name,
+                action, count, sent, queue=name, action=action, count=count)
+
+
+def _decode_acked(reply: list[Any], queue: str, name: str, sent: int) -> Claim:
+    claim = _decode_claim(reply, queue)
+    if claim.acked < sent:
+        _lease_lost(name, "ack", sent - claim.acked, sent)
+    return claim
+
+
+def _decode_nack(reply: Any, name: str, msg: Message) -> int:
+    outcome = as_int(reply)
+    if outcome == 0:
+        _lease_lost(name, "nack", 1, 1)
+    elif outcome == 3:
+        events.emit("queue.dead_lettered", "queue %r: message %s dead-lettered after %d "
+                    "deliveries (nacked on its last)", name, msg.id, msg.deliveries,
+                    queue=name, message_id=msg.id, deliveries=msg.deliveries)
+    return outcome
+
+
+def _decode_extended(reply: Any, name: str) -> bool:
+    extended = as_int(reply) == 1
+    if not extended:
+        _lease_lost(name, "extend", 1, 1)
+    return extended
 
 
 def _decode_stats(reply: Any) -> QueueStats:

@@ -297,14 +297,12 @@ async def _renew(renewal: Renewal) -> float | None:
         except Exception as exc:
             error = exc
         due = renewal.outcome(lock, sent, result, error)
-    if due is None:
-        log.warning("lock %r (fence %s) was lost while auto-renewed%s", lock.name,
-                    lock._fence, f": {error}" if error else "")
-        if lock.on_lost is not None:
-            try:
-                await settle(lock.on_lost(lock))
-            except Exception:
-                log.exception("on_lost callback of lock %r failed", lock.name)
+    # due None: lost (the outcome logged the lock.lost event).
+    if due is None and lock.on_lost is not None:
+        try:
+            await settle(lock.on_lost(lock))
+        except Exception:
+            log.exception("on_lost callback of lock %r failed", lock.name)
     return due
 
 

@@ -31,6 +31,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.client import NEVER_DECODE
 
+from .._core import events
 from .._core.calls import (
     Call,
     Key,
@@ -233,6 +234,9 @@ class AsyncScriptRegistry(Catalog):
         try:
             if not isinstance(exc, redis_exc.NoScriptError):
                 raise exc
+            events.emit("script.noscript", "script %r (sha %s) was not on the server: re-sent "
+                        "as EVAL and loaded again", script.name, script.sha1,
+                        script=script.name, sha=script.sha1)
             # EVAL cannot miss, even if the cache is flushed again at this instant.
             reply = await client.execute_command("EVAL", script.source, len(keys), *keys,
                                                  *argv, **(_RAW if raw else _DECODED))
