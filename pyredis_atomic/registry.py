@@ -31,6 +31,7 @@ from redis import exceptions as redis_exc
 from redis.client import NEVER_DECODE, Pipeline
 from redis.cluster import ClusterPipeline, RedisCluster
 
+from . import otel as _otel
 from ._core import events
 from ._core.calls import (
     Call,
@@ -234,12 +235,12 @@ class ScriptRegistry(Catalog):
         try:
             if not isinstance(exc, redis_exc.NoScriptError):
                 raise exc
+            # EVAL cannot miss, even if the cache is flushed again at this instant.
             events.emit("script.noscript", "script %r (sha %s) was not on the server: re-sent "
                         "as EVAL and loaded again", script.name, script.sha1,
                         script=script.name, sha=script.sha1)
-            # EVAL cannot miss, even if the cache is flushed again at this instant.
-            reply = client.execute_command("EVAL", script.source, len(keys), *keys,
-                                           *argv, **(_RAW if raw else _DECODED))
+            reply = self._send(
+                client, "EVAL", script.source, script, keys, argv, _RAW if raw else _DECODED)
             self._reload(client, script)
             return reply
         except redis_exc.ResponseError as err:
@@ -262,14 +263,27 @@ class ScriptRegistry(Catalog):
         # understands EVALSHA, and Redis < 7.0 lacks EVALSHA_RO.
         if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
             try:
-                return client.execute_command("EVALSHA_RO", script.sha1, len(keys),
-                                              *keys, *argv, **options)
+                return self._send(
+                    client, "EVALSHA_RO", script.sha1, script, keys, argv, options)
             except redis_exc.ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise
                 _NO_RO.add(client)
-        return client.execute_command("EVALSHA", script.sha1, len(keys), *keys, *argv,
-                                      **options)
+        return self._send(
+            client, "EVALSHA", script.sha1, script, keys, argv, options)
+
+    def _send(
+        self, client: Any, command: str, body: str, script: Script, keys: tuple[Key, ...],
+        argv: tuple[Any, ...], options: dict[str, Any],
+    ) -> Any:
+        # Every script a registry sends goes out here: one span per call when instrumented.
+        state = _otel.STATE
+        if state is None:
+            return client.execute_command(
+                command, body, len(keys), *keys, *argv, **options)
+        with _otel.script_span(state, client, command, script.name, keys):
+            return client.execute_command(
+                command, body, len(keys), *keys, *argv, **options)
 
     def _reload(self, client: Any, script: Script) -> None:
         # Keep the script in the server's cache (Redis 8 evicts scripts that only EVAL
@@ -318,6 +332,11 @@ class BoundScript:
     def __call__(self, keys: tuple[Key, ...], args: tuple[Any, ...]) -> Any:
         """Run the script; the raw reply."""
         try:
+            state = _otel.STATE
+            if state is not None:  # instrumented: the same call inside a span
+                with _otel.script_span(state, self._client, "EVALSHA", self.script.name, keys):
+                    return self._execute(
+                        "EVALSHA", self.sha, len(keys), *keys, *args, **self._options)
             return self._execute("EVALSHA", self.sha, len(keys), *keys, *args,
                                  **self._options)
         except redis_exc.RedisError as exc:

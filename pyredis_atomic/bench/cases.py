@@ -468,6 +468,13 @@ def ratelimit(b: Bench) -> list[Result]:
     return _rows("rate limiter, hit", stats, "limits moving-window")
 
 
+def instrumentation(b: Bench) -> list[Result]:
+    """The OpenTelemetry instrumentation off and on (see ``bench/instrumentation.py``)."""
+    from .instrumentation import instrumentation as run
+
+    return run(b)
+
+
 CASES: list[tuple[str, Callable[[Bench], list[Result]]]] = [
     ("round-trip floor", floor),
     ("lock uncontended", lock_uncontended),
@@ -480,4 +487,5 @@ CASES: list[tuple[str, Callable[[Bench], list[Result]]]] = [
     ("counter", counter_single),
     ("counter contended", counter_contended),
     ("rate limiter", ratelimit),
+    ("instrumentation", instrumentation),
 ]

@@ -1,0 +1,382 @@
+"""OpenTelemetry instrumentation against a real server, read back with the SDK's in-memory
+span exporter and metric reader: span trees and attributes (sync and asyncio), error spans,
+metrics, and that uninstrumenting leaves the library exactly as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+import pyredis_atomic.asyncio as aio
+from pyredis_atomic import (
+    BoundedCounter,
+    Cache,
+    Lock,
+    LockNotOwnedError,
+    RateLimiter,
+    ReliableQueue,
+    Semaphore,
+    WrongTypeError,
+    default_registry,
+    otel,
+)
+
+
+@dataclass
+class Recorded:
+    exporter: InMemorySpanExporter
+    reader: InMemoryMetricReader
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+    def named(self, name: str) -> list[ReadableSpan]:
+        return [s for s in self.spans() if s.name == name]
+
+    def one(self, name: str) -> ReadableSpan:
+        found = self.named(name)
+        assert len(found) == 1, [s.name for s in self.spans()]
+        return found[0]
+
+    def children(self, parent: ReadableSpan) -> list[ReadableSpan]:
+        assert parent.context is not None
+        return [s for s in self.spans()
+                if s.parent is not None and s.parent.span_id == parent.context.span_id]
+
+    def metrics(self) -> dict[str, list[Any]]:
+        """Instrument name -> its data points."""
+        data = self.reader.get_metrics_data()
+        out: dict[str, list[Any]] = {}
+        if data is None:
+            return out
+        for rm in data.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    out.setdefault(m.name, []).extend(m.data.data_points)
+        return out
+
+    def total(self, name: str, **attrs: Any) -> float:
+        """Sum of a counter (or count of a histogram) over the points matching ``attrs``."""
+        points = self.metrics().get(f"pyredis_atomic.{name}", [])
+        total = 0.0
+        for p in points:
+            if all(p.attributes.get(k) == v for k, v in attrs.items()):
+                total += p.value if hasattr(p, "value") else p.count
+        return total
+
+
+@pytest.fixture
+def rec(redis_url: str) -> Iterator[Recorded]:
+    # The scripts are loaded first: the fixtures flushed them, and a first call would show
+    # its NOSCRIPT recovery (tested on its own below).
+    with redis.Redis.from_url(redis_url) as c:
+        default_registry().load(c)
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    otel.instrument(tracer_provider, meter_provider)
+    try:
+        yield Recorded(exporter, reader)
+    finally:
+        otel.uninstrument()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+def attrs(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
+# -- locks -------------------------------------------------------------------------------------
+def test_lock_spans_and_metrics(rec: Recorded, redis_client: redis.Redis) -> None:
+    lock = Lock(redis_client, "jobs", ttl=10)
+    with lock:
+        time.sleep(0.05)
+    other = Lock(redis_client, "jobs", ttl=10)
+    assert other.acquire(blocking=False)
+    assert not lock.acquire(blocking=False)
+    other.release()
+
+    acquires = rec.named("Lock.acquire")
+    assert len(acquires) == 3
+    first = acquires[0]
+    assert first.kind == SpanKind.INTERNAL
+    assert attrs(first)["pyredis_atomic.primitive"] == "lock"
+    assert attrs(first)["pyredis_atomic.name"] == "jobs"
+    assert attrs(first)["pyredis_atomic.acquired"] is True
+    assert attrs(first)["pyredis_atomic.lock.fence"] == 1
+    assert attrs(acquires[2])["pyredis_atomic.acquired"] is False
+    assert len(rec.named("Lock.release")) == 2
+    assert rec.total("lock.wait.duration", **{"pyredis_atomic.acquired": True}) == 2
+    assert rec.total("lock.wait.duration", **{"pyredis_atomic.acquired": False}) == 1
+    holds = rec.metrics()["pyredis_atomic.lock.hold.duration"]
+    assert sum(p.count for p in holds) == 2
+    assert max(p.max for p in holds) >= 0.05
+
+
+def test_script_spans_follow_the_redis_conventions(rec: Recorded, redis_client: redis.Redis,
+                                                  redis_server: Any) -> None:
+    lock = Lock(redis_client, "jobs", ttl=10)
+    assert lock.acquire()
+    op = rec.one("Lock.acquire")
+    (child,) = rec.children(op)
+    assert child.name == "EVALSHA lock_acquire"
+    assert child.kind == SpanKind.CLIENT
+    a = attrs(child)
+    assert a["db.system.name"] == "redis"
+    assert a["db.operation.name"] == "EVALSHA"
+    assert a["db.stored_procedure.name"] == "lock_acquire"
+    assert a["db.namespace"] == "0"
+    assert a["server.address"] == redis_server.host
+    assert a["server.port"] == redis_server.port
+    assert "pyredis_atomic.keys" not in a
+    assert child.status.status_code == StatusCode.UNSET
+    lock.release()
+
+    # A read-only script goes out as EVALSHA_RO where the server has it.
+    ReliableQueue(redis_client, "q").stats()
+    (stats_child,) = rec.children(rec.one("ReliableQueue.stats"))
+    assert attrs(stats_child)["db.operation.name"] in ("EVALSHA_RO", "EVALSHA")
+
+    # NOSCRIPT: the EVALSHA span fails with its prefix, then EVAL runs in a span of its own.
+    redis_client.script_flush()
+    rec.exporter.clear()
+    assert lock.acquire()
+    op = rec.one("Lock.acquire")
+    first, second = sorted(rec.children(op), key=lambda s: s.start_time or 0)
+    assert (first.name, attrs(first)["error.type"]) == ("EVALSHA lock_acquire", "NOSCRIPT")
+    assert first.status.status_code == StatusCode.ERROR
+    assert attrs(second)["db.operation.name"] == "EVAL"
+    assert "error.type" not in attrs(second)
+    assert op.status.status_code == StatusCode.UNSET
+
+
+def test_a_wrong_type_shows_on_the_script_span(rec: Recorded, redis_client: redis.Redis) -> None:
+    q = ReliableQueue(redis_client, "wrong")
+    redis_client.set(q.keys["pending"], "x")
+    with pytest.raises(WrongTypeError):
+        q.stats()
+    (child,) = rec.children(rec.one("ReliableQueue.stats"))
+    assert attrs(child)["error.type"] == "WRONGTYPE"
+
+
+async def test_script_spans_asyncio(rec: Recorded, async_redis_client: Any) -> None:
+    q = aio.ReliableQueue(async_redis_client, "jobs")
+    await q.push(b"x")
+    (child,) = rec.children(rec.one("ReliableQueue.push"))
+    assert attrs(child)["db.stored_procedure.name"] == "queue_push"
+    assert attrs(child)["db.system.name"] == "redis"
+
+
+async def test_lock_spans_asyncio(rec: Recorded, async_redis_client: Any) -> None:
+    lock = aio.Lock(async_redis_client, "jobs", ttl=10)
+    async with lock:
+        await asyncio.sleep(0.01)
+    span = rec.one("Lock.acquire")
+    assert attrs(span)["pyredis_atomic.acquired"] is True
+    assert rec.one("Lock.release").parent is None
+    assert rec.total("lock.hold.duration") == 1
+
+
+def test_lock_lost_is_counted(rec: Recorded, redis_client: redis.Redis) -> None:
+    lock = Lock(redis_client, "short", ttl=0.05)
+    assert lock.acquire()
+    time.sleep(0.15)
+    with pytest.raises(LockNotOwnedError):
+        lock.extend()
+    span = rec.one("Lock.extend")
+    assert span.status.status_code == StatusCode.ERROR
+    assert attrs(span)["error.type"] == "LockNotOwnedError"
+    assert rec.total("lock.lost", **{"pyredis_atomic.name": "short"}) == 1
+
+
+# -- queues ------------------------------------------------------------------------------------
+def test_queue_spans_follow_the_messaging_conventions(rec: Recorded,
+                                                      redis_client: redis.Redis) -> None:
+    q = ReliableQueue(redis_client, "jobs", max_deliveries=1)
+    mid = q.push(b"one")
+    q.push_many([b"two", b"three"])
+    msg = q.pop()
+    assert msg is not None
+    assert q.ack(msg)
+    assert not q.ack(msg)  # no longer current
+    acked, nxt = q.ack_and_pop(q.pop_many(1)[0])
+    assert acked
+    assert nxt is not None
+    q.nack(nxt)  # max_deliveries=1: dead
+
+    push = rec.one("ReliableQueue.push")
+    assert push.kind == SpanKind.PRODUCER
+    a = attrs(push)
+    assert a["messaging.operation.type"] == "send"
+    assert a["messaging.destination.name"] == "jobs"
+    assert a["messaging.message.id"] == mid
+    assert attrs(rec.one("ReliableQueue.push_many"))["messaging.batch.message_count"] == 2
+    pop = rec.one("ReliableQueue.pop")
+    assert pop.kind == SpanKind.CLIENT
+    assert attrs(pop)["messaging.operation.type"] == "receive"
+    assert attrs(pop)["messaging.message.id"] == mid
+    assert attrs(pop)["pyredis_atomic.message.delivery_count"] == 1
+    acks = rec.named("ReliableQueue.ack")
+    assert [attrs(s)["messaging.operation.type"] for s in acks] == ["settle", "settle"]
+    assert attrs(acks[0])["messaging.message.id"] == mid
+    assert attrs(rec.one("ReliableQueue.nack"))["messaging.operation.type"] == "settle"
+
+    dest = {"messaging.destination.name": "jobs"}
+    assert rec.total("queue.pushes", **dest) == 3
+    assert rec.total("queue.claims", **dest) == 3
+    assert rec.total("queue.acks", **dest) == 2
+    assert rec.total("queue.nacks", **dest) == 1
+    assert rec.total("queue.claim.duration", **dest) == 3  # pop, pop_many, ack_and_pop
+
+
+async def test_queue_spans_asyncio(rec: Recorded, async_redis_client: Any) -> None:
+    q = aio.ReliableQueue(async_redis_client, "jobs")
+    mid = await q.push(b"x")
+    msg = await q.pop()
+    assert msg is not None
+    await q.ack(msg)
+    assert attrs(rec.one("ReliableQueue.pop"))["messaging.message.id"] == mid
+    assert rec.total("queue.pushes") == 1
+    assert rec.total("queue.acks") == 1
+
+
+# -- caches ------------------------------------------------------------------------------------
+def test_cache_hits_misses_and_loader_calls(rec: Recorded, redis_client: redis.Redis) -> None:
+    cache = Cache(redis_client, "users", ttl=60)
+    assert cache.get_or_set("u1", lambda: {"id": 1}) == {"id": 1}
+    assert cache.get_or_set("u1", lambda: {"id": 2}) == {"id": 1}
+    assert cache.get_or_set("u2", lambda: 2) == 2
+    spans = rec.named("Cache.get_or_set")
+    assert len(spans) == 3
+    assert "pyredis_atomic.cache.key" not in attrs(spans[0])  # keys only when opted in
+    name = {"pyredis_atomic.name": "users"}
+    assert rec.total("cache.misses", **name) == 2
+    assert rec.total("cache.hits", **name) == 1
+    assert rec.total("cache.loader.calls", **name) == 2
+
+
+async def test_cache_asyncio_with_an_async_loader(rec: Recorded, async_redis_client: Any) -> None:
+    cache = aio.Cache(async_redis_client, "users", ttl=60)
+
+    async def load() -> int:
+        return 7
+
+    assert await cache.get_or_set("k", load) == 7
+    assert await cache.get_or_set("k", load) == 7
+    assert rec.total("cache.misses") == 1
+    assert rec.total("cache.hits") == 1
+
+
+def test_record_keys_opt_in(redis_client: redis.Redis) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    otel.instrument(provider, MeterProvider(), record_keys=True)
+    try:
+        Cache(redis_client, "users", ttl=60).get_or_set("user:42", lambda: 1)
+    finally:
+        otel.uninstrument()
+    spans = exporter.get_finished_spans()
+    span = next(s for s in spans if s.name == "Cache.get_or_set")
+    assert attrs(span)["pyredis_atomic.cache.key"] == "user:42"
+    script = next(s for s in spans if s.name.endswith("cache_fetch"))
+    assert any("user:42" in k for k in attrs(script)["pyredis_atomic.keys"])
+
+
+# -- counters, limiters, semaphores ------------------------------------------------------------
+def test_error_span_names_the_error(rec: Recorded, redis_client: redis.Redis) -> None:
+    counter = BoundedCounter(redis_client, "c")
+    redis_client.set(counter.key, "not a number")
+    with pytest.raises(Exception, match="integer"):
+        counter.incr()
+    span = rec.one("BoundedCounter.incr")
+    assert span.status.status_code == StatusCode.ERROR
+    assert attrs(span)["error.type"] == "NOTINT"
+    assert [e.name for e in span.events] == ["exception"]
+
+    q = ReliableQueue(redis_client, "wrong")
+    redis_client.set(q.keys["pending"], "x")
+    with pytest.raises(WrongTypeError):
+        q.push(b"x")
+    assert attrs(rec.one("ReliableQueue.push"))["error.type"] == "WrongTypeError"
+
+
+def test_limiter_and_semaphore_metrics(rec: Recorded, redis_client: redis.Redis) -> None:
+    limiter = RateLimiter(redis_client, "api", rate=2, period=60, burst=2)
+    results = [bool(limiter.hit()) for _ in range(3)]
+    assert results == [True, True, False]
+    assert rec.total("limiter.allowed", **{"pyredis_atomic.name": "api"}) == 2
+    assert rec.total("limiter.denied", **{"pyredis_atomic.name": "api"}) == 1
+    assert [attrs(s)["pyredis_atomic.allowed"] for s in rec.named("RateLimiter.hit")] == \
+        results
+
+    sem = Semaphore(redis_client, "pool", limit=1, ttl=10)
+    permit = sem.acquire()
+    assert permit is not None
+    freed = threading.Timer(0.1, sem.release, args=(permit,))
+    freed.start()
+    again = sem.acquire(timeout=5)
+    freed.join()
+    assert again is not None
+    waits = rec.metrics()["pyredis_atomic.semaphore.wait.duration"]
+    assert sum(p.count for p in waits) == 2
+    assert max(p.max for p in waits) >= 0.09
+
+
+# -- switching it on and off -------------------------------------------------------------------
+def test_uninstrument_restores_the_original_methods(redis_client: redis.Redis) -> None:
+    originals = {cls: dict(vars(cls)) for cls in (Lock, aio.Lock, ReliableQueue, aio.Cache)}
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    otel.instrument(provider, MeterProvider())
+    assert otel.is_instrumented()
+    assert Lock.acquire is not originals[Lock]["acquire"]
+    otel.instrument(provider, MeterProvider())  # again: replaces, does not wrap twice
+    otel.uninstrument()
+    otel.uninstrument()  # harmless
+    assert not otel.is_instrumented()
+    for cls, before in originals.items():
+        assert dict(vars(cls)) == before
+    Lock(redis_client, "x").acquire(blocking=False)
+    assert exporter.get_finished_spans() == ()
+
+
+def test_instrument_without_the_api_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    with pytest.raises(ImportError, match=r"pyredis-atomic\[otel\]"):
+        otel.instrument()
+    assert not otel.is_instrumented()
+    with pytest.raises(TypeError, match="record_keys"):
+        otel.instrument(record_keys="yes")  # type: ignore[arg-type]
+
+
+def test_error_type_of_redis_replies() -> None:
+    assert otel.error_type(redis.ResponseError("WRONGTYPE Operation against a key")) == \
+        "WRONGTYPE"
+    assert otel.error_type(redis.exceptions.NoScriptError("NOSCRIPT No matching script")) == \
+        "NOSCRIPT"
+    wrapped = ("Error running script (call to f_0123): @user_script:9: WRONGTYPE Operation "
+               "against a key holding the wrong kind of value")
+    assert otel.error_type(redis.ResponseError(wrapped)) == "WRONGTYPE"
+    assert otel.error_type(redis.ResponseError("ERR unknown command")) == "ResponseError"
+    assert otel.error_type(redis.ConnectionError("refused")) == "ConnectionError"
+    assert otel.error_type(ValueError("WRONG")) == "ValueError"
