@@ -12,7 +12,7 @@ KEYS[8] pending1 (list): ready entries of priority 1 (as pending, claimed before
 KEYS[9] pending2 (list): ready entries of priority 2
 KEYS[10] pending3 (list): ready entries of priority 3 (the highest)
 ARGV[1] delay_ms: 0 = ready now, else milliseconds until the messages become ready
-ARGV[2] dedup: "1" when the items are (dedup key, payload) pairs, "0" when they are payloads
+ARGV[2] mode: "1" when the items are (dedup key, payload) pairs, "0" when they are payloads; "3" and "2" the same with every payload starting with its producer's trace context (the ids then carry TRACE_MARK)
 ARGV[3] priority: 0 (default, lowest) to 3 (highest); ids of priority k > 0 end in "p<k>"
 ARGV[4...] items: payloads, or dedup key and payload pairs (one or more)
 
@@ -28,16 +28,20 @@ local dedup, dedupof, signal, seq = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 
 local now = server_ms()
 local delay = tonumber(ARGV[1])
-local paired = ARGV[2] == '1'
+local mode = ARGV[2]
+local paired = mode == '1' or mode == '3'
 -- A message of priority k > 0 waits in KEYS[7 + k] when ready; its id ends in
 -- PRIORITY_MARK .. k (before DEDUP_MARK), so every requeue (nack, expired lease, due delay,
 -- redrive) finds its list again from the id alone.
 local prio = ARGV[3]
 local ready = prio == '0' and pending or ({KEYS[8], KEYS[9], KEYS[10]})[tonumber(prio)]
 local mark = prio == '0' and '' or (PRIORITY_MARK .. prio)
+-- Payloads that start with a trace context: their ids say so (TRACE_MARK before the
+-- priority's mark and any DEDUP_MARK), and consumers split the context off.
+if mode == '2' or mode == '3' then mark = TRACE_MARK .. mark end
 
 -- One message, ready now, no dedup key: the producer's common case, without the tables.
-if #ARGV == 4 and not paired and delay == 0 then
+if #ARGV == 4 and mode == '0' and delay == 0 then
   local id = string.format('%d-%d', now, redis.call('INCR', seq)) .. mark
   redis.call('HSET', payload, id, ARGV[4])
   redis.call('RPUSH', ready, id .. '/0')

@@ -43,6 +43,8 @@ for i = 1, #ids do
       -- Same priority (its mark, see queue_levels); the dedup key was dropped at death.
       local p = string.match(old, PRIORITY_MARK .. '(%d)')
       local id = string.format('%d-%d', now, redis.call('INCR', seq))
+      -- The payload still starts with its trace context: the new id must say so too.
+      if string.find(old, TRACE_MARK, 1, true) then id = id .. TRACE_MARK end
       if p then id = id .. PRIORITY_MARK .. p end
       redis.call('HSET', payload, id, body)
       redis.call('RPUSH', ready_list({pending, KEYS[7], KEYS[8], KEYS[9]}, id), id .. '/0')

@@ -50,7 +50,7 @@ from typing import Any
 
 from ._core import events
 
-__all__ = ["instrument", "is_instrumented", "uninstrument"]
+__all__ = ["error_type", "instrument", "is_instrumented", "traceparent", "uninstrument"]
 
 SCOPE = "pyredis_atomic"
 
@@ -285,6 +285,9 @@ def _claimed(st: _State, span: Any, q: Any, args: Any, kwargs: Any, result: Any,
         acked, result = result
     messages = [] if result is None else (result if isinstance(result, list) else [result])
     _describe_messages(span, messages)
+    for msg in messages:
+        if msg.traceparent is not None:
+            _link(st, span, msg.traceparent)
     st.count("queue.claims", len(messages), _dest(q))
     if acked is not None:
         st.count("queue.acks", 1 if acked else 0, _dest(q))
@@ -502,6 +505,31 @@ def _on_event(event: str, fields: dict[str, Any]) -> None:
         seen = _CACHE_CALL.get()
         if seen is not None:
             seen.waited = True
+
+
+# -- trace context carried by queue messages ---------------------------------------------------
+def traceparent() -> str | None:
+    """The current span's W3C ``traceparent`` (what ``push(..., trace=True)`` stores), or
+    None when not instrumented or outside any span."""
+    st = STATE
+    if st is None:
+        return None
+    ctx = st.trace_api.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def _link(st: _State, span: Any, traceparent: str) -> None:
+    """Link ``span`` to the producer's span named by ``traceparent`` (malformed: ignored)."""
+    try:
+        _, trace_id, span_id, flags = traceparent.split("-")
+        ctx = st.trace_api.SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
+                                       trace_flags=st.trace_api.TraceFlags(int(flags, 16)))
+    except ValueError:
+        return
+    if ctx.is_valid:
+        span.add_link(ctx, {"messaging.operation.type": "send"})
 
 
 # -- public API --------------------------------------------------------------------------------

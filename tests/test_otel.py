@@ -380,3 +380,80 @@ def test_error_type_of_redis_replies() -> None:
     assert otel.error_type(redis.ResponseError("ERR unknown command")) == "ResponseError"
     assert otel.error_type(redis.ConnectionError("refused")) == "ConnectionError"
     assert otel.error_type(ValueError("WRONG")) == "ValueError"
+
+
+# -- trace context from producer to consumer ---------------------------------------------------
+def test_the_consumer_span_links_to_the_producer_span(rec: Recorded,
+                                                      redis_client: redis.Redis) -> None:
+    tracer = otel.STATE.tracer if otel.STATE is not None else None
+    assert tracer is not None
+    producer = ReliableQueue(redis_client, "jobs")
+    with tracer.start_as_current_span("web request"):
+        mid = producer.push(b"payload", trace=True)
+    push = rec.one("ReliableQueue.push")
+    assert push.context is not None
+    assert mid.endswith("t")
+
+    consumer = ReliableQueue(redis.Redis(connection_pool=redis_client.connection_pool), "jobs")
+    msg = consumer.pop()
+    assert msg is not None
+    assert msg.payload == b"payload"  # the trace context is not part of the payload
+    ctx = push.context
+    expected = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+    assert msg.traceparent == expected
+    pop = rec.one("ReliableQueue.pop")
+    assert pop.context is not None
+    assert pop.context.trace_id != push.context.trace_id  # a trace of its own...
+    (link,) = pop.links
+    assert link.context.trace_id == push.context.trace_id  # ...linked to the producer's
+    assert link.context.span_id == push.context.span_id
+    assert consumer.ack(msg)
+
+
+async def test_trace_context_asyncio_batches_dedup_delay_and_dead_letters(
+        rec: Recorded, async_redis_client: Any) -> None:
+    q = aio.ReliableQueue(async_redis_client, "jobs", max_deliveries=1)
+    ids = await q.push_many([b"a", b"b"], dedup_keys=["ka", "kb"], trace=True)
+    assert all(i.endswith("tk") for i in ids)
+    assert await q.push(b"again", dedup_key="ka", trace=True) == ids[0]  # dedup still works
+    delayed = await q.push(b"later", delay=0.05, trace=True)
+    got = await q.pop_many(2)
+    assert [m.payload for m in got] == [b"a", b"b"]
+    assert len({m.traceparent for m in got}) == 1
+    await q.ack_many(got)
+    assert await q.push(b"new", dedup_key="ka") != ids[0]  # acked: the dedup key was freed
+    await asyncio.sleep(0.1)
+    msgs = await q.pop_many(2)
+    later = next(m for m in msgs if m.id == delayed)
+    assert later.payload == b"later"
+    assert later.traceparent is not None
+    await q.nack(later)  # max_deliveries=1: dead
+    (dead,) = await q.dead_letters()
+    assert (dead.payload, dead.traceparent) == (b"later", later.traceparent)
+    assert await q.redrive() == 1
+    (again,) = await q.pop_many(5)
+    assert again.id != delayed
+    assert again.id.endswith("t")
+    assert (again.payload, again.traceparent) == (b"later", later.traceparent)
+    receive = [s for s in rec.named("ReliableQueue.pop_many") if s.links]
+    assert receive
+
+    urgent = await q.push(b"urgent", priority=2, trace=True)
+    assert urgent.endswith("tp2")  # the trace mark comes before the priority's
+    (first,) = await q.pop_many(1)
+    assert (first.id, first.payload, first.priority) == (urgent, b"urgent", 2)
+    assert first.traceparent is not None
+
+
+def test_trace_true_without_instrumentation_stores_nothing(redis_client: redis.Redis) -> None:
+    q = ReliableQueue(redis_client, "plain")
+    mid = q.push(b"x", trace=True)
+    assert "t" not in mid
+    msg = q.pop()
+    assert msg is not None
+    assert (msg.payload, msg.traceparent) == (b"x", None)
+    with pytest.raises(TypeError, match="trace must be a bool"):
+        q.push(b"x", trace=1)  # type: ignore[arg-type]
+    core = q._core
+    with pytest.raises(ValueError, match="traceparent"):
+        core.push_call(b"x", traceparent="not-a-traceparent")

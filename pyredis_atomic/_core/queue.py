@@ -25,7 +25,10 @@ Data model (one hash tag per queue, so every key of a queue sits in one cluster 
 * ``dedup`` / ``dedupof`` (hashes): dedup key <-> id, while the message is queued.
 * ``signal`` (list): wake-up tokens for blocked consumers (bounded); ``seq``: id counter.
 
-A message's id is ``"<push ms>-<seq>"``, then the priority marker ``p<k>``
+A message's id is ``"<push ms>-<seq>"``, then the trace marker ``t``
+(:data:`~pyredis_atomic._core.wire.TRACE_MARK`) when its stored payload starts with the
+producer's W3C ``traceparent`` (55 bytes, split off by consumers), then the priority marker
+``p<k>``
 (:data:`~pyredis_atomic._core.wire.PRIORITY_MARK`) for a priority k > 0, then the dedup
 marker ``k`` (:data:`~pyredis_atomic._core.wire.DEDUP_MARK`) when it was pushed with a dedup
 key: only such ids are looked up in ``dedupof`` when they leave the queue. A receipt is
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 import traceback as tb
 from collections.abc import Iterable, Sequence
@@ -51,7 +55,7 @@ from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_bytes, as_int, as_list, as_str
 from .validate import check_int, check_seconds, to_millis
 from .waiting import Deadline, wait_step, wait_then
-from .wire import DEDUP_MARK, PRIORITY_MARK
+from .wire import DEDUP_MARK, PRIORITY_MARK, TRACE_MARK, TRACEPARENT_LEN
 
 __all__ = [
     "DEFAULT_MAX_DELIVERIES",
@@ -148,6 +152,8 @@ class Message:
     (``"expired"``: its last lease ran out, e.g. its worker died; ``"nacked"``: given back
     on its last delivery), ``dead_at`` (server time, seconds) and ``failure`` (a
     :class:`Failure` if the last nack recorded one, else None) tell how it died.
+    ``traceparent``: the producer's W3C trace context when it pushed with ``trace=True``
+    (else None).
     ``priority``: 0 (default) to 3, from the id. ``lost``: set by a
     :class:`~pyredis_atomic.Worker` when a heartbeat found this delivery gone (its lease ran
     out while the process was paused, or an operator requeued it): stop working on it, its
@@ -157,7 +163,7 @@ class Message:
     """
 
     __slots__ = ("_lost", "dead_at", "dead_reason", "deliveries", "failure", "id", "payload",
-                 "queue")
+                 "queue", "traceparent")
 
     id: str
     payload: bytes
@@ -166,11 +172,12 @@ class Message:
     dead_reason: str | None
     dead_at: float | None
     failure: Failure | None
+    traceparent: str | None
     _lost: bool
 
     def __init__(self, id: str, payload: bytes, deliveries: int, queue: str, *,
                  dead_reason: str | None = None, dead_at: float | None = None,
-                 failure: Failure | None = None) -> None:
+                 failure: Failure | None = None, traceparent: str | None = None) -> None:
         # object.__setattr__: instances are immutable once built (see __setattr__).
         _set = object.__setattr__
         _set(self, "id", id)
@@ -180,6 +187,7 @@ class Message:
         _set(self, "dead_reason", dead_reason)
         _set(self, "dead_at", dead_at)
         _set(self, "failure", failure)
+        _set(self, "traceparent", traceparent)
         _set(self, "_lost", False)
 
     @property
@@ -213,7 +221,7 @@ class Message:
 
     def _key(self) -> tuple[Any, ...]:
         return (self.id, self.payload, self.deliveries, self.queue, self.dead_reason,
-                self.dead_at, self.failure)
+                self.dead_at, self.failure, self.traceparent)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
@@ -323,12 +331,19 @@ def _delay_ms(delay: object) -> int:
     return 0 if seconds == 0 else to_millis(seconds)
 
 
+def _traced(mid: str, body: bytes, deliveries: int, queue: str, **extra: Any) -> Message:
+    """A message whose stored payload starts with its producer's trace context."""
+    return Message(mid, body[TRACEPARENT_LEN:], deliveries, queue,
+                   traceparent=body[:TRACEPARENT_LEN].decode("ascii", "replace"), **extra)
+
+
 def _decode_claim(reply: list[Any], queue: str) -> Claim:
     # {"acked reclaimed wait_ms id1 deliveries1 ...", payload1, ...}: see queue_claim.lua.
     head = reply[0]
     parts = (head.decode() if isinstance(head, bytes) else head).split(" ")
     wait_ms = int(parts[2])
-    messages = [Message(parts[j], as_bytes(reply[i]), int(parts[j + 1]), queue)
+    messages = [(Message if TRACE_MARK not in parts[j] else _traced)(
+                    parts[j], as_bytes(reply[i]), int(parts[j + 1]), queue)
                 for i, j in enumerate(range(3, len(parts), 2), start=1)]
     return Claim(int(parts[0]), int(parts[1]), messages,
                  None if wait_ms < 0 else wait_ms / 1000.0)
@@ -434,8 +449,10 @@ class QueueCore:
     # -- calls ---------------------------------------------------------------------------
     def push_calls(self, payloads: Sequence[object], *, delay: object = 0.0,
                    dedup_keys: Sequence[object] | None = None,
-                   priority: object = 0) -> list[Call[list[str]]]:
-        """The push calls (one per batch of at most MAX_BATCH) for these payloads."""
+                   priority: object = 0,
+                   traceparent: str | None = None) -> list[Call[list[str]]]:
+        """The push calls (one per batch of at most MAX_BATCH) for these payloads;
+        ``traceparent``: the producer's trace context, stored with every message."""
         delay_ms = _delay_ms(delay)
         prio = _PRIO[check_priority(priority)]
         if isinstance(payloads, (str, bytes, bytearray, memoryview)) or not isinstance(
@@ -443,9 +460,12 @@ class QueueCore:
             raise TypeError(f"payloads must be an iterable of bytes or str, "
                             f"got {type(payloads).__name__}")
         bodies = [_payload(p, f"payloads[{i}]") for i, p in enumerate(payloads)]
+        head = _trace_head(traceparent)
+        if head:
+            bodies = [head + b for b in bodies]
         items: list[str | bytes]
         if dedup_keys is None:
-            paired = "0"
+            paired = "2" if head else "0"
             items = list(bodies)
             step = 1
         else:
@@ -456,7 +476,7 @@ class QueueCore:
             if len(keys) != len(bodies):
                 raise ValueError(f"dedup_keys has {len(keys)} entries for {len(bodies)} "
                                  f"payloads")
-            paired = "1"
+            paired = "3" if head else "1"
             items = [x for pair in zip(keys, bodies, strict=True) for x in pair]
             step = 2
         chunk = MAX_BATCH * step
@@ -465,17 +485,23 @@ class QueueCore:
                 for i in range(0, len(items), chunk)]
 
     def push_call(self, payload: object, *, delay: object = 0.0,
-                  dedup_key: object = None, priority: object = 0) -> Call[list[str]]:
-        """The call that pushes one message."""
+                  dedup_key: object = None, priority: object = 0,
+                  traceparent: str | None = None) -> Call[list[str]]:
+        """The call that pushes one message (``traceparent``: see :meth:`push_calls`)."""
         body = _payload(payload)
         delay_ms = _delay_ms(delay)
         prio = _PRIO[0] if priority == 0 and type(priority) is int else _PRIO[
             check_priority(priority)]
+        mode = (b"1", b"0")
+        if traceparent is not None:
+            body = _trace_head(traceparent) + body
+            mode = (b"3", b"2")
         if dedup_key is None:
-            return Call("queue_push", self._push_keys, (delay_ms, b"0", prio, body),
+            return Call("queue_push", self._push_keys, (delay_ms, mode[1], prio, body),
                         _decode_ids, raw=True)
         return Call("queue_push", self._push_keys,
-                    (delay_ms, "1", prio, _dedup_key(dedup_key), body), _decode_ids, raw=True)
+                    (delay_ms, mode[0], prio, _dedup_key(dedup_key), body), _decode_ids,
+                    raw=True)
 
     def claim_call(self, n: int, acks: Sequence[Message] = (),
                    reclaim: int = RECLAIM_BATCH, lease_ms: int | None = None,
@@ -537,10 +563,12 @@ class QueueCore:
             for i in range(0, len(items), 4):
                 head, _, record = as_str(items[i + 2]).partition("\n")
                 count, _, reason = head.partition(" ")
-                out.append(Message(as_str(items[i]), as_bytes(items[i + 1]), int(count), base,
-                                   dead_reason=reason or "unknown",
-                                   dead_at=int(float(as_str(items[i + 3]))) / 1000.0,
-                                   failure=Failure.from_text(record) if record else None))
+                mid = as_str(items[i])
+                out.append((Message if TRACE_MARK not in mid else _traced)(
+                    mid, as_bytes(items[i + 1]), int(count), base,
+                    dead_reason=reason or "unknown",
+                    dead_at=int(float(as_str(items[i + 3]))) / 1000.0,
+                    failure=Failure.from_text(record) if record else None))
             return out
 
         return Call("queue_dead", (k["dead"], k["payload"], k["deadinfo"]), (offset, limit),
@@ -624,6 +652,20 @@ def check_limit(limit: object, argument: str = "limit") -> int:
 
 def _decode_ids(reply: Any) -> list[str]:
     return (reply.decode() if isinstance(reply, bytes) else reply).split(" ")
+
+
+_TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def _trace_head(traceparent: str | None) -> bytes:
+    """What a traced payload starts with (b"" for none); refuses anything but a version-00
+    W3C traceparent, whose fixed length is what lets consumers split it off."""
+    if traceparent is None:
+        return b""
+    if not isinstance(traceparent, str) or not _TRACEPARENT.fullmatch(traceparent):
+        raise ValueError(f"traceparent must be a W3C version-00 traceparent "
+                         f"(00-<32 hex>-<16 hex>-<2 hex>), got {traceparent!r}")
+    return traceparent.encode("ascii")
 
 
 def _lease_lost(name: str, action: str, count: int, sent: int) -> None:

@@ -17,6 +17,8 @@ __all__ = [
     "LUA_CONSTANTS",
     "PRIORITY_MARK",
     "SIGNAL_CAP",
+    "TRACEPARENT_LEN",
+    "TRACE_MARK",
     "lua_constants",
 ]
 
@@ -33,6 +35,12 @@ DEDUP_MARK = "k"
 #: priority's ready list from the id alone.
 PRIORITY_MARK = "p"
 
+#: In the id of a queue message pushed with ``trace=True``, before any priority mark and
+#: DEDUP_MARK: its stored payload starts with the producer's W3C
+#: ``traceparent`` (TRACEPARENT_LEN bytes), which consumers split off. Redrive keeps it.
+TRACE_MARK = "t"
+TRACEPARENT_LEN = 55
+
 #: Kinds of a cache entry's fresh copy (the byte after the serializer tag): a value or a
 #: stored None, readable for any XFetch draw, or only while early refresh is off ("FULL").
 COPY_VALUE = "="
@@ -46,6 +54,7 @@ LUA_CONSTANTS: dict[str, int | str] = {
     "DEDUP_MARK": DEDUP_MARK,
     "DEDUP_MARK_BYTE": ord(DEDUP_MARK),
     "PRIORITY_MARK": PRIORITY_MARK,
+    "TRACE_MARK": TRACE_MARK,
     "COPY_VALUE": COPY_VALUE,
     "COPY_NONE": COPY_NONE,
     "COPY_VALUE_FULL": COPY_VALUE_FULL,

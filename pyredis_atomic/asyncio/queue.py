@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
 
+from .. import otel as _otel
 from .._core.calls import Call, Durability, check_durability
 from .._core.keys import DEFAULT_PREFIX
 from .._core.queue import (
@@ -64,6 +65,12 @@ async def server_policies(client: Any) -> list[str] | None:
         policies = None  # CONFIG disabled, renamed or denied by an ACL: cannot tell
     _POLICIES[client] = policies
     return policies
+
+
+def _traceparent(trace: object) -> str | None:
+    if not isinstance(trace, bool):
+        raise TypeError(f"trace must be a bool, got {type(trace).__name__}")
+    return _otel.traceparent() if trace else None
 
 
 class ReliableQueue:
@@ -148,7 +155,7 @@ class ReliableQueue:
 
     # -- producing -----------------------------------------------------------------------
     async def push(self, payload: bytes | str, *, delay: float = 0.0, priority: int = 0,
-                   dedup_key: str | None = None) -> str:
+                   dedup_key: str | None = None, trace: bool = False) -> str:
         """Push one message; return its id.
 
         ``payload``: bytes (a str is stored as UTF-8). ``delay``: seconds before it can be
@@ -159,23 +166,29 @@ class ReliableQueue:
         lowest) to 3; a ready message of a higher priority is always claimed before one of
         a lower priority, FIFO within a priority (given-back messages go to the front of
         their priority). Delays, dedup, retries, dead letters and redrive keep it.
+        ``trace``: store the current OpenTelemetry trace context (W3C ``traceparent``) with
+        the message, so the consumer's span links to the producer's (with
+        :func:`pyredis_atomic.otel.instrument` on; otherwise nothing is stored). The
+        consumer gets it as :attr:`Message.traceparent`; ``payload`` is unchanged.
         """
         call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key,
-                                    priority=priority)
+                                    priority=priority, traceparent=_traceparent(trace))
         if not self._checked:
             await self._check_server()
         return (await self._write(call))[0]
 
     async def push_many(self, payloads: Iterable[bytes | str], *, delay: float = 0.0,
-                        priority: int = 0,
-                        dedup_keys: Iterable[str] | None = None) -> list[str]:
+                        priority: int = 0, dedup_keys: Iterable[str] | None = None,
+                        trace: bool = False) -> list[str]:
         """Push several messages in order (one script call per 1000); return their ids.
 
-        ``dedup_keys``: one per payload, as for :meth:`push`; ``priority``: of every message.
+        ``dedup_keys``: one per payload, as for :meth:`push`; ``priority``: of every message;
+        ``trace``: as for :meth:`push` (one trace context for them all).
         """
         calls = self._core.push_calls(list(payloads), delay=delay,
                                       dedup_keys=None if dedup_keys is None
-                                      else list(dedup_keys), priority=priority)
+                                      else list(dedup_keys), priority=priority,
+                                      traceparent=_traceparent(trace))
         if not self._checked:
             await self._check_server()
         ids: list[str] = []
