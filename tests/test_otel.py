@@ -5,6 +5,7 @@ metrics, and that uninstrumenting leaves the library exactly as it was."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import threading
 import time
@@ -457,3 +458,15 @@ def test_trace_true_without_instrumentation_stores_nothing(redis_client: redis.R
     core = q._core
     with pytest.raises(ValueError, match="traceparent"):
         core.push_call(b"x", traceparent="not-a-traceparent")
+
+
+def test_the_library_imports_neither_opentelemetry_nor_prometheus_client() -> None:
+    # Zero cost without instrument(): not even an import (nor for the exporter's client).
+    # Counted beyond what redis-py itself imports (redis-py 8 brings opentelemetry along).
+    code = ("import sys, redis, redis.asyncio; before = set(sys.modules); "
+            "import pyredis_atomic, pyredis_atomic.asyncio, pyredis_atomic.cli.main; "
+            "print(sorted(m for m in set(sys.modules) - before "
+            "if m.startswith(('opentelemetry', 'prometheus_client'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
