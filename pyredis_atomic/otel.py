@@ -70,6 +70,9 @@ class _Cache:
 
 _CACHE_CALL: contextvars.ContextVar[_Cache | None] = contextvars.ContextVar(
     "pyredis_atomic_cache_call", default=None)
+# The primitive whose operation is being traced: an operation that calls another of the
+# same object (decr calls incr) is one operation, one span.
+_IN_OP: contextvars.ContextVar[int] = contextvars.ContextVar("pyredis_atomic_in_op", default=0)
 
 
 @dataclass
@@ -411,8 +414,9 @@ def _traced(cls_name: str, method: str, original: Any, op: Op) -> Any:
         @functools.wraps(original)
         async def traced_async(self: Any, *args: Any, **kwargs: Any) -> Any:
             st = STATE
-            if st is None:
+            if st is None or _IN_OP.get() == id(self):
                 return await original(self, *args, **kwargs)
+            inside = _IN_OP.set(id(self))
             seen = _Cache() if is_get_or_set else None
             if seen is not None:
                 args, kwargs = _with_counted_loader(args, kwargs, seen)
@@ -432,6 +436,7 @@ def _traced(cls_name: str, method: str, original: Any, op: Op) -> Any:
                         _cache_outcome(st, self, seen)
                     return result
             finally:
+                _IN_OP.reset(inside)
                 if token is not None:
                     _CACHE_CALL.reset(token)
         return traced_async
@@ -439,8 +444,9 @@ def _traced(cls_name: str, method: str, original: Any, op: Op) -> Any:
     @functools.wraps(original)
     def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
         st = STATE
-        if st is None:
+        if st is None or _IN_OP.get() == id(self):
             return original(self, *args, **kwargs)
+        inside = _IN_OP.set(id(self))
         seen = _Cache() if is_get_or_set else None
         if seen is not None:
             args, kwargs = _with_counted_loader(args, kwargs, seen)
@@ -459,6 +465,7 @@ def _traced(cls_name: str, method: str, original: Any, op: Op) -> Any:
                     _cache_outcome(st, self, seen)
                 return result
         finally:
+            _IN_OP.reset(inside)
             if token is not None:
                 _CACHE_CALL.reset(token)
     return traced

@@ -470,3 +470,137 @@ def test_the_library_imports_neither_opentelemetry_nor_prometheus_client() -> No
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+# -- every instrumented operation, both APIs ---------------------------------------------------
+def _sync_scenario(c: Any) -> None:
+    lock = Lock(c, "all", ttl=10)
+    lock.acquire()
+    lock.extend()
+    lock.owned()
+    lock.locked()
+    lock.release()
+    q = ReliableQueue(c, "all", max_deliveries=1)
+    q.push(b"1")
+    q.push_many([b"2", b"3", b"4"])
+    m = q.pop()
+    assert m is not None
+    q.extend(m)
+    q.ack(m)
+    q.ack_and_pop(q.pop_many(1)[0])
+    nxt = q.pop()
+    assert nxt is not None
+    q.nack(nxt)
+    q.ack_many([])
+    q.requeue_expired()
+    q.stats()
+    q.dead_letters()
+    q.redrive()
+    q.purge()
+    cache = Cache(c, "all", ttl=60)
+    cache.get_or_set("k", lambda: 1)
+    cache.get("k")
+    cache.set("k", 2)
+    cache.inspect("k")
+    cache.delete("k")
+    counter = BoundedCounter(c, "all", max=100)
+    counter.incr()
+    counter.decr()
+    counter.get()
+    counter.set(5)
+    counter.reset()
+    sem = Semaphore(c, "all", limit=2)
+    permit = sem.acquire()
+    assert permit is not None
+    sem.extend(permit)
+    sem.count()
+    sem.holders()
+    sem.release(permit)
+    limiter = RateLimiter(c, "all", rate=10, period=1)
+    limiter.hit()
+    limiter.peek()
+    limiter.reset()
+
+
+async def _async_scenario(c: Any) -> None:
+    lock = aio.Lock(c, "all", ttl=10)
+    await lock.acquire()
+    await lock.extend()
+    await lock.owned()
+    await lock.locked()
+    await lock.release()
+    q = aio.ReliableQueue(c, "all", max_deliveries=1)
+    await q.push(b"1")
+    await q.push_many([b"2", b"3", b"4"])
+    m = await q.pop()
+    assert m is not None
+    await q.extend(m)
+    await q.ack(m)
+    await q.ack_and_pop((await q.pop_many(1))[0])
+    nxt = await q.pop()
+    assert nxt is not None
+    await q.nack(nxt)
+    await q.ack_many([])
+    await q.requeue_expired()
+    await q.stats()
+    await q.dead_letters()
+    await q.redrive()
+    await q.purge()
+    cache = aio.Cache(c, "all", ttl=60)
+    await cache.get_or_set("k", lambda: 1)
+    await cache.get("k")
+    await cache.set("k", 2)
+    await cache.inspect("k")
+    await cache.delete("k")
+    counter = aio.BoundedCounter(c, "all", max=100)
+    await counter.incr()
+    await counter.decr()
+    await counter.get()
+    await counter.set(5)
+    await counter.reset()
+    sem = aio.Semaphore(c, "all", limit=2)
+    permit = await sem.acquire()
+    assert permit is not None
+    await sem.extend(permit)
+    await sem.count()
+    await sem.holders()
+    await sem.release(permit)
+    limiter = aio.RateLimiter(c, "all", rate=10, period=1)
+    await limiter.hit()
+    await limiter.peek()
+    await limiter.reset()
+
+
+# Operations that may send no script: an empty ack_many (nothing to do), a cache read
+# answered by the fresh copy (one plain GET, no script; the operation's span covers it).
+_MAY_SEND_NOTHING = {"ReliableQueue.ack_many", "Cache.get"}
+
+
+def _check_every_operation(rec: Recorded) -> None:
+    expected = {f"{cls}.{method}" for cls, methods in otel._operations().items()
+                for method in methods}
+    seen = {s.name for s in rec.spans()}
+    assert expected - seen == set()
+    for span in rec.spans():
+        if span.name not in expected or span.name in _MAY_SEND_NOTHING:
+            continue
+        children = rec.children(span)
+        assert children, f"{span.name} has no script span"
+        for child in children:
+            a = attrs(child)
+            assert a.get("db.system.name") == "redis", (span.name, child.name)
+            assert a["db.operation.name"] in ("EVALSHA", "EVALSHA_RO", "EVAL"), child.name
+            assert child.name == f"{a['db.operation.name']} {a['db.stored_procedure.name']}"
+        assert span.status.status_code == StatusCode.UNSET, span.name
+
+
+def test_every_operation_has_its_span_tree_sync(rec: Recorded,
+                                                redis_client: redis.Redis) -> None:
+    _sync_scenario(redis_client)
+    _check_every_operation(rec)
+
+
+async def test_every_operation_has_its_span_tree_asyncio(rec: Recorded,
+                                                         async_redis_client: Any) -> None:
+    await _async_scenario(async_redis_client)
+    _check_every_operation(rec)
