@@ -44,7 +44,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,14 @@ class _State:
     trace_api: Any
     status_error: Any
     kinds: dict[str, Any]
+    # Whether a real provider is configured: with none (the API's proxies before the
+    # application sets one, or no-op providers) no span is started and nothing recorded.
+    tracing: bool = False
+    measuring: bool = False
+    # The global providers may be set after instrument(): looked at again at most once a
+    # second until both are real (the API lets each be set only once).
+    recheck: Callable[[], tuple[bool, bool]] | None = None
+    recheck_at: float = 0.0
     histograms: dict[str, Any] = field(default_factory=dict)
     counters: dict[str, Any] = field(default_factory=dict)
     patched: list[tuple[type, str, Any]] = field(default_factory=list)
@@ -91,11 +99,38 @@ class _State:
         default_factory=weakref.WeakKeyDictionary)
 
     def count(self, name: str, n: int, attributes: dict[str, Any]) -> None:
-        if n:
+        if n and self.measuring:
             self.counters[name].add(n, attributes)
 
     def record(self, name: str, seconds: float, attributes: dict[str, Any]) -> None:
-        self.histograms[name].record(seconds, attributes)
+        if self.measuring:
+            self.histograms[name].record(seconds, attributes)
+
+    def active(self) -> bool:
+        """True when spans or metrics go anywhere (rechecking the global providers)."""
+        if self.tracing and self.measuring:
+            return True
+        if self.recheck is not None:
+            now = time.monotonic()
+            if now >= self.recheck_at:
+                self.recheck_at = now + 1.0
+                self.tracing, self.measuring = self.recheck()
+        return self.tracing or self.measuring
+
+
+class _NoSpan:
+    """Stands for the span when only metrics are recorded (no tracer provider)."""
+
+    __slots__ = ()
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Nothing to record."""
+
+    def add_link(self, context: Any, attributes: Any = None) -> None:
+        """Nothing to record."""
+
+
+_NO_SPAN = _NoSpan()
 
 
 _COUNTERS = {
@@ -185,7 +220,8 @@ def _server(client: Any) -> dict[str, Any]:
 @contextmanager
 def script_span(state: _State, client: Any, command: str, script: str,
                 keys: Sequence[Any]) -> Iterator[Any]:
-    """The span of one script call (a child of the operation's span)."""
+    """The span of one script call (a child of the operation's span). The registry calls
+    it only when ``state.tracing``."""
     attributes: dict[str, Any] = {
         "db.system.name": "redis",
         "db.operation.name": command,
@@ -401,20 +437,23 @@ def _traced(cls_name: str, method: str, original: Any, op: Op) -> Any:
     is_get_or_set = cls_name == "Cache" and method == "get_or_set"
 
     def start(st: _State, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not st.tracing:
+            return nullcontext(_NO_SPAN)
         attributes = op.before(obj, args, kwargs) if op.before is not None else {}
         return st.tracer.start_as_current_span(
             span_name, kind=st.kinds[op.kind], attributes=attributes,
             record_exception=True, set_status_on_exception=False)
 
     def failed(st: _State, span: Any, exc: BaseException) -> None:
-        span.set_attribute("error.type", error_type(exc))
-        span.set_status(st.status_error(type(exc).__qualname__))
+        if span is not _NO_SPAN:
+            span.set_attribute("error.type", error_type(exc))
+            span.set_status(st.status_error(type(exc).__qualname__))
 
     if inspect.iscoroutinefunction(original):
         @functools.wraps(original)
         async def traced_async(self: Any, *args: Any, **kwargs: Any) -> Any:
             st = STATE
-            if st is None or _IN_OP.get() == id(self):
+            if st is None or not st.active() or _IN_OP.get() == id(self):
                 return await original(self, *args, **kwargs)
             inside = _IN_OP.set(id(self))
             seen = _Cache() if is_get_or_set else None
@@ -444,7 +483,7 @@ def _traced(cls_name: str, method: str, original: Any, op: Op) -> Any:
     @functools.wraps(original)
     def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
         st = STATE
-        if st is None or _IN_OP.get() == id(self):
+        if st is None or not st.active() or _IN_OP.get() == id(self):
             return original(self, *args, **kwargs)
         inside = _IN_OP.set(id(self))
         seen = _Cache() if is_get_or_set else None
@@ -519,7 +558,7 @@ def traceparent() -> str | None:
     """The current span's W3C ``traceparent`` (what ``push(..., trace=True)`` stores), or
     None when not instrumented or outside any span."""
     st = STATE
-    if st is None:
+    if st is None or not st.tracing:
         return None
     ctx = st.trace_api.get_current_span().get_span_context()
     if not ctx.is_valid:
@@ -562,6 +601,15 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None, *,
 
     tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(SCOPE, __version__)
     meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE, __version__)
+
+    def configured() -> tuple[bool, bool]:
+        """(a real tracer provider, a real meter provider): not the API's no-op ones, nor
+        its global proxies while the application has set nothing."""
+        tp = tracer_provider or trace.get_tracer_provider()
+        mp = meter_provider or metrics.get_meter_provider()
+        return (not isinstance(tp, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)),
+                not isinstance(mp, metrics.NoOpMeterProvider)
+                and type(mp).__name__ != "_ProxyMeterProvider")
     status_code = trace.StatusCode.ERROR
 
     def status_error(description: str) -> Any:
@@ -570,6 +618,8 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None, *,
     kinds = {k: getattr(trace.SpanKind, k) for k in ("INTERNAL", "CLIENT", "PRODUCER",
                                                       "CONSUMER")}
     state = _State(tracer, meter, record_keys, trace, status_error, kinds)
+    state.tracing, state.measuring = configured()
+    state.recheck = configured
     for name, doc in _COUNTERS.items():
         state.counters[name] = meter.create_counter(f"{SCOPE}.{name}", unit="1",
                                                     description=doc)

@@ -604,3 +604,45 @@ async def test_every_operation_has_its_span_tree_asyncio(rec: Recorded,
                                                          async_redis_client: Any) -> None:
     await _async_scenario(async_redis_client)
     _check_every_operation(rec)
+
+
+def test_no_configured_provider_means_no_work(redis_client: redis.Redis) -> None:
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
+    # Neither configured (the API's global proxies, as before an application sets any):
+    # instrumented, but nothing is started or recorded.
+    otel.instrument()
+    try:
+        state = otel.STATE
+        assert state is not None
+        assert (state.tracing, state.measuring) == (False, False)
+        q = ReliableQueue(redis_client, "idle")
+        assert "t" not in q.push(b"x", trace=True)  # no trace context to store
+    finally:
+        otel.uninstrument()
+
+    # Metrics only: no spans, the counters still count.
+    reader = InMemoryMetricReader()
+    otel.instrument(NoOpTracerProvider(), MeterProvider(metric_readers=[reader]))
+    try:
+        assert otel.STATE is not None
+        assert (otel.STATE.tracing, otel.STATE.measuring) == (False, True)
+        ReliableQueue(redis_client, "metrics-only").push(b"x")
+        rec = Recorded(InMemorySpanExporter(), reader)
+        assert rec.total("queue.pushes") == 1
+    finally:
+        otel.uninstrument()
+
+    # Spans only.
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    otel.instrument(provider, NoOpMeterProvider())
+    try:
+        assert otel.STATE is not None
+        assert (otel.STATE.tracing, otel.STATE.measuring) == (True, False)
+        ReliableQueue(redis_client, "spans-only").push(b"x")
+        assert [s.name for s in exporter.get_finished_spans()][-1] == "ReliableQueue.push"
+    finally:
+        otel.uninstrument()

@@ -278,7 +278,7 @@ class AsyncScriptRegistry(Catalog):
     ) -> Any:
         # Every script a registry sends goes out here: one span per call when instrumented.
         state = _otel.STATE
-        if state is None:
+        if state is None or not state.tracing:
             return await client.execute_command(
                 command, body, len(keys), *keys, *argv, **options)
         with _otel.script_span(state, client, command, script.name, keys):
@@ -333,7 +333,7 @@ class AsyncBoundScript:
         """Run the script; the raw reply."""
         try:
             state = _otel.STATE
-            if state is not None:  # instrumented: the same call inside a span
+            if state is not None and state.tracing:  # the same call inside a span
                 with _otel.script_span(state, self._client, "EVALSHA", self.script.name, keys):
                     return await self._execute(
                         "EVALSHA", self.sha, len(keys), *keys, *args, **self._options)

@@ -19,7 +19,7 @@ from .timing import Result, Stat
 
 __all__ = ["instrumentation"]
 
-VARIANTS = ("off", "on, no SDK (no-op providers)", "on, SDK recording")
+VARIANTS = ("off", "on, no provider (no-op)", "on, SDK recording")
 
 
 def _switch(variant: str, sdk: tuple[Any, Any] | None) -> None:
