@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -158,3 +159,26 @@ def test_fixtures_reach_other_projects_through_the_entry_point(tmp_path: Path) -
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
+
+
+def test_a_taken_port_moves_a_new_server_and_never_reaches_the_other_process() -> None:
+    # Parallel test runs (CI runs two servers' suites at once) may race for a free port.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()  # accepts connections, never answers: not our server
+        port = int(taken.getsockname()[1])
+        server = RedisServer()
+        server.port = port  # as if another process took free_port()'s choice first
+        try:
+            server.start()
+            assert server.port != port
+            with server.client() as c:
+                assert int(c.info("server")["process_id"]) == server.process.pid  # type: ignore[union-attr]
+        finally:
+            server.cleanup()
+        fixed = RedisServer(port=port)  # a port the caller chose is never changed
+        try:
+            with pytest.raises(RedisServerError, match=f"could not bind port {port}: in use"):
+                fixed.start()
+        finally:
+            fixed.cleanup()

@@ -31,7 +31,7 @@ def _server(url: str | None, say: Callable[[str], None]) -> Iterator[str]:
     from ..testing import RedisServer
 
     with RedisServer() as server:
-        say(f"started redis-server {'.'.join(map(str, server.version))} at {server.url}")
+        say(f"started {server.identity.describe()}, at {server.url}")
         yield server.url
 
 

@@ -61,6 +61,10 @@ class RedisServerError(RuntimeError):
     """A test server could not be found, started or stopped."""
 
 
+class _PortTaken(Exception):
+    """The server could not bind its port (another process took it first)."""
+
+
 @dataclass(frozen=True)
 class ServerBinary:
     """A server binary: its path, what it is (``redis``/``valkey`` and the version it
@@ -248,6 +252,8 @@ class RedisServer:
         self.identity = found
         self.cluster = cluster
         self.port = port if port is not None else free_port(cluster=cluster)
+        self._auto_port = port is None
+        self._started_once = False  # restarts keep the port: clients know it
         self.config = dict(config or {})
         self.appendonly = appendonly
         self.appendfsync = appendfsync
@@ -311,9 +317,27 @@ class RedisServer:
         return argv
 
     def start(self) -> RedisServer:
-        """Start the process and wait until it answers ``PING``."""
+        """Start the process and wait until it answers ``PING``.
+
+        A port chosen by :func:`free_port` can be taken by another process before the
+        server binds it (parallel test runs): the first start then moves to a new port, a
+        few times. The server that answers must be this process (``INFO``'s
+        ``process_id``), never another one that got the port.
+        """
         if self.running:
             return self
+        for _ in range(5):
+            try:
+                return self._start_once()
+            except _PortTaken:
+                if not self._auto_port or self._started_once:
+                    break
+                self.port = free_port(cluster=self.cluster)
+                (self.directory / "redis.log").unlink(missing_ok=True)
+        raise RedisServerError(f"redis-server could not bind port {self.port}: in use"
+                               f"{self.log_tail()}")
+
+    def _start_once(self) -> RedisServer:
         self.process = subprocess.Popen(
             self._argv(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
@@ -322,13 +346,22 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
+                log = self.log_tail()
+                self._reap()
+                if "Address already in use" in err + log:
+                    raise _PortTaken
                 raise RedisServerError(f"redis-server on port {self.port} exited at start "
-                                       f"({self.process.returncode}): {err}{self.log_tail()}")
+                                       f"({self.process.returncode}): {err}{log}")
             try:
-                with contextlib.closing(self.client(socket_timeout=1)) as c:
-                    c.ping()
-                    info = c.info("persistence")
+                # No retries: a port held by a process that never answers must not keep
+                # this loop from seeing our own process exit.
+                with contextlib.closing(self.client(socket_timeout=1, retry=None)) as c:
+                    info = c.info()
+                    if int(info.get("process_id", -1)) != self.process.pid:
+                        time.sleep(0.02)  # another server has the port: we exit soon
+                        continue
                     if not info.get("loading"):
+                        self._started_once = True
                         return self
             except redis.RedisError:
                 pass
