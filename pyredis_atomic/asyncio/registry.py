@@ -99,6 +99,29 @@ def _is_pipeline(client: Any) -> bool:
     return isinstance(client, (Pipeline, ClusterPipeline))
 
 
+# _on_replica's answer when the call must go to the primary instead.
+_MISSED = object()
+
+
+def _read_node(client: Any, keys: tuple[Key, ...]) -> Any:
+    """The node a read-only script should read from on a cluster client created with
+    ``read_from_replicas=True`` or a ``load_balancing_strategy`` (the one redis-py itself
+    would pick for a read of the first key's slot), else ``None``."""
+    strategy = getattr(client, "load_balancing_strategy", None)
+    if not keys or not (getattr(client, "read_from_replicas", False) or strategy):
+        return None
+    slot = client.keyslot(keys[0])
+    try:
+        if strategy is not None:
+            return client.nodes_manager.get_node_from_slot(slot,
+                                                           load_balancing_strategy=strategy)
+        return client.nodes_manager.get_node_from_slot(slot, read_from_replicas=True)
+    except (redis_exc.RedisError, redis_exc.RedisClusterException, LookupError):
+        # slots not known yet (an asyncio cluster client before its first command): the
+        # primary route initializes them
+        return None
+
+
 class AsyncScriptRegistry(Catalog):
     """The package's scripts (plus any extra directories), runnable on ``redis.asyncio`` clients.
 
@@ -259,16 +282,24 @@ class AsyncScriptRegistry(Catalog):
 
     async def _evalsha(self, client: Any, script: Script, keys: tuple[Key, ...],
                        argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        # EVALSHA_RO lets read-only scripts run on replicas; cluster routing in redis-py only
-        # understands EVALSHA, and Redis < 7.0 lacks EVALSHA_RO.
-        if script.read_only and client not in _NO_RO and not isinstance(client, RedisCluster):
-            try:
-                return await self._send(
-                    client, "EVALSHA_RO", script.sha1, script, keys, argv, options)
-            except redis_exc.ResponseError as exc:
-                if "unknown command" not in str(exc).lower():
-                    raise
-                _NO_RO.add(client)
+        # EVALSHA_RO lets read-only scripts run on replicas (Redis < 7.0 lacks it). redis-py's
+        # cluster routing understands only EVALSHA, which it sends to the primary, so for a
+        # cluster client that reads from replicas the node is picked here (_read_node).
+        if script.read_only and client not in _NO_RO:
+            if isinstance(client, RedisCluster):
+                node = _read_node(client, keys)
+                if node is not None:
+                    reply = await self._on_replica(client, node, script, keys, argv, options)
+                    if reply is not _MISSED:
+                        return reply
+            else:
+                try:
+                    return await self._send(
+                        client, "EVALSHA_RO", script.sha1, script, keys, argv, options)
+                except redis_exc.ResponseError as exc:
+                    if "unknown command" not in str(exc).lower():
+                        raise
+                    _NO_RO.add(client)
         return await self._send(
             client, "EVALSHA", script.sha1, script, keys, argv, options)
 
@@ -284,6 +315,35 @@ class AsyncScriptRegistry(Catalog):
         with _otel.script_span(state, client, command, script.name, keys):
             return await client.execute_command(
                 command, body, len(keys), *keys, *argv, **options)
+
+    async def _on_replica(self, client: Any, node: Any, script: Script,
+                          keys: tuple[Key, ...], argv: tuple[Any, ...],
+                          options: dict[str, Any]) -> Any:
+        # A read-only script on the node redis-py's read_from_replicas / load balancing
+        # picked for the key's slot. Since Redis 7.0 SCRIPT LOAD does not reach replicas:
+        # on NOSCRIPT run it as EVAL_RO (cannot miss, and the replica refuses any write)
+        # and load it there. _MISSED sends the caller to the primary, which is always
+        # safe for a script that writes nothing: a slot that moved, a replica that is
+        # down, a server without EVALSHA_RO.
+        try:
+            try:
+                return await self._send(client, "EVALSHA_RO", script.sha1, script, keys, argv,
+                                        {**options, "target_nodes": node})
+            except redis_exc.NoScriptError:
+                reply = await self._send(client, "EVAL_RO", script.source, script, keys, argv,
+                                         {**options, "target_nodes": node})
+                with contextlib.suppress(redis_exc.RedisError):
+                    await client.execute_command("SCRIPT LOAD", script.source,
+                                                 target_nodes=node)
+                return reply
+        except (redis_exc.ConnectionError, redis_exc.TimeoutError, redis_exc.AskError,
+                redis_exc.ClusterDownError, redis_exc.TryAgainError):
+            return _MISSED  # AskError covers MovedError
+        except redis_exc.ResponseError as exc:
+            if "unknown command" in str(exc).lower():  # Redis < 7.0: no EVALSHA_RO
+                _NO_RO.add(client)
+                return _MISSED
+            raise
 
     async def _reload(self, client: Any, script: Script) -> None:
         # Keep the script in the server's cache (Redis 8 evicts scripts that only EVAL

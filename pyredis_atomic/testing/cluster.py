@@ -79,13 +79,11 @@ class RedisClusterHarness:
                                "replica to see primary")
                     c.execute_command("CLUSTER REPLICATE", node_id)
                 self._wait(lambda: all(_state_ok(c) for c in clients), "cluster_state:ok")
-                if self.replicas:
-                    self._wait(lambda: all(_replica_synced(c)
-                                           for c in clients[len(self.primaries):]),
-                               "replicas to sync")
             finally:
                 for c in clients:
                     c.close()
+            if self.replicas:
+                self.wait_replicas()
         except BaseException:
             self.cleanup()
             raise
@@ -112,6 +110,22 @@ class RedisClusterHarness:
         clients = [s.client(socket_timeout=5) for s in self.nodes if s.running]
         try:
             self._wait(lambda: all(_state_ok(c) for c in clients), "cluster_state:ok", timeout)
+        finally:
+            for c in clients:
+                c.close()
+
+    def wait_replicas(self, timeout: float = 30.0) -> None:
+        """Wait until every replica is in sync and every node's ``CLUSTER SLOTS`` lists
+        all of them: a client reading from replicas finds them there, and a node lists a
+        replica only once gossip has told it about it."""
+        want = 1 + self.replicas_per_primary
+        clients = [s.client(socket_timeout=5) for s in self.nodes if s.running]
+        try:
+            self._wait(lambda: all(_replica_synced(c) for c in clients
+                                   if c.execute_command("ROLE")[0] in (b"slave", "slave")),
+                       "replicas to sync", timeout)
+            self._wait(lambda: all(_slots_list(c, want) for c in clients),
+                       "CLUSTER SLOTS to list every replica", timeout)
         finally:
             for c in clients:
                 c.close()
@@ -165,6 +179,14 @@ def _nodes_text(c: redis.Redis) -> str:
 
 def _knows_primary(c: redis.Redis, node_id: str) -> bool:
     return node_id in _nodes_text(c)
+
+
+def _slots_list(c: redis.Redis, nodes: int) -> bool:
+    """Every slot range of ``CLUSTER SLOTS`` names ``nodes`` nodes (primary + replicas)."""
+    ranges = c.execute_command("CLUSTER SLOTS")
+    if isinstance(ranges, dict):  # some redis-py versions parse it into {range: {...}}
+        return all(len(v.get("replicas", [])) + 1 == nodes for v in ranges.values())
+    return bool(ranges) and all(len(r) - 2 == nodes for r in ranges)
 
 
 def _replica_synced(c: redis.Redis) -> bool:
