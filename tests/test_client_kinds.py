@@ -79,7 +79,8 @@ def test_a_wrong_client_is_refused_before_anything_is_sent(
         with pytest.raises(TypeError, match=r"^client must be a redis") as info:
             _build(api, primitive, wrong)
         assert hint in str(info.value), (what, str(info.value))
-    assert _sent(s) == {"cmdstat_config|resetstat": 1}
+    # only the CONFIG RESETSTAT above (Redis 6.2 counts subcommands under their command)
+    assert _sent(s) in ({"cmdstat_config|resetstat": 1}, {"cmdstat_config": 1})
 
 
 @pytest.mark.parametrize("api", [pyredis_atomic, pyredis_atomic.asyncio],
