@@ -20,3 +20,15 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "index.html").is_file()
     assert (tmp_path / "reference" / "index.html").is_file()
+
+
+def test_readme_links_work_on_pypi() -> None:
+    # PyPI renders README.md away from the repository: a relative link or image there is
+    # broken, so every link must be absolute (or there must be none).
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)", text) + re.findall(r"^\[[^\]]+\]:\s*(\S+)", text,
+                                                               re.M)
+    relative = [t for t in targets if not re.match(r"https?://", t)]
+    assert not relative, f"README.md links that break on PyPI: {relative}"
