@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
+import redis
 from redis import exceptions as redis_exc
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from ._core.calls import Block, Call, Sleep, check_wait_error
+from ._core.lock import renewal_timeout
 from .registry import ScriptRegistry, default_registry, queue_evalsha
 
 __all__ = ["CancelWatch", "Cancelled", "best_effort", "block_seconds", "block_slice", "drive",
-           "perform", "shield", "shielded"]
+           "perform", "run_bounded", "shield", "shielded", "warm_bounded"]
 
 T = TypeVar("T")
 
@@ -150,3 +155,78 @@ def drive(client: Any, flow: Generator[Any, Any, T], registry: ScriptRegistry | 
         return stop.value  # type: ignore[no-any-return]
     finally:
         flow.close()
+
+
+# -- calls bounded by a lease ---------------------------------------------------------------
+class _Twin:
+    """A client's twin for calls that must end by a deadline: the same server and options
+    over a private pool, no retries, and socket/connect timeouts set before each call."""
+
+    __slots__ = ("client", "pool", "socket_timeout", "warm")
+
+    def __init__(self, client: Any) -> None:
+        self.warm = False
+        pool = client.connection_pool
+        kwargs = dict(pool.connection_kwargs)
+        self.socket_timeout = kwargs.get("socket_timeout")
+        # redis-py retries a failed call (3 times with backoff by default), each try up to
+        # the socket timeout: that is how a renewal outlived its lease by seconds.
+        kwargs["retry"] = Retry(NoBackoff(), 0)
+        # A Sentinel pool's connections ask that pool (in connection_kwargs) for the master.
+        self.pool = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        self.client = redis.Redis(connection_pool=self.pool)
+
+    def within(self, seconds: float) -> Any:
+        """The twin client, its timeouts within ``seconds`` of lease left."""
+        timeout = renewal_timeout(seconds, self.socket_timeout)
+        self.pool.connection_kwargs["socket_timeout"] = timeout
+        self.pool.connection_kwargs["socket_connect_timeout"] = timeout
+        # The idle connection (the renewer is its only user) keeps its socket: a new
+        # timeout on it, not a new connection (a reconnect per renewal would be slow).
+        for conn in getattr(self.pool, "_available_connections", ()):
+            conn.socket_timeout = timeout
+            conn.socket_connect_timeout = timeout
+            sock = getattr(conn, "_sock", None)
+            if sock is not None:
+                sock.settimeout(timeout)
+        return self.client
+
+
+_TWINS: weakref.WeakKeyDictionary[Any, _Twin] = weakref.WeakKeyDictionary()
+
+
+def _twin_of(client: Any, key: str | bytes | None) -> _Twin:
+    target = client
+    if isinstance(client, RedisCluster):
+        node = client.get_node_from_key(key) if key else client.get_random_node()
+        target = client.get_redis_connection(node)
+    twin = _TWINS.get(target)
+    if twin is None:
+        twin = _TWINS[target] = _Twin(target)
+    return twin
+
+
+def warm_bounded(client: Any, seconds: float) -> None:
+    """Connect the twin that :func:`run_bounded` will use (once per client), within
+    ``seconds``: the first renewal then needs no connection handshake, which on a loaded
+    machine can eat much of a short lease. A failure is left to the renewal; a cluster
+    client's twins (one per node) connect on their first renewal."""
+    if isinstance(client, RedisCluster) or not hasattr(client, "connection_pool"):
+        return
+    twin = _twin_of(client, None)
+    if twin.warm:
+        return
+    with contextlib.suppress(redis_exc.RedisError, OSError):
+        twin.within(seconds).ping()
+        twin.warm = True
+
+
+def run_bounded(client: Any, call: Call[T], seconds: float,
+                registry: ScriptRegistry | None = None) -> T:
+    """Run ``call`` so that it ends within about ``seconds`` (a lease's time left), also
+    when the server is unreachable: on a twin of ``client`` with its own connection, no
+    retries and timeouts within ``seconds``. A cluster client's call goes to the twin of
+    the node that holds the key (no redirections, so a failover in the cluster surfaces
+    as an error, which the caller treats as a failed attempt)."""
+    twin = _twin_of(client, call.keys[0] if call.keys else None)
+    return (registry or default_registry()).run(twin.within(seconds), call)

@@ -87,7 +87,8 @@ class BoundedCounter(CounterView):
         returns it without changing anything; reusing the id for another change raises
         :class:`~pyredis_atomic.ScriptError` (code ``REQUESTREUSED``).
         """
-        if request_id is None and n.__class__ is int and MIN_VALUE <= n <= MAX_VALUE:
+        if (request_id is None and n.__class__ is int and clamp.__class__ is bool
+                and MIN_VALUE <= n <= MAX_VALUE):
             r = self._fast(self._keys,
                                 (n, self._high if n >= 0 else self._low,
                                  self._opt_clamp if clamp else self._opt))

@@ -46,6 +46,7 @@ from ._core.calls import (
 )
 from ._core.script import Catalog, Script, parse_server_version
 from ._core.servers import is_wrong_type
+from ._core.validate import check_flag
 from ._runtime import check_now, durable_target, on_node, primaries
 
 __all__ = ["BoundScript", "ScriptRegistry", "default_registry", "queue_evalsha"]
@@ -245,10 +246,10 @@ class ScriptRegistry(Catalog):
         server's version (read once per client) before it is sent."""
         script = self.get(name)
         if script.version_check:
-            bound = _VersionCheckedBoundScript(self, client, script, raw=raw)
+            bound = _VersionCheckedBoundScript(self, client, script, raw=check_flag(raw, "raw"))
             check_now(check_server, client, script)
             return bound
-        return BoundScript(self, client, script, raw=raw)
+        return BoundScript(self, client, script, raw=check_flag(raw, "raw"))
 
     def recover(self, client: Any, script: Script, keys: tuple[Key, ...],
                 argv: tuple[Any, ...], exc: Exception, *, raw: bool = False) -> Any:

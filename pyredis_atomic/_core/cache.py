@@ -56,7 +56,7 @@ from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
 from .serializers import Serializer, resolve_serializer
 from .servers import is_wrong_type
-from .validate import check_seconds, check_timeout, to_millis
+from .validate import check_flag, check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step
 
 __all__ = [
@@ -224,9 +224,7 @@ class CacheCore:
         fast_hits: object = True,
     ) -> None:
         self.name = check_name(name, "name")
-        if not isinstance(fast_hits, bool):
-            raise TypeError(f"fast_hits must be a bool, got {type(fast_hits).__name__}")
-        self.fast_hits = fast_hits
+        self.fast_hits = check_flag(fast_hits, "fast_hits")
         self.layout = KeyLayout("cache", check_prefix(prefix))
         self.serializer: Serializer = resolve_serializer(serializer)
         self.format = self.serializer.name
@@ -237,7 +235,7 @@ class CacheCore:
         self.hit_len = len(self.hit_prefix)
         ttl_ms = to_millis(check_seconds(ttl, "ttl"))
         beta = _check_beta(early_refresh)
-        fast, copy_gap = _fast(beta, fast_hits)
+        fast, copy_gap = _fast(beta, self.fast_hits)
         self.defaults = Options(
             ttl_ms=ttl_ms,
             stale_ms=_check_stale(stale_ttl),

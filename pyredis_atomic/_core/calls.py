@@ -252,8 +252,10 @@ def wait_millis(replicas: int, timeout: float) -> int:
         raise TypeError(f"replicas must be an int, got {type(replicas).__name__}")
     if replicas < 1:
         raise ValueError(f"replicas must be at least 1, got {replicas}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
-            0 < timeout < 3600):
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"durability timeout must be a number of seconds, "
+                        f"got {type(timeout).__name__}")
+    if not 0 < timeout < 3600:
         raise ValueError(f"durability timeout must be a number of seconds in (0, 3600), "
                          f"got {timeout!r}")
     return max(1, round(timeout * 1000))

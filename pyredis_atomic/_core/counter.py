@@ -17,7 +17,7 @@ from typing import Any
 from .calls import Call, Key
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
-from .validate import check_seconds
+from .validate import check_flag, check_seconds
 
 __all__ = [
     "DEFAULT_REQUEST_TTL",
@@ -192,7 +192,8 @@ class CounterSpec:
         if request_id is not None:
             keys = (self.key, self.request_base + check_request_id(request_id))
         return Call("counter_add", keys, (n, self.high if n >= 0 else self.low,
-                                          self.options(clamp)), decode_result(n))
+                                          self.options(check_flag(clamp, "clamp"))),
+                    decode_result(n))
 
     def get_call(self) -> Call[int]:
         """``counter_get``: the value, or the initial value of an absent counter."""

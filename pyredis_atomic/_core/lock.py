@@ -26,11 +26,12 @@ from . import events
 from .calls import Block, Call, Flow, Sleep, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list
-from .validate import check_seconds, check_timeout, to_millis
+from .validate import check_flag, check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step, wait_then
 
 __all__ = [
     "ACQUIRED",
+    "ON_LOST_MARGIN",
     "LockCore",
     "LockInfo",
     "LockKeys",
@@ -46,6 +47,7 @@ __all__ = [
     "new_token",
     "release_call",
     "renew_interval",
+    "renewal_timeout",
     "retry_interval",
     "wait_flow",
 ]
@@ -202,7 +204,7 @@ def wait_flow(keys: LockKeys, token: str, ttl_ms: int, deadline: Deadline,
         if step is None:
             return None
         sent = time.monotonic()
-        reply: tuple[int, int] = yield from wait_then(step, call)
+        reply: tuple[int, int] = yield from wait_then(step, call, deadline)
         ok, value = reply
         if ok == ACQUIRED:
             return value, sent
@@ -213,6 +215,23 @@ def wait_flow(keys: LockKeys, token: str, ttl_ms: int, deadline: Deadline,
 def renew_interval(ttl: float) -> float:
     """Renew at about a third of the lease: two more tries fit before it runs out."""
     return ttl / 3
+
+
+# A renewal call is cut at the end of the lease it protects (its socket timeout, no
+# retries), so on_lost fires at most this long after that end on an idle machine: the
+# timeout's expiry plus the renewer's bookkeeping. (A loaded machine adds its scheduling
+# delay; the fault suite allows a second on a busy 2-core CI box.)
+ON_LOST_MARGIN = 0.1
+
+
+def renewal_timeout(left: float, socket_timeout: float | None) -> float:
+    """The socket and connect timeout of a renewal sent with ``left`` seconds of lease
+    left: that (a reply after it would come too late to count: the lease is over by our
+    conservative reckoning), and no more than the client's own socket timeout. Nothing
+    shorter: on a loaded machine a renewal that is slow but inside the lease still saves
+    the lock."""
+    wanted = left if socket_timeout is None else min(left, socket_timeout)
+    return max(0.001, wanted)
 
 
 def retry_interval(ttl: float, left: float) -> float:
@@ -292,9 +311,7 @@ class LockCore:
         # An untaken wake-up lives one lease: a waiter never waits longer than that anyway.
         self.wake_ms = max(self.ttl_ms, 1000)
         self.timeout = check_timeout(timeout)
-        if not isinstance(auto_renew, bool):
-            raise TypeError(f"auto_renew must be a bool, got {type(auto_renew).__name__}")
-        self.auto_renew = auto_renew
+        self.auto_renew = check_flag(auto_renew, "auto_renew")
         self.on_lost = check_on_lost(on_lost)
         self._token: str | None = None
         self._fence: int | None = None
@@ -333,8 +350,7 @@ class LockCore:
         return self._token is not None
 
     def _resolve_timeout(self, blocking: bool, timeout: object) -> float | None:
-        if not isinstance(blocking, bool):
-            raise TypeError(f"blocking must be a bool, got {type(blocking).__name__}")
+        check_flag(blocking, "blocking")
         if timeout is _UNSET:
             return self.timeout
         if not blocking and timeout is not None:
@@ -348,6 +364,13 @@ class LockCore:
         token = self._pending or new_token()
         self._pending = token
         return token
+
+    def _forget(self, token: str) -> None:
+        """Stop counting this object the holder of ``token`` without knowing that the lock
+        was released: the next acquire re-sends the token (recognised if it still holds)."""
+        self._token = None
+        self._fence = None
+        self._pending = token
 
     def _acquired(self, token: str, fence: int, since: float) -> None:
         self._pending = None

@@ -53,7 +53,7 @@ from . import events
 from .calls import Call, Flow, Sleep
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_bytes, as_int, as_list, as_str
-from .validate import check_int, check_seconds, to_millis
+from .validate import check_flag, check_int, check_seconds, to_millis
 from .waiting import Deadline, wait_step, wait_then
 from .wire import DEDUP_MARK, PRIORITY_MARK, TRACE_MARK, TRACEPARENT_LEN
 
@@ -602,8 +602,7 @@ class QueueCore:
 
     def purge_call(self, dead_only: bool) -> Call[tuple[int, int]]:
         """Delete a batch; the reply says how many went and how many are left."""
-        if not isinstance(dead_only, bool):
-            raise TypeError(f"dead_only must be a bool, got {type(dead_only).__name__}")
+        check_flag(dead_only, "dead_only")
         k = self.keys
 
         def decode(reply: Any) -> tuple[int, int]:
@@ -641,7 +640,7 @@ class QueueCore:
                 left = deadline.remaining()
                 step = Sleep(max(step.seconds, min(TAIL_POLL, left if left is not None
                                                    else TAIL_POLL, claim.wait or TAIL_POLL)))
-            claim = yield from wait_then(step, self.claim_call(n))
+            claim = yield from wait_then(step, self.claim_call(n), deadline)
         return Claim(acked, claim.reclaimed, claim.messages, claim.wait)
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ServerVersionError
+from .validate import check_flag
 from .wire import lua_constants
 
 __all__ = [
@@ -389,7 +390,7 @@ class Catalog:
     """
 
     def __init__(self, directories: Iterable[str | Path] = (), *, builtin: bool = True) -> None:
-        dirs = [builtin_lua_dir()] if builtin else []
+        dirs = [builtin_lua_dir()] if check_flag(builtin, "builtin") else []
         dirs.extend(Path(d) for d in directories)
         scripts: dict[str, Script] = {}
         for directory in dirs:

@@ -15,7 +15,7 @@ from typing import Any
 from .calls import Call, Flow
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list, as_str
-from .validate import check_int, check_seconds, check_timeout, to_millis
+from .validate import check_flag, check_int, check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step, wait_then
 
 __all__ = [
@@ -111,12 +111,11 @@ class SemaphoreSpec:
     def acquire_args(self, blocking: object, timeout: object,
                      permit: object) -> tuple[bool, float | None, str]:
         """Check ``acquire``'s arguments; a fresh permit id when none is given."""
-        if not isinstance(blocking, bool):
-            raise TypeError(f"blocking must be a bool, got {type(blocking).__name__}")
+        flag = check_flag(blocking, "blocking")
         checked_timeout = check_timeout(timeout)
-        if not blocking and checked_timeout is not None:
+        if not flag and checked_timeout is not None:
             raise ValueError("timeout makes no sense with blocking=False (one attempt only)")
-        return blocking, checked_timeout, new_permit() if permit is None else check_permit(permit)
+        return flag, checked_timeout, new_permit() if permit is None else check_permit(permit)
 
     def describe(self) -> str:
         """``('name', limit=.., ttl=..)`` for reprs."""
@@ -143,7 +142,7 @@ def acquire_flow(spec: SemaphoreSpec, permit: str, blocking: bool,
         step = wait_step(deadline, spec.signal_key, max(wait, 0.001))
         if step is None:
             return None
-        reply = yield from wait_then(step, call)
+        reply = yield from wait_then(step, call, deadline)
 
 
 class SemaphoreView:

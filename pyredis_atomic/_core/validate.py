@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MAX_SECONDS", "bad_client", "check_int", "check_seconds", "check_timeout",
-           "to_millis"]
+__all__ = ["MAX_SECONDS", "bad_client", "check_flag", "check_int", "check_seconds",
+           "check_timeout", "to_millis"]
 
 # Longer leases than a year are a bug in the caller, not a wish.
 MAX_SECONDS = 365 * 24 * 3600.0
@@ -55,6 +55,14 @@ def check_int(
     high = MAX_EXACT_INT if maximum is None else maximum
     if value < low or value > high:
         raise ValueError(f"{argument} must be between {low} and {high}, got {value}")
+    return value
+
+
+def check_flag(value: object, argument: str) -> bool:
+    """A ``bool`` flag: ``True`` or ``False`` only. ``1``/``0`` are refused like ``True`` is
+    refused where an int is expected, so the two mistakes fail the same way everywhere."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{argument} must be a bool, got {type(value).__name__}")
     return value
 
 

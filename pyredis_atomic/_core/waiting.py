@@ -9,6 +9,13 @@ to. Two facts shape the plan:
 * A signal can be lost (its holder crashed, a waiter timed out after taking it), so every
   block is also bounded by a *hint*: the time until the holder's lease runs out, after which
   the resource is free whether anyone signalled or not.
+
+A wait also outlives a dropped connection (a failover, a server restart, a short
+partition): a wait that fails on the connection is retried within the caller's timeout,
+with short pauses, the same for the lock, the semaphore and the queue's blocking pop
+(issue 14). The call sent behind a failed wait may or may not have run; each is safe to
+re-send (a lock or semaphore attempt re-sends its token or permit id; a claim whose reply
+was lost leaves its messages leased, delivered again when the lease runs out).
 """
 
 from __future__ import annotations
@@ -17,15 +24,23 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
+from ..errors import ConnectionLostError, ReplyTimeoutError
 from .calls import Block, Call, Effect, Sleep
 
-__all__ = ["CRON_SLACK", "Deadline", "wait_step", "wait_then"]
+__all__ = ["CRON_SLACK", "OUTAGE_LIMIT", "Deadline", "wait_step", "wait_then"]
 
 T = TypeVar("T")
 
 CRON_SLACK = 0.11
 TAIL_POLL = 0.005
 MIN_BLOCK = 0.01
+# Pauses between attempts while the connection is down: from RECONNECT_FIRST, doubling,
+# to RECONNECT_MAX (a failover takes a few seconds; retrying faster only adds load).
+RECONNECT_FIRST = 0.05
+RECONNECT_MAX = 0.5
+# A wait with no deadline gives up after this long without a working connection (the
+# caller learns the server is gone instead of hanging on for ever).
+OUTAGE_LIMIT = 30.0
 
 
 class Deadline:
@@ -67,13 +82,46 @@ def wait_step(deadline: Deadline, signal_key: str, hint: float | None) -> Block 
     return Sleep(tail)
 
 
-def wait_then(step: Block | Sleep, call: Call[T]) -> Generator[Effect, Any, T]:
+def wait_then(step: Block | Sleep, call: Call[T],
+              deadline: Deadline | None = None) -> Generator[Effect, Any, T]:
     """Perform the wait ``step``, then ``call``; the call's reply. After a ``BLPOP`` the
     call rides behind it (``Block.then``: one round trip, run the moment the wait ends);
-    after a sleep it is sent on its own. Flows use it as ``reply = yield from ...``."""
-    if isinstance(step, Block):
-        reply: T = yield Block(step.key, step.seconds, then=call)
+    after a sleep it is sent on its own. Flows use it as ``reply = yield from ...``.
+
+    With ``deadline``: a wait or call that fails on the connection is re-sent (the call
+    alone, after a pause) until it answers, the deadline passes or ``OUTAGE_LIMIT`` of
+    failures without a deadline; then the last error is raised. Without it, the first
+    error is raised."""
+    try:
+        if isinstance(step, Block):
+            reply: T = yield Block(step.key, step.seconds, then=call)
+            return reply
+        yield step
+        reply = yield call
         return reply
-    yield step
-    reply = yield call
+    except (ConnectionLostError, ReplyTimeoutError) as exc:
+        if deadline is None:
+            raise
+        first = exc
+    reply = yield from _reconnect(call, deadline, first)
     return reply
+
+
+def _reconnect(call: Call[T], deadline: Deadline,
+               error: Exception) -> Generator[Effect, Any, T]:
+    """Re-send ``call`` after pauses until it answers (see :func:`wait_then`); a give-up
+    raises the latest connection error."""
+    pause = RECONNECT_FIRST
+    outage = Deadline(OUTAGE_LIMIT) if deadline.at is None else deadline
+    while True:
+        left = outage.remaining()
+        if left is not None and left <= 0:
+            raise error
+        yield Sleep(max(0.001, min(pause, left)) if left is not None else pause)
+        pause = min(pause * 2, RECONNECT_MAX)
+        try:
+            reply: T = yield call
+        except (ConnectionLostError, ReplyTimeoutError) as exc:
+            error = exc
+            continue
+        return reply

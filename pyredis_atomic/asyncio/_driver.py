@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
+import redis.asyncio
 from redis import exceptions as redis_exc
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from .._core.calls import Block, Call, Sleep, check_wait_error
+from .._core.lock import renewal_timeout
 from .._sync import block_seconds
 from .registry import AsyncScriptRegistry, default_registry, queue_evalsha
 
-__all__ = ["CancelWatch", "Cancelled", "best_effort", "drive", "perform", "shield", "shielded"]
+__all__ = ["CancelWatch", "Cancelled", "best_effort", "drive", "perform", "run_bounded", "shield",
+           "shielded", "warm_bounded"]
 
 # What interrupts an asyncio call from outside (the sync twin: KeyboardInterrupt).
 Cancelled = asyncio.CancelledError
@@ -205,3 +211,68 @@ async def drive(client: Any, flow: Generator[Any, Any, T],
         return stop.value  # type: ignore[no-any-return]
     finally:
         flow.close()
+
+
+# -- calls bounded by a lease (see the sync driver) -----------------------------------------
+class _Twin:
+    """A client's twin for calls that must end by a deadline: its own pool, no retries,
+    socket and connect timeouts set before each call."""
+
+    __slots__ = ("client", "pool", "socket_timeout", "warm")
+
+    def __init__(self, client: Any) -> None:
+        self.warm = False
+        pool = client.connection_pool
+        kwargs = dict(pool.connection_kwargs)
+        self.socket_timeout = kwargs.get("socket_timeout")
+        kwargs["retry"] = Retry(NoBackoff(), 0)
+        self.pool = redis.asyncio.ConnectionPool(connection_class=pool.connection_class,
+                                                 **kwargs)
+        self.client = redis.asyncio.Redis(connection_pool=self.pool)
+
+    def within(self, seconds: float) -> Any:
+        timeout = renewal_timeout(seconds, self.socket_timeout)
+        self.pool.connection_kwargs["socket_timeout"] = timeout
+        self.pool.connection_kwargs["socket_connect_timeout"] = timeout
+        # redis.asyncio reads a connection's socket_timeout at every read: set it on the
+        # idle connection rather than making a new one.
+        for conn in getattr(self.pool, "_available_connections", ()):
+            conn.socket_timeout = timeout
+            conn.socket_connect_timeout = timeout
+        return self.client
+
+
+_TWINS: weakref.WeakKeyDictionary[Any, _Twin] = weakref.WeakKeyDictionary()
+
+
+async def warm_bounded(client: Any, seconds: float) -> None:
+    """Connect the twin :func:`run_bounded` will use (once per client), within
+    ``seconds`` (see the sync driver). A failure is left to the renewal."""
+    if isinstance(client, RedisCluster) or not hasattr(client, "connection_pool"):
+        return
+    twin = _TWINS.get(client)
+    if twin is None:
+        twin = _TWINS[client] = _Twin(client)
+    if twin.warm:
+        return
+    with contextlib.suppress(redis_exc.RedisError, OSError):
+        await twin.within(seconds).ping()
+        twin.warm = True
+
+
+async def run_bounded(client: Any, call: Call[T], seconds: float,
+                      registry: AsyncScriptRegistry | None = None) -> T:
+    """Run ``call`` so that it ends within about ``seconds`` (a lease's time left), also
+    when the server is unreachable: on a twin of ``client`` with its own connection, no
+    retries and timeouts within ``seconds``. A cluster client keeps its own routing, cut
+    by ``asyncio.wait_for`` at ``seconds`` (a late reply is dropped with its connection)."""
+    registry = registry or default_registry()
+    if isinstance(client, RedisCluster) or not hasattr(client, "connection_pool"):
+        try:
+            return await asyncio.wait_for(registry.run(client, call), seconds)
+        except asyncio.TimeoutError as exc:
+            raise redis_exc.TimeoutError(f"no reply within {seconds:.3f} s") from exc
+    twin = _TWINS.get(client)
+    if twin is None:
+        twin = _TWINS[client] = _Twin(client)
+    return await registry.run(twin.within(seconds), call)

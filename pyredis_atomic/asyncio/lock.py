@@ -11,7 +11,6 @@ performs the I/O.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,12 +32,13 @@ from .._core.lock import (
     inspect_call,
     lock_keys,
     release_call,
+    renew_interval,
     wait_flow,
 )
 from .._core.validate import to_millis
 from .._core.waiting import Deadline
-from ..errors import DurabilityError, LockNotOwnedError, LockTimeoutError
-from ._driver import Cancelled, CancelWatch, drive, shielded
+from ..errors import LockNotOwnedError, LockTimeoutError
+from ._driver import Cancelled, CancelWatch, drive, run_bounded, shielded, warm_bounded
 from ._runtime import Background, Client, Mutex, check_client, settle
 from .registry import AsyncScriptRegistry, default_registry
 
@@ -147,6 +147,8 @@ class Lock(LockCore):
         if self._durability is not None:
             await self._confirm_durable(token)
         if self.auto_renew:
+            # Within the time to the first renewal (a third of the lease).
+            await warm_bounded(self._client, renew_interval(self.ttl))
             self._start_renewal(token, since)
         return True
 
@@ -198,15 +200,20 @@ class Lock(LockCore):
     async def _confirm_durable(self, token: str) -> None:
         """WAIT until the lock is on enough replicas: a token-checked extend (same lease)
         sent with ``WAIT`` on one connection; replication is ordered, so the acquisition
-        before it is there too. If too few replicas confirm, release and re-raise."""
+        before it is there too. If too few replicas confirm (or the confirmation fails on
+        the connection), release and re-raise; if the release fails too, the object stops
+        counting itself the holder and keeps the token pending: the next acquire re-sends
+        it (the lease frees the lock meanwhile), instead of refusing as "already held"."""
         assert self._durability is not None
         d = self._durability
         try:
             owned = await self._registry.run_durable(
                 self._client, extend_call(self.keys, token, self.ttl_ms), d.replicas, d.timeout)
-        except DurabilityError:
-            with contextlib.suppress(Exception):
+        except Exception:
+            try:
                 await self.release()
+            except Exception:
+                self._forget(token)
             raise
         if not owned:
             raise self._not_owned("extend")
@@ -291,9 +298,14 @@ async def _renew(renewal: Renewal) -> float | None:
         sent = time.monotonic()
         result: int | None = None
         error: BaseException | None = None
+        left = renewal.expires_at - sent
         try:
-            result = await lock._registry.run(
-                renewal.client, extend_call(lock.keys, renewal.token, lock.ttl_ms))
+            # Never wait past the lease this renewal protects (issue 14); once it has run
+            # out nothing is sent (the outcome is "lost").
+            if left > 0:
+                result = await run_bounded(
+                    renewal.client, extend_call(lock.keys, renewal.token, lock.ttl_ms),
+                    left, lock._registry)
         except Exception as exc:
             error = exc
         due = renewal.outcome(lock, sent, result, error)

@@ -243,6 +243,8 @@ class RedisServer:
         cluster: bool = False,
         unix_socket: bool = False,
         directory: str | Path | None = None,
+        bind: str = "127.0.0.1",
+        netns: str | None = None,
     ) -> None:
         if isinstance(binary, ServerBinary):
             found = binary
@@ -258,6 +260,10 @@ class RedisServer:
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.replica_of = replica_of
+        self.bind = bind
+        # A network namespace to run in (a testing.netns.Partition's name, with ``bind`` its
+        # address): the server is reached over the partition's link.
+        self.netns = netns
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix=f"pyredis-atomic-{self.port}-"))
         self.unix_socket = str(self.directory / "redis.sock") if unix_socket else None
@@ -268,8 +274,9 @@ class RedisServer:
     # -- addresses -----------------------------------------------------------------------
     @property
     def host(self) -> str:
-        """Always the loopback address."""
-        return "127.0.0.1"
+        """The address clients use: the first of ``bind`` (the loopback address unless
+        given; ``bind`` may list several, space-separated, as Redis's ``bind`` does)."""
+        return self.bind.split()[0]
 
     @property
     def url(self) -> str:
@@ -289,7 +296,7 @@ class RedisServer:
         argv = [
             self.binary,
             "--port", str(self.port),
-            "--bind", "127.0.0.1",
+            "--bind", *self.bind.split(),
             "--dir", str(self.directory),
             "--save", "",
             "--protected-mode", "no",
@@ -314,6 +321,9 @@ class RedisServer:
             argv += ["--replicaof", self.replica_of.host, str(self.replica_of.port)]
         for name, value in self.config.items():
             argv += [f"--{name}", value]
+        if self.netns is not None:
+            # ``ip netns exec`` execs the server in place: the process is still the server.
+            argv = ["ip", "netns", "exec", self.netns, *argv]
         return argv
 
     def start(self) -> RedisServer:
@@ -382,11 +392,22 @@ class RedisServer:
         """True while the process is alive."""
         return self.process is not None and self.process.poll() is None
 
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open and nothing answers (a stall)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server gracefully (the AOF, if any, is kept) and wait for it to exit."""
         if not self.running:
             return
         assert self.process is not None
+        self.resume()  # a paused server would never act on the SIGTERM
         # SIGTERM is Redis's graceful shutdown: the AOF (if any) is flushed, no RDB is saved.
         self.process.terminate()
         try:

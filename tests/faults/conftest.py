@@ -1,12 +1,22 @@
-"""Fixtures of the fault tests."""
+"""Fixtures of the fault tests: worker threads, and servers behind a network partition (a
+namespace and a veth pair, see :mod:`pyredis_atomic.testing.netns`).
+
+The partition tests need root; CI runs as root, so they never skip there. A developer
+without root sets ``PYREDIS_ATOMIC_NO_NETNS=1`` to skip them knowingly; without it, a
+machine that cannot make a namespace fails them (a fault test that skips silently is a
+test that cannot fail).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from faults.helpers import Workers
+from pyredis_atomic.testing import RedisServer
+from pyredis_atomic.testing.netns import Partition, partitions_supported
 
 
 @pytest.fixture
@@ -14,3 +24,23 @@ def workers() -> Iterator[Workers]:
     w = Workers()
     yield w
     w.stop.set()
+
+
+@pytest.fixture
+def partition() -> Iterator[Partition]:
+    """A namespace joined to the host by a veth pair (removed afterwards)."""
+    if not partitions_supported():
+        if os.environ.get("PYREDIS_ATOMIC_NO_NETNS") == "1":
+            pytest.skip("PYREDIS_ATOMIC_NO_NETNS=1: partition tests skipped on request")
+        pytest.fail("partition tests need root and the ip tool "
+                    "(set PYREDIS_ATOMIC_NO_NETNS=1 to skip them knowingly)")
+    with Partition() as p:
+        yield p
+
+
+@pytest.fixture
+def far_server(partition: Partition) -> Iterator[RedisServer]:
+    """A redis-server inside the namespace: the host reaches it over the link
+    (``far_server.host``), processes inside the namespace on 127.0.0.1."""
+    with RedisServer(netns=partition.name, bind=f"{partition.address} 127.0.0.1") as server:
+        yield server

@@ -178,6 +178,7 @@ def test_script_flush_storm_every_primitive_sync_and_pipelined(
         c.close()
 
     loads: Counter[str] = Counter()
+    asked: set[str] = set()
 
     def cache_worker(i: int) -> None:
         c = redis.Redis.from_url(redis_url)
@@ -186,6 +187,8 @@ def test_script_flush_storm_every_primitive_sync_and_pipelined(
             if time.monotonic() > deadline:
                 break
             key = f"k{n % 40}"
+            with guard:
+                asked.add(key)
 
             def load(key: str = key) -> str:
                 with guard:
@@ -218,7 +221,10 @@ def test_script_flush_storm_every_primitive_sync_and_pipelined(
     assert sum(incr_done) > 50
     assert len(fences) > 20
     assert hits[0] > 20
-    assert len(loads) == 40
+    # Each key asked for was loaded (once: checked below). On a loaded machine the
+    # workers may not get through all 40 keys in RUN_FOR; 20 is still a storm.
+    assert set(loads) == asked
+    assert len(asked) >= 20
     # Counter: applied exactly once each.
     assert BoundedCounter(check, "flush").get() == sum(incr_done)
     # Queue: every pushed message delivered exactly once, acked, nothing left.
