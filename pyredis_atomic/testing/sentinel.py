@@ -144,9 +144,55 @@ class SentinelHarness:
         return self.master if port == self.master.port else self.replica
 
     # -- faults ----------------------------------------------------------------------------
+    def state(self) -> str:
+        """What the sentinels and servers say now (for error messages and reports)."""
+        parts = []
+        for port in self.ports:
+            try:
+                with self._admin(port) as c:
+                    _, p = c.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
+                parts.append(f"sentinel {port}: master {int(p)}")
+            except redis.RedisError as exc:
+                parts.append(f"sentinel {port}: {exc}")
+        for server in self.servers:
+            try:
+                with contextlib.closing(server.client(socket_timeout=1)) as c:
+                    info = c.info("replication")
+                parts.append(f"{server.port}: {info.get('role')} "
+                             f"link={info.get('master_link_status', '-')}")
+            except redis.RedisError as exc:
+                parts.append(f"{server.port}: {exc}")
+        return "; ".join(parts)
+
+    def settled(self) -> bool:
+        """Every sentinel names the same master, it says it is master, and the other
+        server is its replica with the link up."""
+        try:
+            master = self.current_master()
+            if not self._agree_on(master):
+                return False
+            other = self.replica if master is self.master else self.master
+            with contextlib.closing(other.client(socket_timeout=1)) as c:
+                info = c.info("replication")
+            return bool(info.get("role") == "slave" and info.get("master_link_status") == "up"
+                        and int(info.get("master_port", 0)) == master.port)
+        except (redis.RedisError, ValueError):
+            return False
+
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until :meth:`settled` (after a restart, an automatic failover...)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.settled():
+                return
+            time.sleep(0.2)
+        raise RedisServerError(f"the Sentinel set did not settle in {timeout} s: "
+                               f"{self.state()}")
+
     def failover(self, timeout: float = 30) -> RedisServer:
         """``SENTINEL FAILOVER`` now; wait until the other server is master with the old
         one its connected replica, and every sentinel agrees. Returns the new master."""
+        self.settle(timeout)
         old = self.current_master()
         new = self.replica if old is self.master else self.master
         with self._admin(self.ports[0], 5.0) as c:
@@ -159,7 +205,8 @@ class SentinelHarness:
                     self.failovers += 1
                     return new
             time.sleep(0.1)
-        raise RedisServerError(f"failover to {new} did not complete in {timeout} s")
+        raise RedisServerError(f"failover to {new} did not complete in {timeout} s: "
+                               f"{self.state()}")
 
     def _agree_on(self, new: RedisServer) -> bool:
         try:
