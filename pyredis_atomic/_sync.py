@@ -14,8 +14,8 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from ._core.calls import Block, Call, Sleep, check_wait_error
-from ._core.lock import renewal_timeout
+from ._core.calls import Block, Call, Durability, Sleep, check_wait_error
+from ._core.lock import renewal_timeout, renewal_wait
 from .registry import ScriptRegistry, default_registry, queue_evalsha
 
 __all__ = ["CancelWatch", "Cancelled", "best_effort", "block_seconds", "block_slice", "drive",
@@ -222,11 +222,17 @@ def warm_bounded(client: Any, seconds: float) -> None:
 
 
 def run_bounded(client: Any, call: Call[T], seconds: float,
-                registry: ScriptRegistry | None = None) -> T:
+                registry: ScriptRegistry | None = None,
+                durability: Durability | None = None) -> T:
     """Run ``call`` so that it ends within about ``seconds`` (a lease's time left), also
     when the server is unreachable: on a twin of ``client`` with its own connection, no
     retries and timeouts within ``seconds``. A cluster client's call goes to the twin of
     the node that holds the key (no redirections, so a failover in the cluster surfaces
-    as an error, which the caller treats as a failed attempt)."""
+    as an error, which the caller treats as a failed attempt). With ``durability``, the
+    call is sent with ``WAIT`` (cut to fit in ``seconds``)."""
     twin = _twin_of(client, call.keys[0] if call.keys else None)
-    return (registry or default_registry()).run(twin.within(seconds), call)
+    registry = registry or default_registry()
+    if durability is not None:
+        return registry.run_durable(twin.within(seconds), call, durability.replicas,
+                                    renewal_wait(seconds, durability.timeout))
+    return registry.run(twin.within(seconds), call)

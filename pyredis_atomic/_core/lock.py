@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import LockLostError, LockNotOwnedError
+from ..errors import DurabilityError, LockLostError, LockNotOwnedError
 from . import events
 from .calls import Block, Call, Flow, Sleep, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
@@ -48,6 +48,7 @@ __all__ = [
     "release_call",
     "renew_interval",
     "renewal_timeout",
+    "renewal_wait",
     "retry_interval",
     "wait_flow",
 ]
@@ -224,6 +225,12 @@ def renew_interval(ttl: float) -> float:
 ON_LOST_MARGIN = 0.1
 
 
+def renewal_wait(left: float, timeout: float) -> float:
+    """The ``WAIT`` timeout of a durable lock's renewal with ``left`` seconds of lease left:
+    the durability timeout, cut to half the time left so the reply still fits in it."""
+    return max(0.001, min(timeout, left / 2))
+
+
 def renewal_timeout(left: float, socket_timeout: float | None) -> float:
     """The socket and connect timeout of a renewal sent with ``left`` seconds of lease
     left: that (a reply after it would come too late to count: the lease is over by our
@@ -273,8 +280,12 @@ class Renewal:
         if error is None and result == 1:
             self.expires_at = sent + lock.ttl
             return sent + renew_interval(lock.ttl)
+        # A renewal of a durable lock that too few replicas confirmed is retried like one
+        # that failed on the connection: a master cut off from its replicas (a Sentinel
+        # split brain) must not keep the lock alive on its own past the lease.
         if error is not None and (is_redis_error(error, "ConnectionError")
-                                  or is_redis_error(error, "TimeoutError")):
+                                  or is_redis_error(error, "TimeoutError")
+                                  or isinstance(error, DurabilityError)):
             left = self.expires_at - time.monotonic()
             if left > 0:
                 events.emit("lock.renewal_failed", "lock %r (fence %s): renewal failed "

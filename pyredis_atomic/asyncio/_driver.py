@@ -14,8 +14,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .._core.calls import Block, Call, Sleep, check_wait_error
-from .._core.lock import renewal_timeout
+from .._core.calls import Block, Call, Durability, Sleep, check_wait_error
+from .._core.lock import renewal_timeout, renewal_wait
 from .._sync import block_seconds
 from .registry import AsyncScriptRegistry, default_registry, queue_evalsha
 
@@ -261,18 +261,26 @@ async def warm_bounded(client: Any, seconds: float) -> None:
 
 
 async def run_bounded(client: Any, call: Call[T], seconds: float,
-                      registry: AsyncScriptRegistry | None = None) -> T:
+                      registry: AsyncScriptRegistry | None = None,
+                      durability: Durability | None = None) -> T:
     """Run ``call`` so that it ends within about ``seconds`` (a lease's time left), also
     when the server is unreachable: on a twin of ``client`` with its own connection, no
     retries and timeouts within ``seconds``. A cluster client keeps its own routing, cut
     by ``asyncio.wait_for`` at ``seconds`` (a late reply is dropped with its connection)."""
     registry = registry or default_registry()
+
+    def run(target: Any) -> Awaitable[T]:
+        if durability is None:
+            return registry.run(target, call)
+        return registry.run_durable(target, call, durability.replicas,
+                                    renewal_wait(seconds, durability.timeout))
+
     if isinstance(client, RedisCluster) or not hasattr(client, "connection_pool"):
         try:
-            return await asyncio.wait_for(registry.run(client, call), seconds)
+            return await asyncio.wait_for(run(client), seconds)
         except asyncio.TimeoutError as exc:
             raise redis_exc.TimeoutError(f"no reply within {seconds:.3f} s") from exc
     twin = _TWINS.get(client)
     if twin is None:
         twin = _TWINS[client] = _Twin(client)
-    return await registry.run(twin.within(seconds), call)
+    return await run(twin.within(seconds))

@@ -303,9 +303,10 @@ async def _renew(renewal: Renewal) -> float | None:
             # Never wait past the lease this renewal protects (issue 14); once it has run
             # out nothing is sent (the outcome is "lost").
             if left > 0:
+                # A durable lock's renewals are confirmed by WAIT like its acquisition.
                 result = await run_bounded(
                     renewal.client, extend_call(lock.keys, renewal.token, lock.ttl_ms),
-                    left, lock._registry)
+                    left, lock._registry, lock._durability)
         except Exception as exc:
             error = exc
         due = renewal.outcome(lock, sent, result, error)

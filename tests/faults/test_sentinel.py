@@ -227,3 +227,24 @@ def test_durability_timeout_below_the_socket_timeout(
         q.push(b"x", dedup_key="x")
     assert q.stats()["pending"] == 1
     c.close()
+
+
+def test_a_durable_renewed_lock_is_lost_by_its_lease_end_in_the_split_brain(
+        sentinel: SentinelHarness) -> None:
+    """After ``SENTINEL FAILOVER`` the old master takes writes for ~10 s: a renewer talking
+    to it would keep the lock alive there while it expires on the new master (where
+    another client can take it). A durable lock's renewals wait for a replica, which the
+    old master no longer has, so the lock is lost by its lease end instead."""
+    client = sentinel.master_for(socket_timeout=SOCKET_TIMEOUT)
+    fired: list[float] = []
+    lock = Lock(client, "split", ttl=1.0, auto_renew=True, durability=DURABLE,
+                on_lost=lambda _: fired.append(time.monotonic()))
+    assert lock.acquire(blocking=False)
+    time.sleep(1.5)
+    assert not fired  # renewed (and confirmed) while nothing happens
+    started = time.monotonic()
+    sentinel.failover()  # returns once the old master is a replica again (~11 s)
+    assert fired, "on_lost never fired"
+    # Promotion (under a second) + the lease (1 s) + a loaded machine's margin.
+    assert fired[0] - started < 5.0, fired[0] - started
+    client.close()
