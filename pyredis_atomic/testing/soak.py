@@ -346,18 +346,27 @@ class Soak:
         from pyredis_atomic import ReliableQueue
 
         left: set[str] = set()
+        # The last fault may still be settling (an automatic failover, a resync).
+        with contextlib.suppress(RedisServerError):
+            self.harness.settle(180)
         client = self.harness.master_for(socket_timeout=5)
         q = ReliableQueue(client, "soak", visibility_timeout=30, max_deliveries=1000)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            msg = q.pop(timeout=1.0)
+            try:
+                msg = q.pop(timeout=1.0)
+                stats = q.stats() if msg is None else None
+            except redis.ConnectionError:
+                time.sleep(0.5)
+                continue
             if msg is None:
-                stats = q.stats()
+                assert stats is not None
                 if stats["in_flight"] == 0 and stats["pending"] == 0 and stats["delayed"] == 0:
                     break
                 continue
             left.add(msg.payload.decode())
-            q.ack(msg)
+            with contextlib.suppress(redis.ConnectionError):
+                q.ack(msg)
         client.close()
         return left
 
@@ -398,6 +407,8 @@ class Soak:
         if accepted != sorted(accepted):
             failures.append("the fenced resource accepted a lower fence after a higher one")
         # counters
+        with contextlib.suppress(RedisServerError):
+            self.harness.settle(180)
         client = self.harness.master_for(socket_timeout=5)
         exact = default_registry().run(client, CounterSpec("soak-exact", min=0).get_call())
         acked_incr = {r["rid"] for r in records["incr"]}
