@@ -62,8 +62,9 @@ CONSTRUCTORS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
 METHODS: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {
     ("Lock", "acquire"): ((), {"blocking": True, "timeout": 0.05}),
     ("Lock", "extend"): ((), {"ttl": 5.0}),
-    ("ReliableQueue", "push"): ((b"x",), {"delay": 0.0, "priority": 1}),
-    ("ReliableQueue", "push_many"): (([b"x"],), {"delay": 0.0, "priority": 1}),
+    ("ReliableQueue", "push"): ((b"x",), {"delay": 0.0, "priority": 1, "trace": False}),
+    ("ReliableQueue", "push_many"): (([b"x"],), {"delay": 0.0, "priority": 1,
+                                                  "trace": False}),
     ("ReliableQueue", "pop"): ((), {"timeout": 0.05}),
     ("ReliableQueue", "pop_many"): ((), {"n": 2, "timeout": 0.05}),
     ("ReliableQueue", "ack_and_pop"): ((_message(),), {"timeout": 0.05}),
