@@ -260,10 +260,11 @@ def _renewer_tasks() -> list[asyncio.Task[Any]]:
 async def test_auto_renew_keeps_a_long_hold_and_stops_at_release(
     async_redis_client: Any,
 ) -> None:
-    locks = [Lock(async_redis_client, f"jobs{i}", ttl=0.3, auto_renew=True) for i in range(3)]
+    # A 1 s lease: each renewal must answer within the lease's time left (issue 14).
+    locks = [Lock(async_redis_client, f"jobs{i}", ttl=1.0, auto_renew=True) for i in range(3)]
     for lock in locks:
         await lock.acquire()
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2.5)
     assert all([await lock.owned() for lock in locks])
     assert len(_renewer_tasks()) == 1  # one task for the loop
     for lock in locks:

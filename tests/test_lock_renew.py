@@ -24,11 +24,13 @@ def _extends(client: redis.Redis) -> int:
 
 
 def test_a_hold_several_times_the_ttl_keeps_the_lock(client: redis.Redis) -> None:
-    lock = Lock(client, "r", ttl=0.3, auto_renew=True)
-    rival = Lock(client, "r", ttl=0.3)
+    # A 1 s lease: each renewal must answer within the lease's time left (issue 14), and a
+    # loaded CI machine can take a few hundred ms to schedule the renewer.
+    lock = Lock(client, "r", ttl=1.0, auto_renew=True)
+    rival = Lock(client, "r", ttl=1.0)
     with lock:
-        for _ in range(6):  # 1.2 s = 4 leases
-            time.sleep(0.2)
+        for _ in range(6):  # 3 s = 3 leases
+            time.sleep(0.5)
             assert lock.owned()
             assert not rival.acquire(blocking=False)
         assert not lock.lost
@@ -87,10 +89,10 @@ def test_renewal_stops_at_release_even_when_someone_else_holds_next(
 
 
 def test_one_renewer_thread_serves_every_lock(make_client: Callable[..., redis.Redis]) -> None:
-    locks = [Lock(make_client(), f"r{i}", ttl=0.3, auto_renew=True) for i in range(5)]
+    locks = [Lock(make_client(), f"r{i}", ttl=1.0, auto_renew=True) for i in range(5)]
     for lock in locks:
         lock.acquire()
-    time.sleep(0.7)
+    time.sleep(2.0)
     assert len(_renewer_threads()) == 1
     assert all(lock.owned() for lock in locks)
     for lock in locks:
@@ -102,7 +104,7 @@ def test_a_failing_on_lost_callback_does_not_stop_the_renewer(redis_client: redi
         raise RuntimeError("callback bug")
 
     bad = Lock(redis_client, "bad", ttl=0.2, auto_renew=True, on_lost=explode)
-    good = Lock(redis_client, "good", ttl=0.2, auto_renew=True)
+    good = Lock(redis_client, "good", ttl=1.0, auto_renew=True)
     bad.acquire()
     good.acquire()
     redis_client.delete(bad.keys.lock)
