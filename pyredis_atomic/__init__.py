@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._core.calls import Durability
 from ._core.counter import MAX_VALUE, MIN_VALUE, CounterResult
+from ._core.near import NearCache, NearStats
 from ._core.ratelimit import RateLimitResult
 from .cache import Cache
 from .counter import BoundedCounter
@@ -64,6 +65,8 @@ __all__ = [
     "LockNotOwnedError",
     "LockTimeoutError",
     "Message",
+    "NearCache",
+    "NearStats",
     "QueueError",
     "RateLimitResult",
     "RateLimiter",

@@ -64,6 +64,7 @@ __all__ = [
     "FETCH",
     "HIT",
     "LOAD",
+    "NEAR_READ",
     "REFRESH",
     "UNSET",
     "WAIT",
@@ -85,6 +86,7 @@ RELEASE = "cache_release"
 SET = "cache_set"
 DELETE = "cache_delete"
 PEEK = "cache_peek"
+NEAR_READ = "cache_near_read"
 INSPECT = "cache_inspect"
 
 # Reply kinds of cache_fetch.lua
@@ -248,6 +250,8 @@ class CacheCore:
         )
         self._cache_none = cache_none
         self._keys: dict[str, tuple[str, str]] = {}
+        # every key of this cache starts with it (a near cache's BCAST tracking prefix)
+        self.head = self.layout.key("", scope=self.name)[:-2]
         self._lease_arg = str(self.defaults.lease_ms)
 
     # -- keys -----------------------------------------------------------------------------
@@ -349,6 +353,21 @@ class CacheCore:
         if kind == COPY_NONE or (full and kind == COPY_NONE_FULL):
             return None
         return _UNSET
+
+    def copy_parts(self, entry: str, copy: Any) -> tuple[Any, bytes, bool] | None:
+        """``(value, payload, full_only)`` of a fresh copy of this cache's serializer, or
+        ``None``; ``full_only``: written with early refresh off (readable only by a caller
+        whose early refresh is off too, or by ``get()``)."""
+        if copy is None or not copy.startswith(self.tag):
+            return None
+        start = len(self.tag)
+        kind = copy[start:start + 1]
+        if kind in (COPY_VALUE, COPY_VALUE_FULL):
+            payload = copy[start + 1:]
+            return self.decode(entry, payload, 0), payload, kind == COPY_VALUE_FULL
+        if kind in (COPY_NONE, COPY_NONE_FULL):
+            return None, b"", kind == COPY_NONE_FULL
+        return None
 
     def mismatch(self, entry: str, other: Any) -> DecodeError:
         """The entry was written with another serializer."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .._core.calls import Durability
 from .._core.counter import CounterResult
+from .._core.near import NearCache, NearStats
 from .._core.ratelimit import RateLimitResult
 from .cache import Cache
 from .counter import BoundedCounter
@@ -26,6 +27,8 @@ __all__ = [
     "Lock",
     "LockInfo",
     "Message",
+    "NearCache",
+    "NearStats",
     "RateLimitResult",
     "RateLimiter",
     "ReliableQueue",

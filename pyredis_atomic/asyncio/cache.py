@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
+import weakref
 from collections.abc import Callable
+from math import log
 from random import random
 from typing import Any, TypeVar, overload
 
@@ -29,6 +32,7 @@ from redis.exceptions import RedisError
 
 from .._core.cache import (
     FETCH,
+    NEAR_READ,
     UNSET,
     CacheCore,
     RunLoader,
@@ -39,8 +43,10 @@ from .._core.cache import (
 )
 from .._core.calls import Call
 from .._core.keys import DEFAULT_PREFIX
+from .._core.near import MISS, NearCache, NearStats, NearStore
 from .._core.serializers import Serializer, SerializerLike
 from ._driver import Cancelled, CancelWatch, drive, perform, shielded
+from ._near import Flight, Tracker, wait_flight
 from ._runtime import Client, check_cached, check_client, run_loader
 from .registry import AsyncScriptRegistry, default_registry
 
@@ -72,7 +78,10 @@ class Cache:
     ``fast_hits``: keep a plain-string copy of each fresh value next to its entry, so a hit
     is one native ``GET`` instead of a script (default ``True``; it doubles the memory of
     each cached value: see the README). ``registry``: the script registry to run on
-    (default: the package's).
+    (default: the package's). ``near``: also keep fresh values in this process's memory
+    (``True`` or a :class:`~pyredis_atomic.NearCache`), invalidated by the server through
+    client tracking, so a warm hit costs no round trip (see ``docs/near-cache.md``); its
+    listener stops with :meth:`close`.
 
     The options other than ``serializer``, ``prefix`` and ``fast_hits`` can be overridden
     per call of :meth:`get_or_set`.
@@ -93,6 +102,7 @@ class Cache:
         cache_none: bool | float = False,
         fast_hits: bool = True,
         registry: AsyncScriptRegistry | None = None,
+        near: NearCache | bool | None = None,
     ) -> None:
         self.client = check_client(client)
         self._core = CacheCore(name, ttl=ttl, serializer=serializer, prefix=prefix,
@@ -104,6 +114,21 @@ class Cache:
         # raw) that a decode_responses=True client would fail to decode.
         self._fetch = self._registry.bind(client, FETCH, raw=True)
         self._execute: Callable[..., Any] = self.client.execute_command
+        config = NearCache.resolve(near)
+        if config is not None and not fast_hits:
+            raise ValueError("near needs fast_hits=True: a local value lives only as long as "
+                             "the entry's fresh copy in Redis")
+        # redis-py's own client-side cache (sync clients built with cache_config=...) caches
+        # a plain GET without knowing the copy's expiry, and refuses one sent without
+        # keys=: such clients read the copy in a pipeline, which it never caches.
+        get_cache = getattr(client, "get_cache", None)
+        self._csc = callable(get_cache) and get_cache() is not None
+        self._near: NearStore | None = None
+        if config is not None:
+            self._near = NearStore(config, self._core.head, self._core.serializer.loads)
+            self._tracker = Tracker(client, self._near)
+            self._near_read = self._registry.bind(client, NEAR_READ, raw=True)
+            weakref.finalize(self, self._tracker.abandon)
 
     @property
     def name(self) -> str:
@@ -148,13 +173,32 @@ class Cache:
             raise TypeError(f"loader must be a zero-argument callable, got "
                             f"{type(loader).__name__}")
         core = self._core
-        entry, copy_key = core.keys_of(key)
         opts = (core.defaults if ttl is None and lock_ttl is _UNSET and wait_timeout is _UNSET
                 and early_refresh is _UNSET and stale_ttl is _UNSET and cache_none is _UNSET
                 else core.options(ttl, lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                   early_refresh=early_refresh, stale_ttl=stale_ttl,
                                   cache_none=cache_none))
         u = random()
+        near = self._near
+        if near is not None and opts is core.defaults and type(key) is str:
+            # A local value ends when the fresh copy does (on server time): the XFetch
+            # decision of reading the copy, without the round trip (nor an await). A rarer
+            # draw above FAST_GAP is answered locally only when the recompute time shows the
+            # refresh is clearly not due; else the fetch script decides.
+            if u < opts.fast:
+                value = near.lookup(key, opts.beta == 0)
+            else:
+                value = near.lookup_late(key, False, opts.beta * -log(1.0 - u))
+            if value is not MISS:
+                return value
+            if u < opts.fast:
+                return await self._near_miss(key, loader, opts, u)
+        return await self._remote(key, loader, opts, u)
+
+    async def _remote(self, key: str, loader: Callable[[], Any], opts: Any, u: float) -> Any:
+        """get_or_set through Redis: the fresh copy, else the fetch script and its flow."""
+        core = self._core
+        entry, copy_key = core.keys_of(key)
         watch = CancelWatch()
         if u < opts.fast:
             # The fresh copy exists only while the XFetch rule says "no refresh" for this
@@ -187,10 +231,65 @@ class Cache:
                            self._registry, effects=functools.partial(self._perform, loader),
                            watch=watch)
 
+    async def _near_miss(self, key: str, loader: Callable[[], Any], opts: Any,
+                         u: float) -> Any:
+        """A local miss: one caller per key in this process reads (and loads if need be)
+        through Redis and keeps the result; the others wait for it, then read it locally."""
+        near = self._near
+        assert near is not None
+        self._tracker.ensure_started()
+        flight = Flight()
+        ahead = near.flights.setdefault(key, flight)
+        if ahead is not flight:
+            await wait_flight(ahead, opts.wait_timeout)
+            value = near.lookup(key, opts.beta == 0)
+            if value is not MISS:
+                return value
+            return await self._remote(key, loader, opts, u)
+        try:
+            entry, copy_key = self._core.keys_of(key)
+            value = await self._near_fill(key, entry, copy_key, opts.beta == 0)
+            if value is not MISS:
+                return value
+            value = await self._remote(key, loader, opts, u)
+            # keep what the load (or another caller's) left in Redis, for the next hits
+            await self._near_fill(key, entry, copy_key, opts.beta == 0)
+            return value
+        finally:
+            near.flights.pop(key, None)
+            flight.set()
+
+    async def _near_fill(self, key: str, entry: str, copy_key: str, full: bool) -> Any:
+        """Read the fresh copy with its remaining life and keep it locally (unless an
+        invalidation raced the read); its value, or MISS (none, or not for this caller)."""
+        near = self._near
+        assert near is not None
+        ticket = near.ticket(key)  # before the read: see NearStore.install
+        sent = time.monotonic()
+        try:
+            copy, pttl, delta = await self._near_read((copy_key, entry), ())
+        except RedisError as exc:
+            error = copy_read_error(entry, copy_key, exc)
+            if error is not None:
+                raise error from exc
+            return MISS
+        parts = self._core.copy_parts(entry, copy)
+        if parts is None:
+            return MISS
+        value, payload, full_only = parts
+        if pttl > 0:
+            near.install(key, ticket, payload, value, sent + pttl / 1000.0, full_only,
+                         float("inf") if delta is None else int(delta) / 1000.0)
+        return value if full or not full_only else MISS
+
     async def _get_copy(self, entry: str, copy_key: str) -> Any:
         """The fresh copy (one native GET), or None: absent, or unreadable in a way the
         script path can handle (see ``copy_read_error``)."""
         try:
+            if self._csc:
+                pipe = self.client.pipeline(transaction=False)
+                pipe.execute_command("GET", copy_key, **_RAW)
+                return (await pipe.execute())[0]
             return await self._execute("GET", copy_key, **_RAW)
         except RedisError as exc:
             error = copy_read_error(entry, copy_key, exc)
@@ -209,6 +308,17 @@ class Cache:
         """The fresh value of ``key``, or ``default`` (never loads, never waits; a stored
         ``None`` is returned as ``None``)."""
         core = self._core
+        near = self._near
+        if near is not None and type(key) is str:
+            value = near.lookup(key, True)
+            if value is not MISS:
+                return value
+            self._tracker.ensure_started()
+            entry, copy_key = core.keys_of(key)
+            value = await self._near_fill(key, entry, copy_key, True)
+            if value is not MISS:
+                return value
+            return core.peek_result(entry, await self._run(core.peek_call(entry)), default)
         entry, copy_key = core.keys_of(key)
         if core.fast_hits:
             # any copy is a fresh value (get() does not take part in early refresh)
@@ -229,7 +339,11 @@ class Cache:
         entry = core.entry_key(key)
         opts = core.options(ttl, stale_ttl=stale_ttl, cache_none=True)
         payload, none = core.encode(entry, value)
-        await self._run(core.set_call(entry, payload, none, opts))
+        try:
+            await self._run(core.set_call(entry, payload, none, opts))
+        finally:
+            if self._near is not None:  # read your own write at once, not at the message
+                self._near.forget(key)
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``'s value; True if there was one (fresh or stale).
@@ -239,7 +353,24 @@ class Cache:
         after a lost reply returns False and changes nothing.
         """
         entry = self._core.entry_key(key)
-        return await self._run(self._core.delete_call(entry))
+        try:
+            return await self._run(self._core.delete_call(entry))
+        finally:
+            if self._near is not None:
+                self._near.forget(key)
+
+    def near_stats(self) -> NearStats:
+        """The near cache's counters and size (``ValueError`` if ``near`` is off)."""
+        if self._near is None:
+            raise ValueError(f"cache {self.name!r} has no near cache (pass near=True or "
+                             f"near=NearCache(...))")
+        return self._near.stats()
+
+    async def close(self) -> None:
+        """Stop the near cache's invalidation listener and drop its values (no-op without
+        ``near``). The cache still works, through Redis only."""
+        if self._near is not None:
+            await self._tracker.close()
 
     async def inspect(self, key: str) -> dict[str, Any]:
         """What Redis holds for ``key`` (for operators): ``exists``, ``value`` (decoded,

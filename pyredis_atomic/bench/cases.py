@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from . import contention
+from . import contention, near
 from .timing import Result, Stat, interleaved
 
 __all__ = ["CASES", "Bench"]
@@ -484,6 +484,10 @@ CASES: list[tuple[str, Callable[[Bench], list[Result]]]] = [
     ("queue ack vs in-flight", queue_ack_flat),
     ("cache hit", cache_hit),
     ("cache stampede", cache_stampede),
+    ("near cache hit", near.near_hit),
+    ("near cache invalidation", near.near_invalidation),
+    ("near cache staleness", near.near_staleness),
+    ("near cache memory", near.near_memory),
     ("counter", counter_single),
     ("counter contended", counter_contended),
     ("rate limiter", ratelimit),

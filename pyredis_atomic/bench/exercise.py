@@ -77,6 +77,7 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
 
     cache = Cache(c, b.fresh(), ttl=60.0)
     scripted = Cache(c, b.fresh(), ttl=60.0, fast_hits=False)  # hits through the scripts
+    near = Cache(c, b.fresh(), ttl=60.0, near=True)  # a local miss reads with cache_near_read
 
     def cache_step(i: int) -> None:
         key = f"k{i % 10}"
@@ -87,6 +88,7 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
         cache.inspect(key)
         scripted.get_or_set(key, lambda: {"i": i})
         scripted.get(key)
+        near.get(f"n{i}")
         if i % 10 == 0:
             with contextlib.suppress(RuntimeError):
                 cache.get_or_set(f"fail{i}", _failing_loader)

@@ -112,6 +112,13 @@ def _flat_acks(rows: dict[tuple[str, str], Result]) -> tuple[bool, str] | None:
     return worst >= 0.8, f"slowest size at {worst:.2f}x the 1k rate"
 
 
+def _flat_invalidation(rows: dict[tuple[str, str], Result]) -> tuple[bool, str] | None:
+    r = _find(rows, "near cache, invalidation", "100,000 local entries")
+    if r is None or r.ratio is None:
+        return None
+    return r.ratio >= 0.8, f"100k entries at {r.ratio:.2f}x the 1k rate"
+
+
 TARGETS = [
     Target("uncontended lock >= 0.95x redis-py Lock",
            _ratio("lock, uncontended acquire+release", "pyredis-atomic Lock", 0.95)),
@@ -129,6 +136,10 @@ TARGETS = [
     Target("cache hit >= 0.9x GET",
            _ratio("cache, hit", "pyredis-atomic get_or_set (hit)", 0.9)),
     Target("cold-key stampede: 1 loader call", _one_loader),
+    Target("near-cache warm hit >= 50x GET",
+           _ratio("near cache, warm hit", "near get_or_set (dict value, decoded per hit)",
+                  50.0)),
+    Target("near-cache invalidation flat 1k -> 100k entries (>= 0.8x)", _flat_invalidation),
     Target("bounded incr >= 0.95x the Lua floor",
            _ratio("counter, single client", "pyredis-atomic BoundedCounter.incr", 0.95)),
     Target("bounded counter under contention: 0 violations", _no_violations),
