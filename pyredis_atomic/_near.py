@@ -34,7 +34,7 @@ from ._core.near import (
     pong_payload,
 )
 
-__all__ = ["Flight", "Tracker", "wait_flight"]
+__all__ = ["Flight", "Tracker", "settle", "wait_flight"]
 
 log = logging.getLogger("pyredis_atomic.near")
 
@@ -47,6 +47,14 @@ Flight = threading.Event
 def wait_flight(flight: threading.Event, timeout: float | None) -> bool:
     """Wait for the caller that loads a key for this process (True: it finished)."""
     return flight.wait(timeout)
+
+
+def settle(store: NearStore, key: str, generation: int, timeout: float = 0.05) -> None:
+    """Wait (at most ``timeout``) for the invalidation of a write this caller just made to
+    ``key`` to be applied: a read that began before it would not be kept."""
+    end = time.monotonic() + timeout
+    while not store.settled(key, generation) and time.monotonic() < end:
+        time.sleep(0.001)
 
 
 class _Broken(Exception):

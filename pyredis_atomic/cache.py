@@ -39,9 +39,9 @@ from ._core.cache import (
 )
 from ._core.calls import Call
 from ._core.keys import DEFAULT_PREFIX
-from ._core.near import MISS, NearCache, NearStats, NearStore
+from ._core.near import DUE, MISS, NearCache, NearStats, NearStore, marked
 from ._core.serializers import Serializer, SerializerLike
-from ._near import Flight, Tracker, wait_flight
+from ._near import Flight, Tracker, settle, wait_flight
 from ._runtime import Client, check_cached, check_client, run_loader
 from ._sync import Cancelled, CancelWatch, drive, perform, shielded
 from .registry import ScriptRegistry, default_registry
@@ -182,10 +182,10 @@ class Cache:
                 value = near.lookup(key, opts.beta == 0)
             else:
                 value = near.lookup_late(key, False, opts.beta * -log(1.0 - u))
-            if value is not MISS:
-                return value
-            if u < opts.fast:
+            if value is MISS:
                 return self._near_miss(key, loader, opts, u)
+            if value is not DUE:
+                return value
         return self._remote(key, loader, opts, u)
 
     def _remote(self, key: str, loader: Callable[[], Any], opts: Any, u: float) -> Any:
@@ -231,20 +231,31 @@ class Cache:
         near = self._near
         assert near is not None
         self._tracker.ensure_started()
-        flight = Flight()
-        ahead = near.flights.setdefault(key, flight)
-        if ahead is not flight:
-            wait_flight(ahead, opts.wait_timeout)
+        for _ in range(3):
+            flight = Flight()
+            ahead = near.flights.setdefault(key, flight)
+            if ahead is flight:
+                break  # this caller reads for the process
+            finished = wait_flight(ahead, opts.wait_timeout)
             value = near.lookup(key, opts.beta == 0)
             if value is not MISS:
                 return value
+            if not finished:  # the reader is still at it after wait_timeout: go alone
+                return self._remote(key, loader, opts, u)
+            # it finished without keeping the value (a raced read, an oversized value):
+            # one of the waiters reads next, not all of them at once
+        else:
             return self._remote(key, loader, opts, u)
         try:
             entry, copy_key = self._core.keys_of(key)
             value = self._near_fill(key, entry, copy_key, opts.beta == 0)
             if value is not MISS:
                 return value
-            value = self._remote(key, loader, opts, u)
+            generation = near.generation(key)
+            ran: list[bool] = []
+            value = self._remote(key, functools.partial(marked, loader, ran), opts, u)
+            if ran:  # our fill's invalidation is on its way: a read before it is not kept
+                settle(near, key, generation)
             # keep what the load (or another caller's) left in Redis, for the next hits
             self._near_fill(key, entry, copy_key, opts.beta == 0)
             return value

@@ -306,8 +306,10 @@ def test_sixteen_threads_one_loader_one_request(steady: Cache,
     assert out == ["v"] * 16
     assert len(calls) == 1
     stats = redis_client.info("commandstats")
-    # the one caller: near read, fetch (lease), fill, near read again; nobody else asked
-    assert stats["cmdstat_evalsha"]["calls"] <= 4
+    # the one caller: near read, fetch (lease), fill, near read again; and at most one
+    # waiter reads once more (when the invalidation of that fill landed after the last read
+    # began, so it was not kept); not one request per caller
+    assert stats["cmdstat_evalsha"]["calls"] <= 5
 
 
 def _process_reader(url: str, key: str, started: Any, go: Any) -> None:

@@ -178,7 +178,9 @@ async def test_sixteen_tasks_one_loader_one_request(steady: Cache,
     out = await asyncio.gather(*(near.get_or_set("s", loader) for _ in range(16)))
     assert out == ["v"] * 16
     assert len(calls) == 1
-    assert redis_client.info("commandstats")["cmdstat_evalsha"]["calls"] <= 4
+    # as in the sync twin: the one caller's 4 scripts, at most one waiter's re-read
+    stats = redis_client.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] <= 5, (stats, near.near_stats())
 
 
 async def test_a_cancelled_leader_lets_the_others_through(near: Cache) -> None:

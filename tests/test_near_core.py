@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pyredis_atomic import NearCache
 from pyredis_atomic._core.cache import CacheCore
-from pyredis_atomic._core.near import MISS, Heartbeat, NearStore, invalidation, pong_payload
+from pyredis_atomic._core.near import DUE, MISS, Heartbeat, NearStore, invalidation, pong_payload
 
 FAR = 1e12  # a deadline that never comes
 
@@ -124,7 +124,8 @@ def test_full_only_copies_and_late_draws() -> None:
     deadline = time.monotonic() + 10
     assert store.install("x", store.ticket("x"), b"v", "v", deadline, False, 1.0)
     assert store.lookup_late("x", False, 6.0) == "v"  # 1 s of margin needed, 10 left
-    assert store.lookup_late("x", False, 100.0) is MISS  # 95 s needed
+    assert store.lookup_late("x", False, 100.0) is DUE  # 95 s needed: the script decides
+    assert store.lookup_late("absent", False, 100.0) is MISS
 
 
 def test_mutable_values_are_decoded_per_hit() -> None:

@@ -46,6 +46,7 @@ from .cache import FAST_GAP
 
 __all__ = [
     "BUCKETS",
+    "DUE",
     "INVALIDATE_CHANNEL",
     "LISTENER_NAME",
     "MISS",
@@ -54,11 +55,13 @@ __all__ = [
     "NearStats",
     "NearStore",
     "listener_kwargs",
+    "marked",
 ]
 
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
 LISTENER_NAME = "pyredis-atomic-near"
 MISS: Any = object()
+DUE: Any = object()  # lookup_late: a local value exists, but this draw may refresh it
 # Generation counters: a key's bucket is hash(key) & (BUCKETS - 1). More buckets: fewer
 # installs refused because another key of the same bucket was written meanwhile.
 BUCKETS = 4096
@@ -210,11 +213,14 @@ class NearStore:
         """:meth:`lookup` for an XFetch draw above ``FAST_GAP`` (``draw``: ``beta * -ln(1-u)``):
         the local value while ``now + delta * draw`` is still before the logical expiry
         (``deadline + delta * FAST_GAP`` on this host's clock: the copy ends that long before
-        it), else MISS, and the fetch script decides on server time."""
+        it); :data:`DUE` when a refresh may be due (the fetch script then decides on server
+        time), MISS when there is no local value."""
         e = self._data.get(key)
-        if e is None or time.monotonic() + e[5] * (draw - FAST_GAP) >= e[0]:
+        if e is None:
+            return self.lookup(key, full_ok)  # a plain miss (counted there)
+        if time.monotonic() + e[5] * (draw - FAST_GAP) >= e[0]:
             self.misses += 1
-            return MISS
+            return DUE
         return self.lookup(key, full_ok)
 
     # -- installing a value read from Redis ------------------------------------------------
@@ -223,6 +229,16 @@ class NearStore:
         if time.monotonic() >= self.valid_until:
             return None
         return self.epoch, self._gens[hash(key) & _MASK]
+
+    def generation(self, key: str) -> int:
+        """The invalidation generation of ``key``'s bucket (see :meth:`settled`)."""
+        return self._gens[hash(key) & _MASK]
+
+    def settled(self, key: str, generation: int) -> bool:
+        """Whether an invalidation of ``key``'s bucket came since ``generation`` was read
+        (a caller that just wrote ``key`` waits for its own write's message, so that its
+        next read is not refused because of it)."""
+        return self._gens[hash(key) & _MASK] != generation or time.monotonic() >= self.valid_until
 
     def install(self, key: str, ticket: tuple[int, int] | None, payload: bytes, value: Any,
                 deadline: float, full_only: bool, delta: float) -> bool:
@@ -374,6 +390,12 @@ _DROP = ("retry", "retry_on_error", "retry_on_timeout", "health_check_interval",
          "redis_connect_func", "cache", "cache_config", "maint_notifications_config",
          "maint_notifications_pool_handler", "orig_host_address", "orig_socket_timeout",
          "orig_socket_connect_timeout", "himport_registry", "legacy_responses")
+
+
+def marked(loader: Any, ran: list[bool]) -> Any:
+    """Call ``loader``, noting in ``ran`` that it ran (so a fill was sent)."""
+    ran.append(True)
+    return loader()
 
 
 def listener_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from .._core.near import (
     pong_payload,
 )
 
-__all__ = ["Flight", "Tracker", "wait_flight"]
+__all__ = ["Flight", "Tracker", "settle", "wait_flight"]
 
 log = logging.getLogger("pyredis_atomic.near")
 
@@ -45,6 +45,16 @@ async def wait_flight(flight: asyncio.Event, timeout: float | None) -> bool:
     except asyncio.TimeoutError:
         return False
     return True
+
+
+async def settle(store: NearStore, key: str, generation: int, timeout: float = 0.05) -> None:
+    """Wait (at most ``timeout``) for the invalidation of a write this caller just made to
+    ``key`` to be applied: a read that began before it would not be kept."""
+    end = time.monotonic() + timeout
+    # polled: an event per key would cost every invalidation a lookup; this runs only after
+    # a caller's own fill, for a few milliseconds
+    while not store.settled(key, generation) and time.monotonic() < end:  # noqa: ASYNC110
+        await asyncio.sleep(0.001)
 
 
 class _Broken(Exception):
