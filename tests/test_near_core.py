@@ -128,6 +128,17 @@ def test_full_only_copies_and_late_draws() -> None:
     assert store.lookup_late("absent", False, 100.0) is MISS
 
 
+def test_shared_values() -> None:
+    store = NearStore(NearCache(shared=True), "h:", lambda b: [b])
+    store.expect_nodes(["n"])
+    store.proven("n", time.monotonic() + 3600)
+    value = [b"p"]
+    assert store.install("k", store.ticket("k"), b"p", value, FAR, False, 0.0)
+    assert store.lookup("k", False) is value
+    with pytest.raises(TypeError, match="shared"):
+        NearCache(shared=1)  # type: ignore[arg-type]
+
+
 def test_mutable_values_are_decoded_per_hit() -> None:
     store = NearStore(NearCache(), "h:", lambda b: [b])
     store.expect_nodes(["n"])
@@ -186,3 +197,25 @@ def test_message_decoding() -> None:
     assert invalidation([b"message", b"other", [b"a"]]) == (False, None)
     assert pong_payload([b"pong", b"hb1"]) == b"hb1"
     assert pong_payload(b"PONG") is MISS
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=4),
+    max_leaves=12)
+
+
+@given(JSON_VALUES)
+def test_the_per_entry_decoder_reads_what_the_serializer_reads(value: object) -> None:
+    from pyredis_atomic._core.near import decoder_for
+    from pyredis_atomic._core.serializers import JSON
+
+    payload = JSON.dumps(value)
+    decode = decoder_for(JSON.loads, payload)
+    assert decode(payload) == JSON.loads(payload)
+    if b"1234567890123456789" in payload:
+        assert decode is JSON.loads  # a long run of digits: Python's json, exact
+    big = JSON.dumps([2**70])
+    assert decoder_for(JSON.loads, big) is JSON.loads

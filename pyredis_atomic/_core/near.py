@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cache import FAST_GAP
+from .serializers import _DIGIT_MAP, _LONG_RUN, JSON, _orjson
 
 __all__ = [
     "BUCKETS",
@@ -105,7 +106,10 @@ class NearCache:
     values are not kept locally (read from Redis every time). ``max_staleness``: the bound
     on how long after a write is acknowledged its old value may still be served here
     (seconds; default 0.5): hits are served only while the invalidation connection proved
-    itself within that time.
+    itself within that time. ``shared``: hand every caller the same decoded object, also for
+    mutable values (faster: no decoding per hit; the callers must then never change what
+    they get). By default only immutable values are shared and anything else is decoded
+    per hit.
     """
 
     max_entries: int = 10_000
@@ -113,8 +117,12 @@ class NearCache:
     ttl: float | None = None
     max_value_bytes: int = 1 << 20
     max_staleness: float = 0.5
+    shared: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.shared, bool):
+            raise TypeError(f"NearCache(shared=...) must be a bool, got "
+                            f"{type(self.shared).__name__}")
         _positive_int(self.max_entries, "max_entries")
         if self.max_bytes is not None:
             _positive_int(self.max_bytes, "max_bytes")
@@ -167,7 +175,8 @@ class NearStore:
 
     Hits (:meth:`lookup`) take no lock: each dict operation is atomic under the GIL, and a
     hit only reads. Installs, invalidations, evictions and resets take ``_lock``.
-    Entries: ``key -> (deadline, obj, serialized, full_only, size, delta)``.
+    Entries: ``key -> (deadline, obj, decode, full_only, size, delta)``: ``obj`` is the value
+    itself (``decode`` None) or its payload, decoded per hit by ``decode``.
     """
 
     config: NearCache
@@ -183,7 +192,7 @@ class NearStore:
     resets: int = 0
     refused: int = 0
     charged: int = 0  # bytes charged against max_bytes
-    _data: OrderedDict[str, tuple[float, Any, bool, bool, int, float]] = field(
+    _data: OrderedDict[str, tuple[float, Any, Any, bool, int, float]] = field(
         default_factory=OrderedDict)
     _gens: list[int] = field(default_factory=lambda: [0] * BUCKETS)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -207,7 +216,7 @@ class NearStore:
         except KeyError:  # removed by another thread just now: the value was still valid
             pass
         self.hits += 1
-        return self.loads(e[1]) if e[2] else e[1]
+        return e[2](e[1]) if e[2] else e[1]
 
     def lookup_late(self, key: str, full_ok: bool, draw: float) -> Any:
         """:meth:`lookup` for an XFetch draw above ``FAST_GAP`` (``draw``: ``beta * -ln(1-u)``):
@@ -253,9 +262,9 @@ class NearStore:
                 cfg.max_bytes is not None and size > cfg.max_bytes):
             self.refused += 1
             return False
-        serialized = type(value) not in _IMMUTABLE
-        entry = (deadline, payload if serialized else value, serialized, full_only, size,
-                 delta)
+        decode = (None if cfg.shared or type(value) in _IMMUTABLE
+                  else decoder_for(self.loads, payload))
+        entry = (deadline, payload if decode else value, decode, full_only, size, delta)
         with self._lock:
             if (ticket[0] != self.epoch or ticket[1] != self._gens[hash(key) & _MASK]
                     or deadline <= time.monotonic()):
@@ -390,6 +399,21 @@ _DROP = ("retry", "retry_on_error", "retry_on_timeout", "health_check_interval",
          "redis_connect_func", "cache", "cache_config", "maint_notifications_config",
          "maint_notifications_pool_handler", "orig_host_address", "orig_socket_timeout",
          "orig_socket_connect_timeout", "himport_registry", "legacy_responses")
+
+
+def decoder_for(loads: Any, payload: bytes) -> Any:
+    """The function that decodes ``payload`` per hit: ``loads``, or for the json serializer
+    with orjson, ``orjson.loads`` itself when ``loads`` would choose it for this payload
+    anyway (no run of 19 digits, orjson reads it): the check is made once, not per hit."""
+    if loads is not JSON.loads or _orjson is None:
+        return loads
+    if _LONG_RUN in payload.translate(_DIGIT_MAP):
+        return loads
+    try:
+        _orjson.loads(payload)
+    except _orjson.JSONDecodeError:
+        return loads
+    return _orjson.loads
 
 
 def marked(loader: Any, ran: list[bool]) -> Any:

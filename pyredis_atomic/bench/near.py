@@ -65,14 +65,17 @@ def _csc_client(url: str) -> Any:
 
 def near_hit(b: Any) -> list[Result]:
     """A warm near-cache hit against a plain GET (one round trip) in the same run."""
-    from pyredis_atomic import Cache
+    from pyredis_atomic import Cache, NearCache
 
     c = b.client
     name = b.fresh()
     near = Cache(redis.Redis.from_url(b.url), name, ttl=600.0, near=True)
+    shared = Cache(redis.Redis.from_url(b.url), name, ttl=600.0, near=NearCache(shared=True))
     remote = Cache(c, name, ttl=600.0)
     _tracking(near)
+    _tracking(shared)
     _warm(near, "p42", VALUE)
+    _warm(shared, "p42", VALUE)
     _warm(near, "s42", "widget-42")
     plain = b.fresh()
     c.set(plain, json.dumps(VALUE))
@@ -85,9 +88,13 @@ def near_hit(b: Any) -> list[Result]:
         "Cache get_or_set, no near (1 round trip)": lambda: remote.get_or_set("p42", loader),
         "near get_or_set (dict value, decoded per hit)": lambda: near.get_or_set("p42", loader),
         "near get_or_set (str value, shared)": lambda: near.get_or_set("s42", loader),
+        "near get_or_set (dict value, NearCache(shared=True))":
+            lambda: shared.get_or_set("p42", loader),
     }
     notes = {"near get_or_set (dict value, decoded per hit)":
-             "a mutable value is decoded per hit (callers never share it)"}
+             "the default: a mutable value is decoded per hit (callers never share it)",
+             "near get_or_set (dict value, NearCache(shared=True))":
+             "one decoded object for all callers (they must not change it)"}
     csc = _csc_client(b.url)
     if csc is not None:
         csc.set(plain, json.dumps(VALUE))
@@ -98,8 +105,9 @@ def near_hit(b: Any) -> list[Result]:
     try:
         stats = b.time(variants, ops=b.ops * 5)
     finally:
-        near.close()
-        near.client.close()
+        for cache in (near, shared):
+            cache.close()
+            cache.client.close()
         if csc is not None:
             csc.close()
     rows = _rows(b, "near cache, warm hit", stats, "redis-py GET (no decoding)", notes)
