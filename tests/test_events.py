@@ -181,7 +181,7 @@ def test_cache_stampede_wait_and_fill_lost(caplog: pytest.LogCaptureFixture,
 
     def slow() -> int:
         started.set()
-        time.sleep(0.3)
+        time.sleep(1.0)  # long enough for the second caller to find the lease held
         return 1
 
     loader = threading.Thread(target=cache.get_or_set, args=("k", slow))
