@@ -1,7 +1,8 @@
 """pyredis-atomic: atomic Redis primitives, each operation one Lua script run inside Redis.
 
 The public surface: the primitives (:class:`Lock`, :class:`Cache`, :class:`ReliableQueue`,
-:class:`BoundedCounter`, :class:`Semaphore`, :class:`RateLimiter`), the error hierarchy
+:class:`BoundedCounter`, :class:`Semaphore`, :class:`RateLimiter`), the queue consumer
+:class:`Worker` (with :class:`Retry`), the error hierarchy
 rooted at :class:`AtomicError`, and the :class:`ScriptRegistry` that loads and runs the
 scripts. The asyncio API is :mod:`pyredis_atomic.asyncio`; test fixtures are in
 :mod:`pyredis_atomic.testing`.
@@ -12,7 +13,9 @@ from __future__ import annotations
 from ._core.calls import Durability
 from ._core.counter import MAX_VALUE, MIN_VALUE, CounterResult
 from ._core.near import NearCache, NearStats
+from ._core.queue import Failure
 from ._core.ratelimit import RateLimitResult
+from ._core.worker import HandlerTimeoutError, Retry
 from .cache import Cache
 from .counter import BoundedCounter
 from .errors import (
@@ -41,6 +44,7 @@ from .queue import Message, ReliableQueue
 from .ratelimit import RateLimiter
 from .registry import ScriptRegistry, default_registry
 from .semaphore import Semaphore
+from .worker import Worker
 
 __version__ = "0.1.0.dev0"
 
@@ -58,6 +62,8 @@ __all__ = [
     "DurabilityError",
     "EncodeError",
     "EvictionPolicyError",
+    "Failure",
+    "HandlerTimeoutError",
     "Lock",
     "LockError",
     "LockInfo",
@@ -72,6 +78,7 @@ __all__ = [
     "RateLimiter",
     "ReliableQueue",
     "ReplyTimeoutError",
+    "Retry",
     "ScriptError",
     "ScriptRegistry",
     "Semaphore",
@@ -79,6 +86,7 @@ __all__ = [
     "SemaphoreLostError",
     "SemaphoreTimeoutError",
     "ServerVersionError",
+    "Worker",
     "WrongTypeError",
     "__version__",
     "default_registry",

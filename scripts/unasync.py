@@ -125,6 +125,7 @@ FILES: list[tuple[str, str, list[Rule]]] = [
         (r"``async with sem:``", "``with sem:``"),
     ]),
     (f"{PKG}/asyncio/ratelimit.py", f"{PKG}/ratelimit.py", []),
+    (f"{PKG}/asyncio/worker.py", f"{PKG}/worker.py", []),
     ("tests/test_interrupts_async.py", "tests/test_interrupts_sync.py", []),
     ("tests/test_registry_async.py", "tests/test_registry_sync.py", []),
 ]

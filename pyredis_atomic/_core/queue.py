@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import time
 import traceback as tb
@@ -125,6 +126,9 @@ class Failure:
             return cls("", text, "", 0.0)
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def failure_of(exc: BaseException, at: float, limit: int = MAX_FAILURE_BYTES) -> Failure:
     """The record of ``exc``: its type, message and the last frames of its traceback, cut so
     that the JSON stays under ``limit`` bytes (the message first keeps 1 kB)."""
@@ -132,8 +136,10 @@ def failure_of(exc: BaseException, at: float, limit: int = MAX_FAILURE_BYTES) ->
     name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else (
         f"{kind.__module__}.{kind.__qualname__}")
     message = str(exc)[:1024]
-    frames = tb.format_tb(exc.__traceback__)[-5:] if exc.__traceback__ is not None else []
-    trace = "".join(frames)
+    # The last frames, without the worker's own (where the handler was called from).
+    frames = [f for f in tb.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(_PACKAGE_DIR)] or tb.extract_tb(exc.__traceback__)
+    trace = "".join(tb.format_list(frames[-5:]))
     record = Failure(name, message, trace, at)
     while len(record.to_json().encode()) > limit and trace:
         trace = trace[len(trace) // 4 + 1:]
@@ -542,6 +548,25 @@ class QueueCore:
                     else to_millis(check_seconds(visibility_timeout, "visibility_timeout")))
         return Call("queue_extend", self._extend_keys, (msg.receipt, lease_ms),
                     functools.partial(_decode_extended, name=self.name), raw=True)
+
+    def extend_many_call(self, msgs: Sequence[Message],
+                         lease_ms: int | None = None) -> Call[list[bool]]:
+        """Extend the leases of several deliveries (at most MAX_BATCH, already checked) in
+        one call: one bool per delivery, True if it was still current."""
+        if not msgs or len(msgs) > MAX_BATCH:
+            raise ValueError(f"extend_many_call takes 1 to {MAX_BATCH} messages, "
+                             f"got {len(msgs)}")
+        receipts = " ".join([m.receipt for m in msgs])
+        one = len(msgs) == 1
+
+        def decode(reply: Any) -> list[bool]:
+            if one:
+                return [as_int(reply) == 1]
+            return [c == "1" for c in as_str(reply)]
+
+        return Call("queue_extend", self._extend_keys,
+                    (receipts, self.lease_ms if lease_ms is None else lease_ms), decode,
+                    raw=True)
 
     def stats_call(self) -> Call[QueueStats]:
         """Counts by state and the age of the oldest pending message."""

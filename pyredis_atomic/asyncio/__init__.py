@@ -9,7 +9,9 @@ from __future__ import annotations
 from .._core.calls import Durability
 from .._core.counter import CounterResult
 from .._core.near import NearCache, NearStats
+from .._core.queue import Failure
 from .._core.ratelimit import RateLimitResult
+from .._core.worker import HandlerTimeoutError, Retry
 from .cache import Cache
 from .counter import BoundedCounter
 from .lock import Lock, LockInfo
@@ -17,6 +19,7 @@ from .queue import Message, ReliableQueue
 from .ratelimit import RateLimiter
 from .registry import AsyncScriptRegistry
 from .semaphore import Semaphore
+from .worker import Worker
 
 __all__ = [
     "AsyncScriptRegistry",
@@ -24,6 +27,8 @@ __all__ = [
     "Cache",
     "CounterResult",
     "Durability",
+    "Failure",
+    "HandlerTimeoutError",
     "Lock",
     "LockInfo",
     "Message",
@@ -32,5 +37,7 @@ __all__ = [
     "RateLimitResult",
     "RateLimiter",
     "ReliableQueue",
+    "Retry",
     "Semaphore",
+    "Worker",
 ]

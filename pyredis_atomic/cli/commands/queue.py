@@ -109,6 +109,10 @@ def message_json(msg: Message) -> dict[str, Any]:
     (``payload``) when it is UTF-8, else as ``payload_base64``."""
     out: dict[str, Any] = {"id": msg.id, "deliveries": msg.deliveries,
                            "dead_reason": msg.dead_reason, "dead_at": msg.dead_at}
+    f = msg.failure
+    if f is not None:
+        out["failure"] = {"type": f.type, "message": f.message, "traceback": f.traceback,
+                          "at": f.at}
     try:
         out["payload"] = msg.payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -125,7 +129,8 @@ def message_json(msg: Message) -> dict[str, Any]:
 @handle_errors
 def dead(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
          limit: int, offset: int) -> None:
-    """List dead letters with their delivery counts and why they died."""
+    """List dead letters with their delivery counts, why they died and, when one was
+    recorded, the last failure (--json: with its traceback)."""
     letters = _open(url, cluster, name, prefix).dead_letters(limit, offset)
     if as_json:
         emit_json([message_json(msg) for msg in letters])
@@ -136,6 +141,11 @@ def dead(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: boo
         preview = msg.payload if len(msg.payload) <= 60 else msg.payload[:60] + b"..."
         echo(f"{msg.id}  deliveries={msg.deliveries}  dead_reason={msg.dead_reason}  "
              f"dead_at={when}  payload={preview!r}")
+        f = msg.failure
+        if f is not None:
+            # The last failure recorded (by a Worker, or nack(failure=...)): one line.
+            text = f"{f.type}: {f.message}" if f.type else f.message
+            echo(f"    failure: {text.splitlines()[0] if text else '-'}")
     echo(f"({len(letters)} dead letter(s) shown, from offset {offset})")
 
 
