@@ -475,6 +475,144 @@ def instrumentation(b: Bench) -> list[Result]:
     return run(b)
 
 
+# -- queue worker ------------------------------------------------------------------------
+# Commands a consumer sends (commandstats also counts the commands run inside scripts:
+# only these top-level ones are summed, so a script's time is counted once).
+_CONSUMER_COMMANDS = ("evalsha", "evalsha_ro", "eval", "blpop", "lmove", "lrem", "xreadgroup",
+                      "xack")
+WORKER_RECIPE = "raw list recipe (LMOVE + LREM per message)"
+WORKER_STREAMS = "Streams XREADGROUP/XACK, 1 per call"
+WORKER_STREAMS_BATCH = "Streams XREADGROUP/XACK, 100 per call"
+
+
+def _server_usec(c: Any) -> float:
+    stats = c.info("commandstats")
+    return sum(float(stats.get(f"cmdstat_{cmd}", {}).get("usec", 0))
+               for cmd in _CONSUMER_COMMANDS)
+
+
+def queue_worker(b: Bench) -> list[Result]:
+    """The queue worker's throughput with an empty handler (concurrency 1 and 16, prefetch
+    off and on) against the consumer loops people write today: the raw list recipe (LMOVE
+    to a processing list, LREM when done) and Streams (XREADGROUP / XACK). Each variant
+    drains the same number of pre-filled messages per round, variants in rotating turns;
+    Redis server time per message (INFO commandstats, the consumer's commands only) is shown
+    next to it."""
+    from pyredis_atomic import ReliableQueue, Worker
+
+    c: Any = b.client
+    n = 500 if b.quick else 4000
+    rounds = 2 if b.quick else 5
+    payload = b"x" * 100
+
+    def worker_variant(concurrency: int,
+                       prefetch: int | None) -> Callable[[], tuple[float, float]]:
+        q = ReliableQueue(c, b.fresh(), visibility_timeout=30.0)
+
+        def fill() -> None:
+            for i in range(0, n, 1000):
+                q.push_many([payload] * min(1000, n - i))
+
+        def drain() -> Callable[[], None]:
+            w = Worker(q, lambda m: None, concurrency=concurrency, prefetch=prefetch,
+                       poll=0.05, signals=False)
+            t = threading.Thread(target=w.run, daemon=True)
+            t.start()
+            while w.counts.acked < n:
+                time.sleep(0.001)
+            # Stopped after the server time is read: the idle claims of a stopping worker
+            # are not part of its cost per message.
+            return lambda: _stop(w, t)
+
+        return _timed(c, fill, drain)
+
+    def recipe() -> Callable[[], tuple[float, float]]:
+        src, proc = b.fresh(), b.fresh()
+
+        def fill() -> None:
+            for i in range(0, n, 1000):
+                c.rpush(src, *([payload] * min(1000, n - i)))
+
+        def drain() -> None:
+            for _ in range(n):
+                m = c.lmove(src, proc, "LEFT", "RIGHT")
+                c.lrem(proc, 1, m)
+
+        return _timed(c, fill, drain)
+
+    def streams(count: int) -> Callable[[], tuple[float, float]]:
+        stream, group = b.fresh(), "g"
+        c.xgroup_create(stream, group, id="0", mkstream=True)
+
+        def fill() -> None:
+            pipe = c.pipeline(transaction=False)
+            for _ in range(n):
+                pipe.xadd(stream, {"p": payload})
+            pipe.execute()
+
+        def drain() -> None:
+            got = 0
+            while got < n:
+                reply = c.xreadgroup(group, "c1", {stream: ">"}, count=count)
+                entries = (reply[0][1] if isinstance(reply, list)
+                           else next(iter(reply.values()))[0])
+                c.xack(stream, group, *[e[0] for e in entries])
+                got += len(entries)
+            c.xtrim(stream, maxlen=0)
+
+        return _timed(c, fill, drain)
+
+    variants: dict[str, Callable[[], tuple[float, float]]] = {
+        WORKER_RECIPE: recipe(),
+        WORKER_STREAMS: streams(1),
+        WORKER_STREAMS_BATCH: streams(100),
+        "Worker, concurrency 1, no prefetch": worker_variant(1, None),
+        "Worker, concurrency 16, no prefetch": worker_variant(16, None),
+        "Worker, concurrency 1, prefetch 100": worker_variant(1, 100),
+        "Worker, concurrency 16, prefetch 100": worker_variant(16, 100),
+    }
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    usec: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            elapsed, server = variants[name]()
+            samples[name].append(n / elapsed)
+            usec[name].append(server / n)
+        b.say(f"  round {r + 1}/{rounds} done")
+    stats = {k: Stat(v) for k, v in samples.items()}
+    rows = _rows("queue worker, empty handler (messages/s)", stats, WORKER_RECIPE)
+    for row in rows:
+        row.unit = "msg/s"
+        per = sorted(usec[row.case])
+        row.extra["server_us_per_msg"] = per[len(per) // 2]
+        row.note = f"{per[len(per) // 2]:.1f} us server time per message"
+    return rows
+
+
+def _timed(c: Any, fill: Callable[[], None],
+           drain: Callable[[], Callable[[], None] | None]) -> Callable[[], tuple[float, float]]:
+    """Fill, then time ``drain`` (which may return a clean-up, run after the server time is
+    read); (seconds, server microseconds of the consumer's commands)."""
+    def run() -> tuple[float, float]:
+        fill()
+        c.config_resetstat()
+        start = time.perf_counter()
+        cleanup = drain()
+        elapsed = time.perf_counter() - start
+        usec = _server_usec(c)
+        if cleanup is not None:
+            cleanup()
+        return elapsed, usec
+    return run
+
+
+def _stop(w: Any, t: threading.Thread) -> None:
+    w.stop(grace=5.0)
+    t.join(10.0)
+
+
 CASES: list[tuple[str, Callable[[Bench], list[Result]]]] = [
     ("round-trip floor", floor),
     ("lock uncontended", lock_uncontended),
@@ -482,6 +620,7 @@ CASES: list[tuple[str, Callable[[Bench], list[Result]]]] = [
     ("queue single", queue_single),
     ("queue batched", queue_batched),
     ("queue ack vs in-flight", queue_ack_flat),
+    ("queue worker", queue_worker),
     ("cache hit", cache_hit),
     ("cache stampede", cache_stampede),
     ("near cache hit", near.near_hit),

@@ -119,6 +119,17 @@ def _flat_invalidation(rows: dict[tuple[str, str], Result]) -> tuple[bool, str] 
     return r.ratio >= 0.8, f"100k entries at {r.ratio:.2f}x the 1k rate"
 
 
+def _worker_prefetch(rows: dict[tuple[str, str], Result]) -> tuple[bool, str] | None:
+    found = [r for case in ("Worker, concurrency 1, prefetch 100",
+                            "Worker, concurrency 16, prefetch 100")
+             if (r := _find(rows, "queue worker, ", case)) is not None and r.ratio is not None]
+    if not found:
+        return None
+    best = max(found, key=lambda r: r.ratio or 0.0)
+    assert best.ratio is not None
+    return best.ratio >= 5.0, f"{best.ratio:.2f}x ({best.case.split(', ', 1)[1]})"
+
+
 TARGETS = [
     Target("uncontended lock >= 0.95x redis-py Lock",
            _ratio("lock, uncontended acquire+release", "pyredis-atomic Lock", 0.95)),
@@ -133,6 +144,7 @@ TARGETS = [
            _ratio("queue, batched (messages/s)", "push_many/pop_many/ack_many, 100 per call",
                   20.0)),
     Target("ack cost flat with in-flight count (>= 0.8x)", _flat_acks),
+    Target("queue worker with prefetch >= 5x the list recipe loop", _worker_prefetch),
     Target("cache hit >= 0.9x GET",
            _ratio("cache, hit", "pyredis-atomic get_or_set (hit)", 0.9)),
     Target("cold-key stampede: 1 loader call", _one_loader),
