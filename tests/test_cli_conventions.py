@@ -13,8 +13,10 @@ import dataclasses
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +147,7 @@ TABLE = [
     Row(f"metrics show --queue Q {U}", _queue),
     Row(f"metrics show {U}", code=ERROR, connects=False, json=False),  # nothing to measure
     Row(f"metrics serve {U}", code=ERROR, connects=False, json=False),
+    Row(f"worker no_such_module:handle --queue Q {U}", code=ERROR, connects=False, json=False),
     Row("bench --from {tmp}/bench.json", _bench_file, connects=False),
     Row("bench --from {tmp}/bench.json", _bad_bench_file, code=ERROR, connects=False,
         json=False),
@@ -162,7 +165,8 @@ def _leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator
 LEAVES = sorted(_leaf_commands(cli))
 # Commands that run until stopped: their --json (one document once ready) is checked by a
 # test of their own below instead of a row that waits for them to finish.
-LONG_RUNNING = {"metrics serve": "test_metrics_serve_json_says_where_it_listens"}
+LONG_RUNNING = {"metrics serve": "test_metrics_serve_json_says_where_it_listens",
+                "worker": "test_worker_json_logs_and_its_counts_at_exit"}
 
 
 def _command_of(row: Row) -> str:
@@ -357,3 +361,32 @@ def test_metrics_serve_json_says_where_it_listens(redis_url: str,
         proc.terminate()  # SIGTERM: a clean stop
         proc.wait(timeout=60)
     assert proc.returncode == OK
+
+
+def test_worker_json_logs_and_its_counts_at_exit(redis_client: redis.Redis, redis_url: str,
+                                                 tmp_path: Path) -> None:
+    (tmp_path / "handlers_for_cli.py").write_text("def handle(msg):\n    pass\n")
+    ReliableQueue(redis_client, "WQ").push_many([b"a", b"b"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyredis_atomic", "worker", "handlers_for_cli:handle",
+         "--queue", "WQ", "--url", redis_url, "--interval", "0.2", "--json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while ReliableQueue(redis_client, "WQ").stats()["pending"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # past its signal handlers' installation (it has claimed)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == OK, err
+    lines = err.decode().splitlines()
+    assert lines
+    assert all(isinstance(json.loads(line), dict) for line in lines), lines
+    assert any(json.loads(line).get("event") == "worker.status" for line in lines)
+    assert json.loads(out) == {"queue": "WQ", "counts": {
+        "claimed": 2, "acked": 2, "retried": 0, "dead": 0, "lost": 0, "timed_out": 0,
+        "given_back": 0, "in_flight": 0}}

@@ -96,7 +96,9 @@ def _status(queue: str, counts: Counts, last: dict[str, float], json_logs: bool)
               help="Seconds a handler may run (counted as a failure past it).")
 @click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between status lines on stderr.")
-@click.option("--json-logs", is_flag=True, help="Logs and status lines as JSON objects.")
+@click.option("--json-logs", "--json", "json_logs", is_flag=True,
+              help="Logs and status lines on stderr as JSON objects, and the final counts "
+                   "as one JSON document on stdout at exit.")
 def command(*, handler: str, queue_name: str, url: str | None, prefix: str, concurrency: int,
             prefetch: int | None, grace: float, visibility_timeout: float, max_attempts: int,
             backoff: float, max_backoff: float, handler_timeout: float | None,
@@ -152,6 +154,9 @@ def command(*, handler: str, queue_name: str, url: str | None, prefix: str, conc
         stop_status.set()
         if counts:
             click.echo(_status(queue_name, counts[0], last, json_logs), err=True)
+    if json_logs:
+        click.echo(json.dumps({"queue": queue_name,
+                               "counts": counts[0].snapshot() if counts else None}))
 
 
 async def _run_async(url: str | None, prefix: str, name: str, visibility_timeout: float,
