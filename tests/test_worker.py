@@ -130,21 +130,22 @@ def test_jittered_backoff_stays_within_its_cap() -> None:
 
 
 def test_a_handler_far_longer_than_the_lease_is_not_redelivered(r: redis.Redis) -> None:
-    q = _queue(r, visibility_timeout=0.3)
+    # Leases far shorter than the work, but long enough for a heartbeat on a loaded machine.
+    q = _queue(r, visibility_timeout=0.6)
     mid = q.push(b"long")
     done = threading.Event()
     seen: list[Message] = []
 
     def slow(msg: Message) -> None:
         seen.append(msg)
-        time.sleep(3.0)  # 10x the visibility timeout
+        time.sleep(6.0)  # 10x the visibility timeout
         done.set()
 
     w = Worker(q, slow, poll=0.1)
     t = _start(w)
     _wait(lambda: bool(seen))
     # Another consumer of the same queue keeps trying: it never gets the message.
-    twin = ReliableQueue(r, q.name, visibility_timeout=0.3)
+    twin = ReliableQueue(r, q.name, visibility_timeout=0.6)
     while not done.is_set():
         assert twin.pop() is None
         time.sleep(0.05)
@@ -227,12 +228,12 @@ def test_prefetched_messages_are_given_back_at_shutdown(r: redis.Redis) -> None:
 
 
 def test_prefetched_messages_keep_their_leases(r: redis.Redis) -> None:
-    q = _queue(r, visibility_timeout=0.3)
+    q = _queue(r, visibility_timeout=0.8)
     q.push_many([b"x"] * 6)
     handled: list[Message] = []
 
     def handle(msg: Message) -> None:
-        time.sleep(0.4)  # the last of the batch starts ~2 s after it was claimed
+        time.sleep(0.5)  # the last of the batch starts ~2.5 s after it was claimed
         handled.append(msg)
 
     w = Worker(q, handle, concurrency=1, prefetch=6, poll=0.1)

@@ -94,19 +94,19 @@ async def test_a_failing_message_is_retried_with_backoff_then_dead_lettered(ar: 
 
 
 async def test_a_handler_far_longer_than_the_lease_is_not_redelivered(ar: Any) -> None:
-    q = _queue(ar, visibility_timeout=0.3)
+    q = _queue(ar, visibility_timeout=0.6)
     await q.push(b"long")
     seen: list[Message] = []
 
     async def slow(msg: Message) -> None:
         seen.append(msg)
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(6.0)  # 10x the visibility timeout
 
     w = Worker(q, slow, poll=0.1)
     task = asyncio.create_task(w.run())
-    twin = ReliableQueue(ar, q.name, visibility_timeout=0.3)
+    twin = ReliableQueue(ar, q.name, visibility_timeout=0.6)
     await _wait(lambda: _true(bool(seen)))
-    end = time.monotonic() + 2.8
+    end = time.monotonic() + 5.8
     while time.monotonic() < end:
         assert await twin.pop() is None
         await asyncio.sleep(0.05)
