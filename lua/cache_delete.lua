@@ -4,7 +4,7 @@ Delete an entry's value, fresh copy and fill lease (fencing off its loader); wak
 KEYS[1] entry (hash): the cache entry (value and lease fields)
 KEYS[2] wake (list): wake-up signals for callers waiting on this entry
 KEYS[3] copy (string): the fresh copy a hit reads with a plain GET
-ARGV[1] wake_ms: lifetime of the wake-up signals
+ARGV[1] wake_ms (int > 0, ms): lifetime of the wake-up signals
 
 Returns: 1 when a value (fresh or stale) was removed, else 0 (a re-send returns 0)
 Redis: 6.2

@@ -2,7 +2,7 @@
 Read a cache entry for get_or_set: the value, or a fill lease for this caller, or a wait.
 
 KEYS[1] entry (hash): the entry: value fields (p n f d e s wt) and fill lease fields (lt lx w)
-ARGV[1] spec: "<gap> <lease_ms> <token> <format>": XFetch draw beta * -ln(u) for u uniform in (0, 1] (0: early refresh off), length of a new lease (lock_ttl) in ms, lease token if this caller becomes the loader (unique per call, no spaces), serializer name
+ARGV[1] spec (packed): "<gap> <lease_ms> <token> <format>": XFetch draw beta * -ln(u) for u uniform in (0, 1] (0: early refresh off), length of a new lease (lock_ttl) in ms, lease token if this caller becomes the loader (unique per call, no spaces), serializer name
 
 Returns: payload (a bare string) for a fresh value (or a stale one while another caller
   refreshes); {0, '', 1} the same for a stored None;
@@ -19,15 +19,19 @@ Redis: 6.2
 -- more than the rest of a hit), and the lease fields are read only when needed.
 local entry = KEYS[1]
 local spec = ARGV[1]
-local now = server_ms()
-local h = redis.call('HMGET', entry, 'p', 'n', 'f', 'd', 'e')
-
 local s1 = string.find(spec, ' ', 1, true)
 local s2 = s1 and string.find(spec, ' ', s1 + 1, true)
 local s3 = s2 and string.find(spec, ' ', s2 + 1, true)
-if not s3 then
-  return redis.error_reply('BADSPEC malformed argument for KEYS[1]: ' .. spec)
+local gap = s3 and tonumber(string.sub(spec, 1, s1 - 1))
+local lease_ms = gap and tonumber(string.sub(spec, s1 + 1, s2 - 1))
+-- Number checks only (tonumber, comparisons): the lease is used as a number, never as text.
+if not (lease_ms and gap >= 0 and gap < math.huge and lease_ms >= 1 and lease_ms % 1 == 0
+        and lease_ms <= 9007199254740991 and s3 > s2 + 1) then
+  return pa_error('ARGV[1] spec must be "<gap> <lease_ms> <token> <format>" (gap a number ' ..
+                  '>= 0, lease_ms a positive integer, token not empty)', spec)
 end
+local now = server_ms()
+local h = redis.call('HMGET', entry, 'p', 'n', 'f', 'd', 'e')
 
 local payload = h[1]
 local none = 0
@@ -39,7 +43,6 @@ if payload then
     if h[3] ~= string.sub(spec, s3 + 1) then
       return {4, h[3] or ''}
     end
-    local gap = tonumber(string.sub(spec, 1, s1 - 1))
     if gap <= 0 or now + tonumber(h[4]) * gap < expiry then
       if none == 1 then return {0, '', 1} end
       return payload
@@ -49,7 +52,6 @@ end
 
 -- Past the fast path: early refresh, stale, cold miss, or a wait.
 local token = string.sub(spec, s2 + 1, s3 - 1)
-local lease_ms = tonumber(string.sub(spec, s1 + 1, s2 - 1))
 local l = redis.call('HMGET', entry, 's', 'lt', 'lx')
 local leased = l[2] and tonumber(l[3]) > now
 local mine = leased and l[2] == token

@@ -4,16 +4,16 @@ Store a loader's value if its lease still holds its token (fenced); wake every w
 KEYS[1] entry (hash): the cache entry (value and lease fields)
 KEYS[2] wake (list): wake-up signals for callers waiting on this entry
 KEYS[3] copy (string): the fresh copy a hit reads with a plain GET (rewritten or deleted here)
-ARGV[1] token: the loader's lease token
-ARGV[2] payload: the serialized value (empty for None)
-ARGV[3] none: 1 to store None, else 0
-ARGV[4] format: serializer name the payload was written with
-ARGV[5] ttl_ms: logical lifetime in milliseconds
-ARGV[6] stale_ms: how long past the logical expiry the value is still served stale
-ARGV[7] delta_ms: how long the loader took (XFetch's recompute time)
-ARGV[8] wake_ms: lifetime of the wake-up signals
-ARGV[9] copy_tag: serializer tag that starts the fresh copy
-ARGV[10] copy_gap: XFetch bound G: the copy ends delta_ms * G before the logical expiry (0: at it; -1: no copy)
+ARGV[1] token (string): the loader's lease token
+ARGV[2] payload (string): the serialized value (empty for None)
+ARGV[3] none (0|1): 1 to store None, else 0
+ARGV[4] format (string): serializer name the payload was written with
+ARGV[5] ttl_ms (int > 0, ms): logical lifetime in milliseconds
+ARGV[6] stale_ms (int >= 0, ms): how long past the logical expiry the value is still served stale
+ARGV[7] delta_ms (int >= 0, ms): how long the loader took (XFetch's recompute time)
+ARGV[8] wake_ms (int > 0, ms): lifetime of the wake-up signals
+ARGV[9] copy_tag (string): serializer tag that starts the fresh copy
+ARGV[10] copy_gap (int): XFetch bound G: the copy ends delta_ms * G before the logical expiry (0: at it; -1: no copy)
 
 Returns: 1 when stored (also for a re-send after it was stored), 0 when fenced off: the
   lease expired, or set/delete revoked it, so a newer writer owns the entry

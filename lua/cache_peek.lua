@@ -2,7 +2,7 @@
 Read a cache entry's value if it is fresh (plain get: never loads, never waits).
 
 KEYS[1] entry (hash): the cache entry (value and lease fields)
-ARGV[1] format: serializer name this caller decodes with
+ARGV[1] format (string): serializer name this caller decodes with
 
 Returns: {1, payload, none} for a fresh value (none is 1 for a stored None);
   {0} when there is no fresh value; {4, format} when it was written with another serializer

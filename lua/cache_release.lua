@@ -3,8 +3,8 @@ Free a fill lease (the loader raised or was cancelled); wake one waiter to take 
 
 KEYS[1] entry (hash): the cache entry (value and lease fields)
 KEYS[2] wake (list): wake-up signals for callers waiting on this entry
-ARGV[1] token: the loader's lease token
-ARGV[2] wake_ms: lifetime of the wake-up signal
+ARGV[1] token (string): the loader's lease token
+ARGV[2] wake_ms (int > 0, ms): lifetime of the wake-up signal
 
 Returns: 1 when the lease was ours and is now free, 0 when it was not held by the token
   (expired, revoked, or already released: a re-send changes nothing)

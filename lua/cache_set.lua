@@ -4,14 +4,14 @@ Store a value unconditionally, revoking any fill lease (fencing off its loader);
 KEYS[1] entry (hash): the cache entry (value and lease fields)
 KEYS[2] wake (list): wake-up signals for callers waiting on this entry
 KEYS[3] copy (string): the fresh copy a hit reads with a plain GET (rewritten or deleted here)
-ARGV[1] payload: the serialized value (empty for None)
-ARGV[2] none: 1 to store None, else 0
-ARGV[3] format: serializer name the payload was written with
-ARGV[4] ttl_ms: logical lifetime in milliseconds
-ARGV[5] stale_ms: how long past the logical expiry the value is still served stale
-ARGV[6] wake_ms: lifetime of the wake-up signals
-ARGV[7] copy_tag: serializer tag that starts the fresh copy
-ARGV[8] copy: 1 to write the fresh copy, 0 to only delete it
+ARGV[1] payload (string): the serialized value (empty for None)
+ARGV[2] none (0|1): 1 to store None, else 0
+ARGV[3] format (string): serializer name the payload was written with
+ARGV[4] ttl_ms (int > 0, ms): logical lifetime in milliseconds
+ARGV[5] stale_ms (int >= 0, ms): how long past the logical expiry the value is still served stale
+ARGV[6] wake_ms (int > 0, ms): lifetime of the wake-up signals
+ARGV[7] copy_tag (string): serializer tag that starts the fresh copy
+ARGV[8] copy (0|1): 1 to write the fresh copy, 0 to only delete it
 
 Returns: 1
 Redis: 6.2

@@ -3,9 +3,9 @@ Add a signed delta to a bounded integer counter: reject or clamp a change that w
 
 KEYS[1] counter (string): the value, a decimal integer within +-(2^53-1)
 KEYS[2] request (string): remembers the reply of one request id; KEYS[1] again when there is none
-ARGV[1] delta: signed integer change, within +-(2^53-1)
-ARGV[2] bound: the bound in the delta's direction (max for delta >= 0, else min; +-(2^53-1) for none)
-ARGV[3] options: "<clamp> <initial> <ttl_ms> <request_ttl_ms>" (see below)
+ARGV[1] delta (int): signed integer change, within +-(2^53-1)
+ARGV[2] bound (int): the bound in the delta's direction (max for delta >= 0, else min; +-(2^53-1) for none)
+ARGV[3] options (packed): "<clamp> <initial> <ttl_ms> <request_ttl_ms>" (see below)
 
 Returns: the value after, as an integer, when the whole delta was made (the common case:
   the shortest reply); else {value after, delta made}. A re-sent call with the same request
@@ -22,6 +22,10 @@ Returns: the value after, as an integer, when the whole delta was made (the comm
 -- anyway (rounding is monotonic and 2^53 itself is exact): the comparisons stay right and
 -- every value written is exact.
 local LIMIT = 9007199254740991
+if not string.find(ARGV[3], '^[01] %-?%d+ %d+ [1-9]%d*$') then
+  return pa_error('ARGV[3] options must be "<clamp> <initial> <ttl_ms> <request_ttl_ms>" ' ..
+                  '(clamp 0 or 1, initial an integer, ttl_ms >= 0, request_ttl_ms > 0)', ARGV[3])
+end
 local NOTINT = 'NOTINT KEYS[1] does not hold an integer within +-(2^53-1)'
 
 local options

@@ -2,8 +2,8 @@
 Overwrite a bounded counter's value (the caller checked it against the bounds).
 
 KEYS[1] counter (string): the value, a decimal integer
-ARGV[1] value: the new value
-ARGV[2] ttl_ms: lifetime if this call creates the counter, '0' for none; an existing counter keeps its expiry
+ARGV[1] value (int): the new value
+ARGV[2] ttl_ms (int >= 0, ms): lifetime if this call creates the counter, '0' for none; an existing counter keeps its expiry
 
 Returns: 1
 ]]

@@ -4,8 +4,8 @@ Take the lock if it is free and issue the next fencing token; a re-sent acquire 
 KEYS[1] lock (string): the lock; holds "<token>:<fence>" of the current holder, with the lease as its expiry
 KEYS[2] fences (hash): never expires; fence = last token issued, released = last fence released by its holder, lost = last fence known to have lost its lease
 KEYS[3] signal (list): wake-up list that waiters block on (only its type is checked here)
-ARGV[1] token: random token of this acquisition (no ':')
-ARGV[2] ttl_ms: lease in milliseconds
+ARGV[1] token (token): random token of this acquisition (no ':')
+ARGV[2] ttl_ms (int > 0, ms): lease in milliseconds
 
 Returns: one integer (cheaper for clients to read than an array): the fence (> 0) when
   acquired (also when ARGV[1] already holds it: a re-sent acquire); when another token

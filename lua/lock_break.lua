@@ -3,7 +3,7 @@ Force-release the lock whoever holds it (an operator's tool) and wake one waiter
 
 KEYS[1] lock (string): the lock; holds "<token>:<fence>" of the current holder
 KEYS[2] signal (list): wake-up list; left holding one wake-up (never more)
-ARGV[1] wake_ms: how long a wake-up nobody takes stays in the signal list
+ARGV[1] wake_ms (int > 0, ms): how long a wake-up nobody takes stays in the signal list
 
 Returns: {1, holder_fence} when a holder was removed (holder_fence 0 if unknown), {0, 0} when
   the lock was free (a re-send finds it free)

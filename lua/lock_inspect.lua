@@ -3,7 +3,7 @@ Read the state of a lock without changing it: holder, remaining lease and fencin
 
 KEYS[1] lock (string): the lock; holds "<token>:<fence>" of the current holder
 KEYS[2] fences (hash): fence, released and lost fencing tokens (see lock_acquire)
-ARGV[1] token: a token to compare with the holder's ('' to compare with none)
+ARGV[1] token (string): a token to compare with the holder's ('' to compare with none)
 
 Returns: {state, pttl_ms, holder_fence, last_fence, released_fence, lost_fence}: state 0 free,
   1 held by another token, 2 held by ARGV[1]; pttl_ms -2 when free, -1 when held without

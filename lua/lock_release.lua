@@ -4,9 +4,9 @@ Release the lock if ARGV[1] holds it and wake one waiter; a re-sent release repo
 KEYS[1] lock (string): the lock; holds "<token>:<fence>" of the current holder
 KEYS[2] fences (hash): fence, released and lost fencing tokens (see lock_acquire)
 KEYS[3] signal (list): wake-up list; left holding one wake-up (never more)
-ARGV[1] token: token of the acquisition being released
-ARGV[2] fence: fencing token of that acquisition (0 if unknown: then a re-send cannot be recognised)
-ARGV[3] wake_ms: how long a wake-up nobody takes stays in the signal list
+ARGV[1] token (string): token of the acquisition being released
+ARGV[2] fence (int >= 0): fencing token of that acquisition (0 if unknown: then a re-send cannot be recognised)
+ARGV[3] wake_ms (int > 0, ms): how long a wake-up nobody takes stays in the signal list
 
 Returns: 1 released; 2 not held, but this acquisition was released by its holder before
   (a re-sent release whose first reply was lost); 0 not held by ARGV[1] (lease expired, or

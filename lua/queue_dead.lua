@@ -4,8 +4,8 @@ List dead letters, oldest death first, with their delivery history.
 KEYS[1] dead (zset): dead-lettered ids (score: when they died, ms of server TIME)
 KEYS[2] payload (hash): id -> payload bytes
 KEYS[3] deadinfo (hash): dead id -> "deliveries reason" (expired or nacked), "\n" failure
-ARGV[1] offset: how many of the oldest to skip
-ARGV[2] limit: how many to return at most
+ARGV[1] offset (int >= 0): how many of the oldest to skip
+ARGV[2] limit (int > 0): how many to return at most
 
 Returns: {id1, payload1, info1, died_ms1, id2, ...}; info is "deliveries reason", then a
   newline and the failure recorded by the last nack, if any

@@ -12,11 +12,11 @@ KEYS[8] signal (list): wake-up tokens for blocked consumers (bounded length)
 KEYS[9] pending1 (list): ready entries of priority 1
 KEYS[10] pending2 (list): ready entries of priority 2
 KEYS[11] pending3 (list): ready entries of priority 3
-ARGV[1] receipt: "id/delivery" of the delivery to give back
-ARGV[2] delay_ms: 0 = ready again now, else milliseconds until it is ready
-ARGV[3] max_deliveries: a message delivered this often goes to the dead letters instead
-ARGV[4] counted: "1" = an attempt; "0" = not (a stopping worker gives it back: never buried)
-ARGV[5] failure: text recorded with the dead letter if this nack buries it ("" = none)
+ARGV[1] receipt (string): "id/delivery" of the delivery to give back
+ARGV[2] delay_ms (int >= 0, ms): 0 = ready again now, else milliseconds until it is ready
+ARGV[3] max_deliveries (int > 0): a message delivered this often goes to the dead letters instead
+ARGV[4] counted (0|1): "1" = an attempt; "0" = not (a stopping worker gives it back: never buried)
+ARGV[5] failure (string): text recorded with the dead letter if this nack buries it ("" = none)
 
 Returns: 0 when the delivery is no longer current (nothing changed), 1 when the message is
   ready again, 2 when it is delayed, 3 when it was dead-lettered

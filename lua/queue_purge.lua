@@ -13,8 +13,8 @@ KEYS[9] signal (list): wake-up tokens for blocked consumers
 KEYS[10] pending1 (list): ready entries of priority 1
 KEYS[11] pending2 (list): ready entries of priority 2
 KEYS[12] pending3 (list): ready entries of priority 3
-ARGV[1] limit: at most this many entries taken from each structure in this call
-ARGV[2] dead_only: "1" to delete only dead letters, "0" for everything
+ARGV[1] limit (int > 0): at most this many entries taken from each structure in this call
+ARGV[2] dead_only (0|1): "1" to delete only dead letters, "0" for everything
 
 Returns: {deleted, left}: messages deleted now, and messages still in the purged
   structures (call again while left > 0)

@@ -11,10 +11,10 @@ KEYS[7] seq (string): id counter; never reset, so ids are never reused
 KEYS[8] pending1 (list): ready entries of priority 1 (as pending, claimed before it)
 KEYS[9] pending2 (list): ready entries of priority 2
 KEYS[10] pending3 (list): ready entries of priority 3 (the highest)
-ARGV[1] delay_ms: 0 = ready now, else milliseconds until the messages become ready
-ARGV[2] mode: "1" when the items are (dedup key, payload) pairs, "0" when they are payloads; "3" and "2" the same with every payload starting with its producer's trace context (the ids then carry TRACE_MARK)
-ARGV[3] priority: 0 (default, lowest) to 3 (highest); ids of priority k > 0 end in "p<k>"
-ARGV[4...] items: payloads, or dedup key and payload pairs (one or more)
+ARGV[1] delay_ms (int >= 0, ms): 0 = ready now, else milliseconds until the messages become ready
+ARGV[2] mode (0..3): "1" when the items are (dedup key, payload) pairs, "0" when they are payloads; "3" and "2" the same with every payload starting with its producer's trace context (the ids then carry TRACE_MARK)
+ARGV[3] priority (0..3): 0 (default, lowest) to 3 (highest); ids of priority k > 0 end in "p<k>"
+ARGV[4...] items (string): payloads, or dedup key and payload pairs (one or more)
 
 Returns: the ids separated by single spaces, one per message in order (one string keeps
   the reply cheap to parse); a deduplicated message gives the id of the message already
@@ -34,6 +34,10 @@ local paired = mode == '1' or mode == '3'
 -- PRIORITY_MARK .. k (before DEDUP_MARK), so every requeue (nack, expired lease, due delay,
 -- redrive) finds its list again from the id alone.
 local prio = ARGV[3]
+if paired and #ARGV % 2 == 0 then
+  return pa_error('with ARGV[2] mode 1 or 3, ARGV[4...] items must be (dedup key, payload) ' ..
+                  'pairs, got an odd number of values')
+end
 local ready = prio == '0' and pending or ({KEYS[8], KEYS[9], KEYS[10]})[tonumber(prio)]
 local mark = prio == '0' and '' or (PRIORITY_MARK .. prio)
 -- Payloads that start with a trace context: their ids say so (TRACE_MARK before the

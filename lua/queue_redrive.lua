@@ -10,8 +10,8 @@ KEYS[6] seq (string): id counter
 KEYS[7] pending1 (list): ready entries of priority 1
 KEYS[8] pending2 (list): ready entries of priority 2
 KEYS[9] pending3 (list): ready entries of priority 3
-ARGV[1] limit: with ids "*": how many of the oldest dead letters to move
-ARGV[2...] ids: the dead ids to move, or the single value "*" for the oldest ones
+ARGV[1] limit (int > 0): with ids "*": how many of the oldest dead letters to move
+ARGV[2...] ids (string): the dead ids to move, or the single value "*" for the oldest ones
 
 Returns: how many messages were moved (ids that are not dead letters are skipped); each
   gets a new id with no deliveries yet and keeps its priority

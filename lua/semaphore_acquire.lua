@@ -2,9 +2,9 @@
 Take a permit of a counting semaphore if fewer than limit live permits are held.
 
 KEYS[1] holders (zset): permit id -> lease deadline (server time, ms)
-ARGV[1] permit: the caller's random permit id
-ARGV[2] limit: how many permits may be held at once
-ARGV[3] ttl_ms: lease of the permit in milliseconds
+ARGV[1] permit (string): the caller's random permit id
+ARGV[2] limit (int > 0): how many permits may be held at once
+ARGV[3] ttl_ms (int > 0, ms): lease of the permit in milliseconds
 
 Returns: {1, ttl_ms} when the permit is held (a re-sent call for a held permit renews it),
   {0, ms until the earliest lease ends} when all permits are taken

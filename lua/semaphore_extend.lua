@@ -2,8 +2,8 @@
 Renew the lease of a held semaphore permit.
 
 KEYS[1] holders (zset): permit id -> lease deadline (server time, ms)
-ARGV[1] permit: the permit id
-ARGV[2] ttl_ms: the new lease, from now, in milliseconds
+ARGV[1] permit (string): the permit id
+ARGV[2] ttl_ms (int > 0, ms): the new lease, from now, in milliseconds
 
 Returns: 1 if the permit was held and its lease now ends ttl_ms from now, 0 if it was released or had expired
 ]]

@@ -3,9 +3,9 @@ Give a semaphore permit back and wake one waiter.
 
 KEYS[1] holders (zset): permit id -> lease deadline (server time, ms)
 KEYS[2] signal (list): wake-up tokens that waiters BLPOP
-ARGV[1] permit: the permit id
-ARGV[2] limit: the semaphore's limit (at most this many tokens are kept)
-ARGV[3] signal_ttl_ms: lifetime of unconsumed wake-up tokens
+ARGV[1] permit (string): the permit id
+ARGV[2] limit (int > 0): the semaphore's limit (at most this many tokens are kept)
+ARGV[3] signal_ttl_ms (int > 0, ms): lifetime of unconsumed wake-up tokens
 
 Returns: 1 if the permit was held and is now released, 0 if it was already released or its lease had ended
 ]]

@@ -21,9 +21,14 @@ _LITERAL_INDEX = re.compile(r"\b(?P<kind>KEYS|ARGV)\[(?P<index>\d+)\]")
 _DYNAMIC_INDEX = re.compile(r"\b(?P<kind>KEYS|ARGV)\[(?!\d+\])")
 
 
+_CHECKS = re.compile(r"-- pyredis-atomic checks, generated from the header \{.*?"
+                     r"-- \} pyredis-atomic checks\n", re.S)
+
+
 def _body(source: str) -> str:
-    """The code after the header, without comments."""
-    body = source[source.index("]]") + 2:]
+    """The code after the header, without comments and without the generated argument
+    checks (which touch every ARGV[i]: they would hide an argument the script never uses)."""
+    body = _CHECKS.sub("", source[source.index("]]") + 2:], count=1)
     body = re.sub(r"--\[\[.*?\]\]", "", body, flags=re.S)
     return re.sub(r"--[^\n]*", "", body)
 
@@ -36,8 +41,14 @@ def test_the_package_finds_the_checkout_scripts() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_script_follows_the_convention(path: Path) -> None:
     """Checked on the expanded source (includes spliced in): what the server runs."""
-    script = parse_header(path.stem, path.read_text(encoding="utf-8"), path)
+    raw = path.read_text(encoding="utf-8")
+    script = parse_header(path.stem, raw, path)
     assert "@include" not in script.source
+    assert _CHECKS.search(script.source), f"{path.name}: no generated argument checks"
+    for line in raw.splitlines():
+        if line.startswith("ARGV["):
+            assert re.match(r"^ARGV\[\d+(\.\.\.)?\] \w+ \([^)]+\):", line), (
+                f"{path.name}: every argument declares its format, e.g. (int > 0, ms): {line}")
     body = _body(script.source)
 
     used: dict[str, set[int]] = {"KEYS": set(), "ARGV": set()}
@@ -85,7 +96,7 @@ def test_lint_catches_an_undeclared_key(tmp_path: Path) -> None:
 def test_lint_catches_a_key_built_from_argv(tmp_path: Path) -> None:
     bad = tmp_path / "bad.lua"
     bad.write_text(
-        "--[[\nBad.\n\nKEYS[1] a (string): a\nARGV[1] b: b\n\nReturns: x\n]]\n"
+        "--[[\nBad.\n\nKEYS[1] a (string): a\nARGV[1] b (string): b\n\nReturns: x\n]]\n"
         "redis.call('GET', KEYS[1])\nreturn redis.call('GET', 'x:' .. ARGV[1])\n"
     )
     with pytest.raises(AssertionError, match="key built from ARGV"):

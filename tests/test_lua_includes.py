@@ -49,10 +49,11 @@ def test_includes_are_spliced_nested_and_once(tmp_path: Path) -> None:
     _script(tmp_path, "uses", '--- @include "outer"\n--- @include "inner"\n'
             "return redis.call('SET', KEYS[1], OUTER)\n")
     script = Catalog([tmp_path], builtin=False)["uses"]
-    assert script.includes == ("inner", "outer")
+    assert script.includes == ("checks", "inner", "outer")  # checks: the generated prologue
     assert script.source.count("local INNER = 1") == 1  # the second marker adds nothing
     assert "@include" not in script.source
-    body = script.source[script.source.index("]]\n") + 3:]
+    end = "-- } pyredis-atomic checks\n"
+    body = script.source[script.source.index(end) + len(end):]
     assert body == ("local INNER = 1\nlocal OUTER = INNER + 1\n"
                     "return redis.call('SET', KEYS[1], OUTER)\n")
     # The SHA1 is the expanded text's: what SCRIPT LOAD answers for it.
@@ -83,7 +84,7 @@ def test_an_include_cycle_is_refused(tmp_path: Path) -> None:
 def test_extra_directories_can_use_the_package_includes(tmp_path: Path) -> None:
     _script(tmp_path, "clock", '--- @include "time"\nreturn server_ms()\n')
     script = Catalog([tmp_path], builtin=False)["clock"]
-    assert script.includes == ("time",)
+    assert script.includes == ("checks", "time")
     assert "local function server_ms()" in script.source
 
 

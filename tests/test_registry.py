@@ -91,9 +91,12 @@ def test_recovers_on_a_promoted_replica_that_never_loaded_the_scripts(
 def test_extra_directories_and_manifest(test_registry: ScriptRegistry) -> None:
     manifest = test_registry.manifest()
     entries = {e["name"]: e for e in manifest["scripts"]}
+    # Scripts of extra directories belong to no primitive: no key template, no defaults.
     assert entries["bump"]["keys"] == [
-        {"index": 1, "name": "counter", "doc": "the counter", "type": "string"}
+        {"index": 1, "name": "counter", "doc": "the counter", "type": "string",
+         "template": None}
     ]
+    assert entries["bump"]["primitive"] is None
     assert entries["append_all"]["args"][0]["variadic"] is True
     assert entries["peek"]["flags"] == ["read-only"]
     assert entries["bump"]["sha1"] == test_registry.get("bump").sha1

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ServerVersionError
+from .argformats import FORMATS, check_lines
 from .validate import check_flag
 from .wire import lua_constants
 
@@ -64,7 +65,7 @@ KNOWN_KEY_TYPES = frozenset({"string", "list", "hash", "set", "zset", "stream", 
 _PARAM_RE = re.compile(
     r"^(?P<kind>KEYS|ARGV)\[(?P<index>\d+)(?P<rest>\.\.\.)?\]\s+"
     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"(?:\s+\((?P<type>[a-z]+)\))?\s*:\s*(?P<doc>.+)$"
+    r"(?:\s+\((?P<type>[^()]+)\))?\s*:\s*(?P<doc>.+)$"
 )
 _FIELD_RE = re.compile(r"^(?P<field>Returns|Flags|Redis)\s*:\s*(?P<value>.*)$")
 _VERSION_RE = re.compile(r"^\d+(\.\d+){0,2}$")
@@ -88,15 +89,10 @@ class Param:
     doc: str
     redis_type: str | None = None
     variadic: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready description, as it appears in the manifest."""
-        out: dict[str, Any] = {"index": self.index, "name": self.name, "doc": self.doc}
-        if self.redis_type is not None:
-            out["type"] = self.redis_type
-        if self.variadic:
-            out["variadic"] = True
-        return out
+    #: ARGV only: the format (a key of :data:`~pyredis_atomic._core.argformats.FORMATS`;
+    #: ``string`` when the header gives none) and the unit (``ms``, ``us``...), if any.
+    format: str = "string"
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,19 +152,6 @@ class Script:
             if p.index == position or (p.variadic and position >= p.index):
                 return p.redis_type
         return None
-
-    def manifest_entry(self) -> dict[str, Any]:
-        """JSON-ready description for operators and for callers in other languages."""
-        return {
-            "name": self.name,
-            "sha1": self.sha1,
-            "summary": self.summary,
-            "keys": [k.to_json() for k in self.keys],
-            "args": [a.to_json() for a in self.args],
-            "returns": self.returns,
-            "flags": sorted(self.flags),
-            "min_redis": _dotted(self.min_redis),
-        }
 
 
 def _dotted(version: tuple[int, ...]) -> str:
@@ -282,7 +265,7 @@ def parse_header(name: str, source: str, path: Path | None = None,
     if not _SCRIPT_NAME_RE.match(name):
         raise HeaderError(f"{origin}: script names are lower_snake_case, got {name!r}")
     lines = _header_lines(source, origin)
-    source, includes = expand_includes(name, source, include_dirs)
+    raw_source = source
     summary = ""
     keys: list[Param] = []
     args: list[Param] = []
@@ -308,12 +291,12 @@ def parse_header(name: str, source: str, path: Path | None = None,
                     raise HeaderError(f"{origin}: {line!r} must name the key's Redis type")
                 if redis_type not in KNOWN_KEY_TYPES:
                     raise HeaderError(f"{origin}: unknown Redis type {redis_type!r} in {line!r}")
-            elif redis_type is not None:
-                raise HeaderError(f"{origin}: ARGV entries take no type: {line!r}")
-            target.append(
-                Param(int(param["index"]), param["name"], param["doc"].strip(), redis_type,
-                      bool(param["rest"]))
-            )
+                target.append(Param(int(param["index"]), param["name"], param["doc"].strip(),
+                                    redis_type, bool(param["rest"])))
+                continue
+            fmt, unit = _arg_format(origin, line, redis_type)
+            target.append(Param(int(param["index"]), param["name"], param["doc"].strip(), None,
+                                bool(param["rest"]), fmt, unit))
             continue
         fld = _FIELD_RE.match(line)
         if fld:
@@ -343,6 +326,8 @@ def parse_header(name: str, source: str, path: Path | None = None,
         raise HeaderError(f"{origin}: the header has no 'Returns:' line")
     for kind, params in (("KEYS", keys), ("ARGV", args)):
         _check_positions(origin, kind, params)
+    source, includes = expand_includes(name, _with_checks(name, raw_source, keys, args),
+                                       include_dirs)
     return Script(
         name=name,
         source=source,
@@ -355,6 +340,39 @@ def parse_header(name: str, source: str, path: Path | None = None,
         path=path,
         includes=includes,
     )
+
+
+def _arg_format(origin: str, line: str, spec: str | None) -> tuple[str, str | None]:
+    """``(format, unit)`` of an ARGV line's ``(format, unit)`` annotation."""
+    if spec is None:
+        return "string", None
+    fmt, _, unit = (part.strip() for part in spec.partition(","))
+    if fmt not in FORMATS:
+        raise HeaderError(f"{origin}: unknown argument format {fmt!r} in {line!r} "
+                          f"(known: {', '.join(FORMATS)})")
+    if unit and not re.fullmatch(r"[a-z_]+", unit):
+        raise HeaderError(f"{origin}: malformed unit {unit!r} in {line!r}")
+    return fmt, unit or None
+
+
+def _with_checks(name: str, source: str, keys: Sequence[Param], args: Sequence[Param]) -> str:
+    """``source`` with the generated argument checks right after its header."""
+    for a in args:
+        if a.variadic and FORMATS[a.format].lua is not None:
+            raise HeaderError(f"script {name!r}: the variadic ARGV[{a.index}...] {a.name} "
+                              f"takes the format 'string' (checks of variadic values are "
+                              f"the script's own)")
+    end = source.index("]]") + 2
+    if source[end:end + 1] == "\n":
+        end += 1
+    else:
+        source = source[:end] + "\n" + source[end:]
+        end += 1
+    prologue = check_lines(
+        name, len(keys), any(k.variadic for k in keys),
+        [(a.index, a.name, a.format) for a in args if not a.variadic],
+        len(args), any(a.variadic for a in args))
+    return source[:end] + prologue + source[end:]
 
 
 def _check_positions(origin: str, kind: str, params: Sequence[Param]) -> None:
@@ -432,8 +450,11 @@ class Catalog:
             raise KeyError(f"no script named {name!r}; known: {', '.join(self.names())}") from None
 
     def manifest(self) -> dict[str, Any]:
-        """JSON-ready manifest: every script's name, sha1, keys, args, returns, flags."""
-        return {
-            "format": "pyredis-atomic-manifest/1",
-            "scripts": [self._scripts[n].manifest_entry() for n in self.names()],
-        }
+        """The JSON-ready manifest, version 2 (see :mod:`pyredis_atomic.manifest`): every
+        script's source, SHA1, keys with templates, arguments with formats and defaults,
+        reply, flags and minimum version, and every primitive's operations and protocols."""
+        # Imported here: the manifest reads the primitives' defaults from the public API,
+        # which this I/O-free module must not import at load time.
+        from ..manifest import build_manifest
+
+        return build_manifest(self)

@@ -140,9 +140,12 @@ def verify(url: str | None, cluster: bool, as_json: bool, dirs: tuple[Path, ...]
 @json_option
 @dir_option
 def export(fmt: str, output: Path | None, as_json: bool, dirs: tuple[Path, ...]) -> None:
-    """The JSON manifest (name, sha1, keys, args, returns, flags, min Redis version) for
-    services in other languages that call the same scripts by SHA. The output is JSON
-    either way: --json is accepted for uniformity."""
+    """The JSON manifest (version 2; its JSON Schema ships as
+    pyredis_atomic/manifest.schema.json) for services in other languages that call the same
+    scripts: each script's exact source and sha1, keys with templates, arguments with
+    formats and defaults, reply, flags and minimum server version, and each primitive's
+    operations and the protocol around them. The output is JSON either way: --json is
+    accepted for uniformity."""
     text = json.dumps(_registry(dirs).manifest(), indent=2) + "\n"
     if output is None:
         echo(text, nl=False)
