@@ -22,12 +22,16 @@ PROBE = """
 import json, sys, redis, pyredis_atomic
 from pyredis_atomic import default_registry
 from pyredis_atomic._core.script import builtin_lua_dir
+from pyredis_atomic.manifest import build_manifest, load_schema
 r = default_registry()
+manifest = build_manifest()
 client = redis.Redis(port=int(sys.argv[1]))
 loaded = r.load(client)
 print(json.dumps({"file": pyredis_atomic.__file__, "lua": str(builtin_lua_dir()),
                   "loaded": loaded, "missing": r.missing(client),
-                  "time": r.call(client, "server_time")}))
+                  "time": r.call(client, "server_time"),
+                  "sources": {e["name"]: e["source"] for e in manifest["scripts"]},
+                  "schema": load_schema()["title"]}))
 """
 
 
@@ -57,6 +61,11 @@ def test_wheel_installs_and_loads_every_script(tmp_path: Path, redis_server: Red
     assert report["loaded"] == expected
     assert report["missing"] == []
     assert len(report["time"]) == 2
+    # The wheel carries lua/includes and the manifest's schema: the expanded sources (what
+    # the SHA1s are of) are the checkout's, byte for byte.
+    assert report["sources"] == {n: default_registry()[n].source
+                                 for n in default_registry().names()}
+    assert report["schema"].startswith("pyredis-atomic scripts manifest")
     cli = subprocess.run([str(env_dir / "bin" / "pyredis-atomic"), "scripts", "list"],
                          cwd=work, check=True, capture_output=True, text=True, timeout=60)
     assert all(name in cli.stdout for name in expected)
