@@ -13,7 +13,7 @@ ARGV[6] stale_ms (int >= 0, ms): how long past the logical expiry the value is s
 ARGV[7] delta_ms (int >= 0, ms): how long the loader took (XFetch's recompute time)
 ARGV[8] wake_ms (int > 0, ms): lifetime of the wake-up signals
 ARGV[9] copy_tag (string): serializer tag that starts the fresh copy
-ARGV[10] copy_gap (int): XFetch bound G: the copy ends delta_ms * G before the logical expiry (0: at it; -1: no copy)
+ARGV[10] copy_gap (integer): XFetch bound G: the copy ends delta_ms * G before the logical expiry (0: at it; -1: no copy)
 
 Returns: 1 when stored (also for a re-send after it was stored), 0 when fenced off: the
   lease expired, or set/delete revoked it, so a newer writer owns the entry

@@ -3,8 +3,8 @@ Add a signed delta to a bounded integer counter: reject or clamp a change that w
 
 KEYS[1] counter (string): the value, a decimal integer within +-(2^53-1)
 KEYS[2] request (string): remembers the reply of one request id; KEYS[1] again when there is none
-ARGV[1] delta (int): signed integer change, within +-(2^53-1)
-ARGV[2] bound (int): the bound in the delta's direction (max for delta >= 0, else min; +-(2^53-1) for none)
+ARGV[1] delta (integer): signed integer change, within +-(2^53-1)
+ARGV[2] bound (integer): the bound in the delta's direction (max for delta >= 0, else min; +-(2^53-1) for none)
 ARGV[3] options (packed): "<clamp> <initial> <ttl_ms> <request_ttl_ms>" (see below)
 
 Returns: the value after, as an integer, when the whole delta was made (the common case:
@@ -87,7 +87,8 @@ if made ~= 0 then
   if raw and applied == 1 then
     -- The common case: INCRBY does exact int64 arithmetic on the stored text, keeps the
     -- expiry, and refuses text that tonumber() took for an integer but is not one ("1e3").
-    if type(redis.pcall('INCRBY', KEYS[1], ARGV[1])) == 'table' then
+    -- The delta goes as the number (exact: within 2^53), whatever syntax the caller used.
+    if type(redis.pcall('INCRBY', KEYS[1], delta)) == 'table' then
       return redis.error_reply(NOTINT)
     end
   else

@@ -2,7 +2,7 @@
 Read a bounded counter.
 
 KEYS[1] counter (string): the value, a decimal integer within +-(2^53-1)
-ARGV[1] initial (int): the value of an absent counter
+ARGV[1] initial (integer): the value of an absent counter
 
 Returns: the value (ARGV[1] when the key is absent)
 Flags: read-only

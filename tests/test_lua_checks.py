@@ -23,8 +23,8 @@ from pyredis_atomic.registry import ScriptRegistry
 REGISTRY = ScriptRegistry()
 
 # A well-formed value per format (packed arguments: per script and argument).
-VALID = {"int": "0", "int >= 0": "0", "int > 0": "1000", "number > 0": "1000.5", "0|1": "0",
-         "token": "tok", "string": "x"}
+VALID = {"int": "0", "integer": "0", "int >= 0": "0", "int > 0": "1000",
+         "number > 0": "1000.5", "0|1": "0", "token": "tok", "string": "x"}
 PACKED_VALID = {("cache_fetch", 1): "0 1000 tok json", ("counter_add", 3): "0 0 0 3600000"}
 PACKED_MALFORMED = {
     ("cache_fetch", 1): ("", "x", "0 1000 tok", "abc 1000 tok json", "0 abc tok json",

@@ -41,6 +41,12 @@ FORMATS: dict[str, ArgFormat] = {f.name: f for f in (
               "(({v} == '0' or string.find({v}, '^%-?[1-9]%d*$'))"
               " and math.abs(tonumber({v})) <= 9007199254740991)",
               {"type": "integer", "minimum": -(2**53 - 1), "maximum": 2**53 - 1}, _INT_BAD),
+    # For arguments the script only reads with tonumber (never passes on as text): a number
+    # check does, and costs less than a pattern on a long value such as a bound of 2^53-1.
+    ArgFormat("integer", "an integer within +-(2^53-1)",
+              "((tonumber({v}) or 0.5) % 1 == 0 and math.abs(tonumber({v})) <= 9007199254740991)",
+              {"type": "integer", "minimum": -(2**53 - 1), "maximum": 2**53 - 1},
+              ("abc", "", "1.5", "nan", "inf", "-inf", "1e300", "99999999999999999999")),
     ArgFormat("int >= 0", "a non-negative integer (at most 15 digits)",
               "({v} == '0' or (#{v} <= 15 and string.find({v}, '^[1-9]%d*$')))",
               {"type": "integer", "minimum": 0, "maximum": _MAX15},
