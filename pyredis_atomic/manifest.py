@@ -28,6 +28,7 @@ from typing import Any
 from ._core import cache as cache_core
 from ._core import counter as counter_core
 from ._core import lock as lock_core
+from ._core import monitor as monitor_core
 from ._core import queue as queue_core
 from ._core import ratelimit as ratelimit_core
 from ._core import semaphore as semaphore_core
@@ -132,6 +133,7 @@ def _samples(name: str = _NAME, prefix: str = _PREFIX, key: str = _KEY,
     assert redrive
     add("queue", redrive[0], "limit ids")
     add("queue", q.purge_call(False), "dead_only")
+    add("queue", monitor_core.queue_call(name, prefix))
 
     cache = cache_core.CacheCore(name, ttl=60.0, prefix=prefix,
                                  **{p: _signature_default(Cache, p)
@@ -180,7 +182,8 @@ _SHAPES = {
     "counter_reset": "integer", "counter_set": "integer", "lock_acquire": "integer",
     "lock_break": "array", "lock_extend": "integer", "lock_inspect": "array",
     "lock_release": "integer", "queue_claim": "array", "queue_dead": "array",
-    "queue_extend": "integer", "queue_nack": "integer", "queue_purge": "array",
+    "queue_extend": "integer", "queue_metrics": "array", "queue_nack": "integer",
+    "queue_purge": "array",
     "queue_push": "string", "queue_redrive": "integer", "queue_stats": "array",
     "ratelimit_hit": "string", "ratelimit_peek": "string", "ratelimit_reset": "integer",
     "semaphore_acquire": "array", "semaphore_count": "integer", "semaphore_extend": "integer",
@@ -232,6 +235,7 @@ _OPERATIONS: dict[str, dict[str, tuple[list[str], str]]] = {
         "nack": (["queue_nack"], "Give a delivery back by its receipt, now or after delay_ms."),
         "extend": (["queue_extend"], "Renew a delivery's lease by its receipt."),
         "stats": (["queue_stats"], "Read-only; may run on a replica (EVALSHA_RO)."),
+        "metrics": (["queue_metrics"], "Read-only, for monitoring (bounded time)."),
         "dead": (["queue_dead"], "List dead letters, oldest first, offset/limit."),
         "redrive": (["queue_redrive"], "Move dead letters back as new messages (new ids)."),
         "purge": (["queue_purge"], "Call again while the reply's second element is > 0."),
