@@ -19,6 +19,7 @@ Returns: {pending (every priority), in_flight, delayed, dead, lag_ms, inflight_a
 Flags: read-only
 Redis: 6.2
 ]]
+--- @include "queue_counts"
 --- @include "time"
 local now = server_ms()
 
@@ -54,12 +55,5 @@ if first[2] then
   end
 end
 
-return {
-  ready,
-  redis.call('ZCARD', KEYS[2]),
-  redis.call('ZCARD', KEYS[3]),
-  redis.call('ZCARD', KEYS[4]),
-  math.max(0, lag),
-  age,
-  overdue,
-}
+local inflight, delayed, dead = queue_counts(KEYS[2], KEYS[3], KEYS[4])
+return {ready, inflight, delayed, dead, math.max(0, lag), age, overdue}

@@ -15,6 +15,7 @@ Returns: {pending, in_flight, delayed, dead, oldest_pending_age_ms, pending_by_p
 Flags: read-only
 Redis: 6.2
 ]]
+--- @include "queue_counts"
 --- @include "time"
 local now = server_ms()
 local age = -1
@@ -29,11 +30,5 @@ for i = 1, 4 do
     if pushed then age = math.max(age, now - pushed, 0) end
   end
 end
-return {
-  total,
-  redis.call('ZCARD', KEYS[2]),
-  redis.call('ZCARD', KEYS[3]),
-  redis.call('ZCARD', KEYS[4]),
-  age,
-  table.concat(counts, ' '),
-}
+local inflight, delayed, dead = queue_counts(KEYS[2], KEYS[3], KEYS[4])
+return {total, inflight, delayed, dead, age, table.concat(counts, ' ')}
