@@ -44,8 +44,8 @@ def _include(tmp: Path, name: str, text: str) -> None:
 
 # -- splicing -------------------------------------------------------------------------------
 def test_includes_are_spliced_nested_and_once(tmp_path: Path) -> None:
-    _include(tmp_path, "inner", "local INNER = 1\n")
-    _include(tmp_path, "outer", '--- @include "inner"\nlocal OUTER = INNER + 1\n')
+    _include(tmp_path, "inner", "-- Explained once, in the include file.\n\nlocal INNER = 1\n")
+    _include(tmp_path, "outer", '--- @include "inner"\nlocal OUTER = INNER + 1  -- kept\n')
     _script(tmp_path, "uses", '--- @include "outer"\n--- @include "inner"\n'
             "return redis.call('SET', KEYS[1], OUTER)\n")
     script = Catalog([tmp_path], builtin=False)["uses"]
@@ -54,7 +54,11 @@ def test_includes_are_spliced_nested_and_once(tmp_path: Path) -> None:
     assert "@include" not in script.source
     end = "-- } pyredis-atomic checks\n"
     body = script.source[script.source.index(end) + len(end):]
-    assert body == ("local INNER = 1\nlocal OUTER = INNER + 1\n"
+    # Each include's comment-only and blank lines stay in its file (every script that
+    # splices it in stays small); a marker line says where the text came from.
+    assert body == ("-- include 'outer' (includes/outer.lua)\n"
+                    "-- include 'inner' (includes/inner.lua)\n"
+                    "local INNER = 1\nlocal OUTER = INNER + 1  -- kept\n"
                     "return redis.call('SET', KEYS[1], OUTER)\n")
     # The SHA1 is the expanded text's: what SCRIPT LOAD answers for it.
     assert script.sha1 == hashlib.sha1(script.source.encode()).hexdigest()

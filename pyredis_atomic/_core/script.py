@@ -208,6 +208,16 @@ def includes_dir() -> Path:
     return builtin_lua_dir() / "includes"
 
 
+_COMMENT_LINE = re.compile(r"^[ \t]*(--(?!- *@include\b).*)?\n", re.M)
+
+
+def _code_lines(text: str) -> str:
+    """An include's text without its comment-only and blank lines: the include file keeps
+    the explanations once, every script that splices it in stays small (a pipelined call or
+    a NOSCRIPT fallback sends the whole source, and EVAL hashes it on every call)."""
+    return _COMMENT_LINE.sub("", text if text.endswith("\n") else text + "\n")
+
+
 def expand_includes(name: str, source: str,
                     include_dirs: Sequence[Path] = ()) -> tuple[str, tuple[str, ...]]:
     """Splice the includes into ``source``: the expanded text and the includes used, in order.
@@ -228,7 +238,9 @@ def expand_includes(name: str, source: str,
         for directory in (*include_dirs, includes_dir()):
             candidate = directory / f"{include}.lua"
             if candidate.is_file():
-                return expand(candidate.read_text(encoding="utf-8"), (*chain, include))
+                text = _code_lines(candidate.read_text(encoding="utf-8"))
+                return f"-- include {include!r} (includes/{include}.lua)\n" + expand(
+                    text, (*chain, include))
         looked = ", ".join(str(d) for d in (*include_dirs, includes_dir()))
         raise HeaderError(f"script {name!r} includes {include!r}, which does not exist "
                           f"(looked for {include}.lua in {looked})")
