@@ -343,10 +343,12 @@ def build_manifest(catalog: Catalog | None = None) -> dict[str, Any]:
     by_name = {s["name"]: s for s in scripts}
     primitives: dict[str, Any] = {}
     for primitive, operations in _OPERATIONS.items():
+        if not all(n in by_name for names, _ in operations.values() for n in names):
+            continue  # a catalog without the package's scripts (builtin=False)
         keys: dict[str, str] = {}
         for ops in operations.values():
             for name in ops[0]:
-                for k in by_name[name]["keys"] if name in by_name else ():
+                for k in by_name[name]["keys"]:
                     if k["template"] is not None:
                         keys.setdefault(k["name"], k["template"])
         primitives[primitive] = {
@@ -354,8 +356,9 @@ def build_manifest(catalog: Catalog | None = None) -> dict[str, Any]:
             "operations": {op: {"scripts": names, "protocol": protocol}
                            for op, (names, protocol) in operations.items()},
         }
-    primitives["cache"]["copy_tags"] = {
-        name: cache_core.copy_tag(name).decode() for name in ("json", "raw", "pickle")}
+    if "cache" in primitives:
+        primitives["cache"]["copy_tags"] = {
+            name: cache_core.copy_tag(name).decode() for name in ("json", "raw", "pickle")}
     return {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,

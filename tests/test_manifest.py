@@ -83,6 +83,19 @@ def test_every_package_script_is_described_in_full() -> None:
             assert all(k["template"] for k in entry["keys"]), name
 
 
+def test_a_catalog_of_other_scripts_only_has_those(tmp_path: Path) -> None:
+    from pyredis_atomic import ScriptRegistry
+
+    (tmp_path / "mine.lua").write_text("--[[\nMine.\n\nKEYS[1] k (string): a key\n"
+                                       "ARGV[1] n (int > 0, ms): a lease\n\nReturns: 1\n]]\n"
+                                       "return redis.call('PEXPIRE', KEYS[1], ARGV[1])\n")
+    manifest = ScriptRegistry([tmp_path], builtin=False).manifest()
+    jsonschema.validate(manifest, load_schema())
+    assert [s["name"] for s in manifest["scripts"]] == ["mine"]
+    assert manifest["scripts"][0]["args"][0]["unit"] == "ms"
+    assert manifest["primitives"] == {}
+
+
 def test_the_sources_load_as_the_sha1s(redis_client: redis.Redis) -> None:
     """What a Node or Go service would do: SCRIPT LOAD the manifest's source."""
     for entry in MANIFEST["scripts"]:
