@@ -35,8 +35,8 @@ local paired = mode == '1' or mode == '3'
 -- redrive) finds its list again from the id alone.
 local prio = ARGV[3]
 if paired and #ARGV % 2 == 0 then
-  return pa_error('with ARGV[2] mode 1 or 3, ARGV[4...] items must be (dedup key, payload) ' ..
-                  'pairs, got an odd number of values')
+  return pa_error('with ARGV[2] mode 1 or 3, ARGV[4...] items must be (dedup key, ' ..
+                  'payload) pairs, got an odd number of values')
 end
 local ready = prio == '0' and pending or ({KEYS[8], KEYS[9], KEYS[10]})[tonumber(prio)]
 local mark = prio == '0' and '' or (PRIORITY_MARK .. prio)

@@ -140,8 +140,9 @@ def test_a_malformed_argument_is_named_and_writes_nothing(
 def test_a_deduplicated_push_needs_pairs(redis_client: redis.Redis) -> None:
     script = REGISTRY["queue_push"]
     before = _snapshot(redis_client)
-    with pytest.raises(redis.ResponseError, match=r"pyredis-atomic queue_push: with ARGV\[2\] "
-                                                  r"dedup 1, ARGV\[4\.\.\.\] items must be"):
+    with pytest.raises(redis.ResponseError,
+                       match=r"pyredis-atomic queue_push: with ARGV\[2\] mode 1 or 3, "
+                             r"ARGV\[4\.\.\.\] items must be"):
         _eval(redis_client, script, _keys(script), ["0", "1", "0", "key", "payload", "key2"])
     assert _snapshot(redis_client) == before
 
