@@ -150,6 +150,8 @@ def _samples(name: str = _NAME, prefix: str = _PREFIX, key: str = _KEY,
     add("cache", cache.delete_call(entry))
     add("cache", cache.peek_call(entry), "", "format")
     add("cache", cache.inspect_call(entry))
+    # The near cache's read: the shells call it bound, with (copy, entry) (Cache(near=...)).
+    add("cache", Call(cache_core.NEAR_READ, (cache.copy_key(entry), entry), ()))
 
     counter = counter_core.CounterSpec(name, prefix=prefix)
     add("counter", counter.add_call(1, False, request_id), "delta", "bound")
@@ -177,7 +179,8 @@ def _samples(name: str = _NAME, prefix: str = _PREFIX, key: str = _KEY,
 # What a script replies, as a caller decodes it ("integer", "string", "array", or either).
 _SHAPES = {
     "cache_delete": "integer", "cache_fetch": "string|array", "cache_fill": "integer",
-    "cache_inspect": "array", "cache_peek": "array", "cache_release": "integer",
+    "cache_inspect": "array", "cache_near_read": "array", "cache_peek": "array",
+    "cache_release": "integer",
     "cache_set": "integer", "counter_add": "integer|array", "counter_get": "integer",
     "counter_reset": "integer", "counter_set": "integer", "lock_acquire": "integer",
     "lock_break": "array", "lock_extend": "integer", "lock_inspect": "array",
@@ -259,6 +262,9 @@ _OPERATIONS: dict[str, dict[str, tuple[list[str], str]]] = {
         "set": (["cache_set"], "Store unconditionally, revoking any fill lease."),
         "delete": (["cache_delete"], "Delete value, copy and lease; wake every waiter."),
         "inspect": (["cache_inspect"], "Read-only, for operators."),
+        "near_read": (["cache_near_read"], (
+            "Read-only: the fresh copy, its remaining life and the recompute time at one "
+            "instant, for a process-local near cache (invalidated by client tracking).")),
     },
     "counter": {
         "add": (["counter_add"], (
