@@ -126,7 +126,7 @@ def _samples(name: str = _NAME, prefix: str = _PREFIX, key: str = _KEY,
     add("queue", q.push_call(b"payload"), "items")
     add("queue", q.claim_call(1, [msg]), "n acks")
     add("queue", q.nack_call(msg), "receipt")
-    add("queue", q.extend_call(msg), "receipt")
+    add("queue", q.extend_call(msg), "receipts")
     add("queue", q.stats_call())
     add("queue", q.dead_call())
     redrive = q.redrive_calls(["1-1"])
