@@ -21,14 +21,15 @@ sync versions.
 
 Extending it:
 
-- a new module: add its ``(source, target)`` pair to ``FILES`` (the asyncio file is the one
-  you edit; run the script to write the sync one and commit both);
-- a new test twin: the same, in ``FILES`` (``tests/test_<x>_async.py`` ->
+- a new module: write ``pyredis_atomic/asyncio/<name>.py`` (any public module there is a
+  source; ``_``-prefixed ones are hand-written), run the script, commit both files;
+- a new test twin: add its pair to ``TEST_FILES`` (``tests/test_<x>_async.py`` ->
   ``tests/test_<x>_sync.py``; tests that only one API has stay in hand-written files);
 - a new async-only name: add a rule to ``RULES`` (a regex and its replacement, applied to
-  every line in order), or to the pair's own rules (the third element of its ``FILES``
-  entry) when only that file needs it, e.g. a docstring sentence that must read
-  differently for sync users.
+  every line in order), or to ``MODULE_RULES[<name>.py]`` when only that module needs it,
+  e.g. a docstring sentence that must read differently for sync users;
+- something that truly differs (a thread vs a task, a sleep, an interrupt): a function of
+  the same name in both runtimes (or drivers), imported by the source.
 
 The rewritten text then has its imports sorted by ``ruff`` (``--select I --fix``), since
 the renamed imports (``..errors`` -> ``.errors``, ``._driver`` -> ``._sync``) change their
@@ -92,13 +93,12 @@ RULES: list[Rule] = [
 
 PKG = "pyredis_atomic"
 
-# (asyncio source, generated sync file, rules of this pair only): a pair's own rules are
-# applied to the whole text first (so they may span lines: write ``\s+`` where the source
-# may wrap), then RULES line by line. Use them for what must read differently for sync
-# users (docstrings), never for code: code that differs belongs in the drivers/runtimes.
-FILES: list[tuple[str, str, list[Rule]]] = [
-    (f"{PKG}/asyncio/registry.py", f"{PKG}/registry.py", []),
-    (f"{PKG}/asyncio/lock.py", f"{PKG}/lock.py", [
+# Rules of one module only (by its file name in pyredis_atomic/asyncio/): applied to the
+# whole text first (so they may span lines: write ``\s+`` where the source may wrap), then
+# RULES line by line. Use them for what must read differently for sync users (docstrings),
+# never for code: code that differs belongs in the drivers/runtimes.
+MODULE_RULES: dict[str, list[Rule]] = {
+    "lock.py": [
         (r"\nCancellation: a cancelled ``acquire`` gives back[^\n]*\n[^\n]*\n[^\n]*\n", ""),
         (r"a background task \(one per event loop for all its locks\)",
          "a background thread (one per process for all locks)"),
@@ -106,11 +106,11 @@ FILES: list[tuple[str, str, list[Rule]]] = [
         (r"between tasks only", "between threads only"),
         (r"Interrupted \(cancelled\)", "Interrupted (KeyboardInterrupt...)"),
         (r"``async with`` statement", "``with`` statement"),
-    ]),
-    (f"{PKG}/asyncio/queue.py", f"{PKG}/queue.py", [
+    ],
+    "queue.py": [
         (r"\nCancellation: a task cancelled while a claim(.|\n)*?nothing is lost\.\n", ""),
-    ]),
-    (f"{PKG}/asyncio/cache.py", f"{PKG}/cache.py", [
+    ],
+    "cache.py": [
         (r"\nCancellation: a caller cancelled while it holds(.|\n)*?owns nothing\.\n", ""),
         (r"on a ``redis.asyncio`` client \(standalone or\s+``RedisCluster``\); loaders are "
          r"zero-argument callables returning an awaitable \(an\s+``async def`` function\) "
@@ -119,16 +119,31 @@ FILES: list[tuple[str, str, list[Rule]]] = [
          "``loader()``'s result, stored"),
         (r"\n\s*For ``async def`` functions; plain ones work too(.|\n)*?is awaited\)\.", ""),
         (r"asyncio\.Cache\(\{", "Cache({"),
-    ]),
-    (f"{PKG}/asyncio/counter.py", f"{PKG}/counter.py", []),
-    (f"{PKG}/asyncio/semaphore.py", f"{PKG}/semaphore.py", [
+    ],
+    "semaphore.py": [
         (r"``async with sem:``", "``with sem:``"),
-    ]),
-    (f"{PKG}/asyncio/ratelimit.py", f"{PKG}/ratelimit.py", []),
-    (f"{PKG}/asyncio/worker.py", f"{PKG}/worker.py", []),
+    ],
+}
+
+# Test twins: (asyncio source, generated sync file, rules of this pair only). Only tests
+# written for both APIs; tests of one API stay hand-written in their own files.
+TEST_FILES: list[tuple[str, str, list[Rule]]] = [
     ("tests/test_interrupts_async.py", "tests/test_interrupts_sync.py", []),
     ("tests/test_registry_async.py", "tests/test_registry_sync.py", []),
 ]
+
+
+def _files(root: Path) -> list[tuple[str, str, list[Rule]]]:
+    """Every (source, target, rules): each public module of ``pyredis_atomic/asyncio/``
+    (a name not starting with ``_``: the drivers, runtimes and ``__init__`` are
+    hand-written) generates ``pyredis_atomic/<name>.py``; then the test twins."""
+    found = sorted(p.name for p in (root / PKG / "asyncio").glob("*.py")
+                   if not p.name.startswith("_"))
+    return [(f"{PKG}/asyncio/{name}", f"{PKG}/{name}", MODULE_RULES.get(name, []))
+            for name in found] + TEST_FILES
+
+
+FILES = _files(ROOT)
 
 HEADER = "# GENERATED from {source} by scripts/unasync.py: do not edit.\n"
 
@@ -231,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the checkout to work on (default: this script's)")
     args = parser.parse_args(argv)
     stale = 0
-    for source, target, extra in FILES:
+    for source, target, extra in _files(args.root):
         want = generate(source, target, extra, args.root)
         path = args.root / target
         have = path.read_text(encoding="utf-8") if path.exists() else ""
