@@ -24,7 +24,7 @@ from ._core.queue import (
     Claim,
     Failure,
     Message,
-    QueueCore,
+    QueueSpec,
     QueueStats,
     check_eviction_policy,
     check_limit,
@@ -99,7 +99,7 @@ class ReliableQueue:
         registry: ScriptRegistry | None = None,
     ) -> None:
         client = check_client(client)
-        self._core = QueueCore(name, visibility_timeout=visibility_timeout,
+        self._spec = QueueSpec(name, visibility_timeout=visibility_timeout,
                                max_deliveries=max_deliveries, prefix=prefix)
         if not isinstance(allow_eviction, bool):
             raise TypeError(f"allow_eviction must be a bool, got {type(allow_eviction).__name__}")
@@ -114,27 +114,27 @@ class ReliableQueue:
     @property
     def name(self) -> str:
         """The queue's name."""
-        return self._core.name
+        return self._spec.name
 
     @property
     def prefix(self) -> str:
         """The key prefix (namespace)."""
-        return self._core.prefix
+        return self._spec.prefix
 
     @property
     def visibility_timeout(self) -> float:
         """Seconds a delivery is leased before the message is delivered again."""
-        return self._core.visibility_timeout
+        return self._spec.visibility_timeout
 
     @property
     def max_deliveries(self) -> int:
         """Deliveries without an ack before a message goes to the dead letters."""
-        return self._core.max_deliveries
+        return self._spec.max_deliveries
 
     @property
     def keys(self) -> dict[str, str]:
         """The queue's Redis keys by role (all in one hash slot)."""
-        return dict(self._core.keys)
+        return dict(self._spec.keys)
 
     def __repr__(self) -> str:
         return (f"ReliableQueue(name={self.name!r}, prefix={self.prefix!r}, "
@@ -144,7 +144,7 @@ class ReliableQueue:
     def _check_server(self) -> None:
         policies = server_policies(self._client)
         if policies is not None:
-            check_eviction_policy(policies, allow=self._allow_eviction, key=self._core.base)
+            check_eviction_policy(policies, allow=self._allow_eviction, key=self._spec.base)
         self._checked = True
 
     # -- producing -----------------------------------------------------------------------
@@ -165,7 +165,7 @@ class ReliableQueue:
         :func:`pyredis_atomic.otel.instrument` on; otherwise nothing is stored). The
         consumer gets it as :attr:`Message.traceparent`; ``payload`` is unchanged.
         """
-        call = self._core.push_call(payload, delay=delay, dedup_key=dedup_key,
+        call = self._spec.push_call(payload, delay=delay, dedup_key=dedup_key,
                                     priority=priority, traceparent=_traceparent(trace))
         if not self._checked:
             self._check_server()
@@ -179,7 +179,7 @@ class ReliableQueue:
         ``dedup_keys``: one per payload, as for :meth:`push`; ``priority``: of every message;
         ``trace``: as for :meth:`push` (one trace context for them all).
         """
-        calls = self._core.push_calls(list(payloads), delay=delay,
+        calls = self._spec.push_calls(list(payloads), delay=delay,
                                       dedup_keys=None if dedup_keys is None
                                       else list(dedup_keys), priority=priority,
                                       traceparent=_traceparent(trace))
@@ -207,12 +207,12 @@ class ReliableQueue:
         if not self._checked:
             self._check_server()
         deadline = Deadline(timeout) if timeout else None
-        claim = self._run(self._client, self._core.claim_call(n, acks or ()))
+        claim = self._run(self._client, self._spec.claim_call(n, acks or ()))
         if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
             raise Cancelled
         if claim.messages or deadline is None:
             return claim
-        flow = self._core.claim_flow(n, deadline, acks or (), first=claim)
+        flow = self._spec.claim_flow(n, deadline, acks or (), first=claim)
         return drive(self._client, flow, self._registry, watch=watch)
 
     def pop(self, timeout: float | None = None) -> Message | None:
@@ -227,7 +227,7 @@ class ReliableQueue:
 
     def pop_many(self, n: int, timeout: float | None = None) -> list[Message]:
         """Claim up to ``n`` messages (FIFO); wait up to ``timeout`` for the first one."""
-        n = QueueCore.check_count(n)
+        n = QueueSpec.check_count(n)
         timeout = check_timeout(timeout)
         messages = self._claim(min(n, MAX_BATCH), timeout).messages
         while len(messages) < n and len(messages) % MAX_BATCH == 0 and messages:
@@ -245,17 +245,17 @@ class ReliableQueue:
         newer delivery. Re-sending an ack that was applied returns False and changes
         nothing.
         """
-        self._core.check_message(msg)
+        self._spec.check_message(msg)
         return self._claim(0, None, [msg]).acked == 1
 
     def ack_many(self, msgs: Iterable[Message]) -> int:
         """Acknowledge several deliveries; return how many were current."""
-        checked = self._core.check_messages(msgs)
+        checked = self._spec.check_messages(msgs)
         if not self._checked:
             self._check_server()
         acked = 0
         for i in range(0, len(checked), MAX_BATCH):
-            call = self._core.claim_call(0, checked[i:i + MAX_BATCH])
+            call = self._spec.claim_call(0, checked[i:i + MAX_BATCH])
             claim = self._run(self._client, call)
             acked += claim.acked
         return acked
@@ -266,7 +266,7 @@ class ReliableQueue:
         round trip per message in a consumer loop). Returns ``(acked, next_message)``;
         ``timeout`` as for :meth:`pop`.
         """
-        self._core.check_message(msg)
+        self._spec.check_message(msg)
         timeout = check_timeout(timeout)
         claim = self._claim(1, timeout, [msg])
         return claim.acked == 1, (claim.messages[0] if claim.messages else None)
@@ -285,8 +285,8 @@ class ReliableQueue:
         attempt (a consumer that stops gives back work it did not do): the message is never
         dead-lettered by it and its next delivery has the same number.
         """
-        self._core.check_message(msg)
-        call = self._core.nack_call(msg, delay, counted=counted, failure=failure)
+        self._spec.check_message(msg)
+        call = self._spec.nack_call(msg, delay, counted=counted, failure=failure)
         if not self._checked:
             self._check_server()
         self._run(self._client, call)
@@ -294,8 +294,8 @@ class ReliableQueue:
     def extend(self, msg: Message, visibility_timeout: float | None = None) -> bool:
         """Renew the lease of a delivery to ``visibility_timeout`` seconds from now (default:
         the queue's). False if the delivery is no longer current (the work was lost)."""
-        self._core.check_message(msg)
-        call = self._core.extend_call(msg, visibility_timeout)
+        self._spec.check_message(msg)
+        call = self._spec.extend_call(msg, visibility_timeout)
         if not self._checked:
             self._check_server()
         return self._run(self._client, call)
@@ -311,7 +311,7 @@ class ReliableQueue:
         moved = 0
         while moved < limit:
             batch = min(limit - moved, MAX_BATCH)
-            claim = self._run(self._client, self._core.claim_call(0, (), reclaim=batch))
+            claim = self._run(self._client, self._spec.claim_call(0, (), reclaim=batch))
             moved += claim.reclaimed
             if claim.reclaimed < batch:
                 break
@@ -322,18 +322,18 @@ class ReliableQueue:
         "pending_by_priority"}``: counts by state (pending: every priority), the seconds
         since the oldest message at the front of a priority's pending list was pushed (None
         when nothing is pending), and the pending count of each priority, 0 first."""
-        return self._run(self._client, self._core.stats_call())
+        return self._run(self._client, self._spec.stats_call())
 
     def dead_letters(self, limit: int = 100, offset: int = 0) -> list[Message]:
         """Dead letters, oldest death first, with their delivery counts, ``dead_reason``,
         ``dead_at`` and ``failure`` (the last failure recorded, or None)."""
-        return self._run(self._client, self._core.dead_call(limit, offset))
+        return self._run(self._client, self._spec.dead_call(limit, offset))
 
     def redrive(self, ids: Iterable[str] | None = None) -> int:
         """Move dead letters (all, or those with the given ids) back to the tail of pending
         as new messages: new ids, delivery count zero. Returns how many moved; ids that are
         not dead letters are skipped, so a re-send moves nothing twice."""
-        calls = self._core.redrive_calls(ids)
+        calls = self._spec.redrive_calls(ids)
         if not self._checked:
             self._check_server()
         if calls is not None:
@@ -343,7 +343,7 @@ class ReliableQueue:
             return moved
         moved = 0
         while True:
-            got = self._run(self._client, self._core.redrive_all_call())
+            got = self._run(self._client, self._spec.redrive_all_call())
             moved += got
             if got < MAX_BATCH:
                 return moved
@@ -352,7 +352,7 @@ class ReliableQueue:
         """Delete every message (pending, in flight, delayed and dead), or only the dead
         letters; return how many were deleted. In-flight deliveries' acks then return
         False. Works in batches, so it never blocks Redis for long."""
-        call = self._core.purge_call(dead_only)
+        call = self._spec.purge_call(dead_only)
         deleted = 0
         while True:
             gone, left = self._run(self._client, call)

@@ -83,7 +83,7 @@ RULES: list[Rule] = [
     # names: AsyncScriptRegistry -> ScriptRegistry, _AsyncRenewer -> _Renewer, ...
     (r"\bAsync([A-Z][A-Za-z0-9]*)", r"\1"),
     (r"\b_Async([A-Z][A-Za-z0-9]*)", r"_\1"),
-    (r'_repr_prefix = "asyncio\."', '_repr_prefix = ""'),
+    (r'\bf"asyncio\.', 'f"'),  # reprs: asyncio.Lock(...) -> Lock(...)
     # tests
     (r"\bpytest_asyncio\.fixture\b", "pytest.fixture"),
     (r"^import pytest_asyncio\n", ""),
@@ -118,7 +118,6 @@ MODULE_RULES: dict[str, list[Rule]] = {
         (r"``loader\(\)``'s result \(awaited if it is\s+awaitable\), stored",
          "``loader()``'s result, stored"),
         (r"\n\s*For ``async def`` functions; plain ones work too(.|\n)*?is awaited\)\.", ""),
-        (r"asyncio\.Cache\(\{", "Cache({"),
     ],
     "semaphore.py": [
         (r"``async with sem:``", "``with sem:``"),

@@ -82,7 +82,7 @@ def test_keys_share_a_hash_tag(client: redis.Redis) -> None:
     cache = Cache(client, "shop", ttl=30, prefix="app1:")
     entry = cache.key_of("item:{42}")
     assert entry == "app1:cache:shop:{item:%7B42%7D}:e"
-    assert cache._core.wake_key(entry) == "app1:cache:shop:{item:%7B42%7D}:wake"
+    assert cache._spec.wake_key(entry) == "app1:cache:shop:{item:%7B42%7D}:wake"
 
 
 def test_brace_names_cannot_collide(client: redis.Redis) -> None:
@@ -174,9 +174,9 @@ def _corrupt(client: redis.Redis, cache: Cache, key: str, payload: bytes) -> Non
     (field ``p``) and the fresh copy a fast hit reads (its serializer tag kept)."""
     entry = cache.key_of(key)
     client.hset(entry, "p", payload)
-    copy = cache._core.copy_key(entry)
+    copy = cache._spec.copy_key(entry)
     if client.exists(copy):
-        client.set(copy, cache._core.hit_prefix + payload, keepttl=True)
+        client.set(copy, cache._spec.hit_prefix + payload, keepttl=True)
 
 
 @pytest.mark.parametrize("fast_hits", [True, False])
@@ -200,7 +200,7 @@ def test_corrupt_fresh_copy_alone_raises_decode_error(client: redis.Redis) -> No
     cache = Cache(client, "bad", ttl=30, early_refresh=0)
     cache.set("k", 1)
     entry = cache.key_of("k")
-    client.set(cache._core.copy_key(entry), cache._core.hit_prefix + b"\xff{", keepttl=True)
+    client.set(cache._spec.copy_key(entry), cache._spec.hit_prefix + b"\xff{", keepttl=True)
     with pytest.raises(DecodeError) as info:
         cache.get_or_set("k", lambda: 2)
     assert info.value.key == entry
@@ -228,7 +228,7 @@ def test_serializer_argument_checked() -> None:
         Cache(c, "x", ttl=1, serializer="yaml")
     with pytest.raises(TypeError, match="serializer"):
         Cache(c, "x", ttl=1, serializer=42)  # type: ignore[arg-type]
-    assert Cache(c, "x", ttl=1, serializer=JSON)._core.format == "json"
+    assert Cache(c, "x", ttl=1, serializer=JSON)._spec.format == "json"
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def test_cache_none_true_and_seconds(client: redis.Redis) -> None:
 
 def test_fetch_resend_with_same_token_keeps_the_lease(client: redis.Redis) -> None:
     cache = Cache(client, "c", ttl=30)
-    core = cache._core
+    core = cache._spec
     entry = cache.key_of("k")
     token = new_token()
     first = cache._run(core.fetch_call(entry, token, core.defaults))
@@ -371,7 +371,7 @@ def test_fetch_resend_with_same_token_keeps_the_lease(client: redis.Redis) -> No
 
 def test_fill_resend_applies_once(client: redis.Redis) -> None:
     cache = Cache(client, "c", ttl=30)
-    core = cache._core
+    core = cache._spec
     entry = cache.key_of("k")
     token = new_token()
     cache._run(core.fetch_call(entry, token, core.defaults))
@@ -618,7 +618,7 @@ def test_json_value_shape_is_documented(client: redis.Redis) -> None:
     assert stored is not None
     assert json.loads(stored) == [1, 2]
     # the fresh copy a hit reads: "<len>:<serializer>" tag, kind "=" (a value), payload
-    copy = client.get(cache._core.copy_key(entry))
+    copy = client.get(cache._spec.copy_key(entry))
     assert copy is not None
     copy = copy.encode() if isinstance(copy, str) else copy
     assert copy == b"4:json=" + (stored.encode() if isinstance(stored, str) else stored)

@@ -30,7 +30,7 @@ def _stats(client: Any) -> dict[str, int]:
 
 
 def _copy(client: Any, cache: Any, key: str) -> bytes | None:
-    value = client.get(cache._core.copy_key(cache.key_of(key)))
+    value = client.get(cache._spec.copy_key(cache.key_of(key)))
     return value.encode("latin-1") if isinstance(value, str) else value
 
 
@@ -40,7 +40,7 @@ def _field(client: Any, cache: Any, key: str, field: str) -> int:
 
 def _copy_end(client: Any, cache: Any, key: str) -> int:
     """Absolute server ms at which the copy is gone (PEXPIRETIME is its last live ms)."""
-    return pexpiretime(client, cache._core.copy_key(cache.key_of(key))) + 1
+    return pexpiretime(client, cache._spec.copy_key(cache.key_of(key))) + 1
 
 
 # -- one native GET per hit ---------------------------------------------------------------
@@ -235,7 +235,7 @@ def test_serializer_tags_never_cross(client: redis.Redis) -> None:
 
 def test_copy_key_of_another_type_is_named(client: redis.Redis) -> None:
     cache = Cache(client, "wt", ttl=30)
-    copy = cache._core.copy_key(cache.key_of("k"))
+    copy = cache._spec.copy_key(cache.key_of("k"))
     client.rpush(copy, "x")
     for op in (lambda: cache.get_or_set("k", lambda: 1), lambda: cache.get("k"),
                lambda: cache.set("k", 1), lambda: cache.delete("k")):

@@ -462,7 +462,7 @@ def test_trace_true_without_instrumentation_stores_nothing(redis_client: redis.R
     assert (msg.payload, msg.traceparent) == (b"x", None)
     with pytest.raises(TypeError, match="trace must be a bool"):
         q.push(b"x", trace=1)  # type: ignore[arg-type]
-    core = q._core
+    core = q._spec
     with pytest.raises(ValueError, match="traceparent"):
         core.push_call(b"x", traceparent="not-a-traceparent")
 

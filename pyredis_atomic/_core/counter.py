@@ -25,7 +25,6 @@ __all__ = [
     "MIN_VALUE",
     "CounterResult",
     "CounterSpec",
-    "CounterView",
     "bad_delta",
     "check_request_id",
     "decode_result",
@@ -218,45 +217,3 @@ class CounterSpec:
 
 def _none(reply: Any) -> None:
     return None
-
-
-class CounterView:
-    """Read-only properties and ``repr`` shared by the sync and asyncio ``BoundedCounter``
-    (both keep their settings in ``self._spec``)."""
-
-    __slots__ = ()
-    _spec: CounterSpec
-    _repr_prefix = ""
-
-    @property
-    def name(self) -> str:
-        """The counter's name."""
-        return self._spec.name
-
-    @property
-    def key(self) -> str:
-        """The Redis key holding the value."""
-        return self._spec.key
-
-    @property
-    def min(self) -> int | None:
-        """Lower bound, or None."""
-        return self._spec.min
-
-    @property
-    def max(self) -> int | None:
-        """Upper bound, or None."""
-        return self._spec.max
-
-    @property
-    def initial(self) -> int:
-        """The value of an absent counter."""
-        return self._spec.initial
-
-    @property
-    def ttl(self) -> float | None:
-        """Lifetime in seconds from creation, or None."""
-        return self._spec.ttl
-
-    def __repr__(self) -> str:
-        return f"{self._repr_prefix}BoundedCounter{self._spec.describe()}"

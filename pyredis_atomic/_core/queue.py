@@ -66,7 +66,7 @@ __all__ = [
     "PRIORITIES",
     "Failure",
     "Message",
-    "QueueCore",
+    "QueueSpec",
     "QueueStats",
     "check_eviction_policy",
 ]
@@ -366,7 +366,7 @@ class Claim:
     wait: float | None
 
 
-class QueueCore:
+class QueueSpec:
     """Everything about one queue that does not need I/O. Built by the front ends."""
 
     __slots__ = (
@@ -757,3 +757,7 @@ def _failure_text(failure: object) -> str | bytes:
     if len(data) > MAX_FAILURE_BYTES:
         text = data[:MAX_FAILURE_BYTES].decode("utf-8", "ignore")
     return text
+
+
+# The name before issue 13 (one shape: <Name>Spec), for code not moved over yet.
+QueueCore = QueueSpec

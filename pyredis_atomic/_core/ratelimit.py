@@ -22,7 +22,6 @@ __all__ = [
     "MAX_BURST",
     "RateLimitResult",
     "RateLimiterSpec",
-    "RateLimiterView",
 ]
 
 MAX_BURST = 10**9
@@ -139,40 +138,3 @@ class RateLimiterSpec:
 
 def _none(reply: Any) -> None:
     return None
-
-
-class RateLimiterView:
-    """Read-only properties and ``repr`` shared by the sync and asyncio ``RateLimiter``
-    (both keep their settings in ``self._spec``)."""
-
-    __slots__ = ()
-    _spec: RateLimiterSpec
-    _repr_prefix = ""
-
-    @property
-    def name(self) -> str:
-        """The limiter's name."""
-        return self._spec.name
-
-    @property
-    def rate(self) -> float:
-        """Hits allowed per period (sustained)."""
-        return self._spec.rate
-
-    @property
-    def period(self) -> float:
-        """The period in seconds."""
-        return self._spec.period
-
-    @property
-    def burst(self) -> int:
-        """Hits allowed at once from a full limiter."""
-        return self._spec.burst
-
-    @property
-    def key(self) -> str:
-        """The Redis key of the limiter's state."""
-        return self._spec.key
-
-    def __repr__(self) -> str:
-        return f"{self._repr_prefix}RateLimiter{self._spec.describe()}"

@@ -22,7 +22,6 @@ __all__ = [
     "DEFAULT_TTL",
     "MAX_LIMIT",
     "SemaphoreSpec",
-    "SemaphoreView",
     "acquire_flow",
     "check_permit",
     "new_permit",
@@ -143,38 +142,6 @@ def acquire_flow(spec: SemaphoreSpec, permit: str, blocking: bool,
         if step is None:
             return None
         reply = yield from wait_then(step, call, deadline)
-
-
-class SemaphoreView:
-    """Read-only properties and ``repr`` shared by the sync and asyncio ``Semaphore``
-    (both keep their settings in ``self._spec``)."""
-
-    __slots__ = ()
-    _spec: SemaphoreSpec
-    _repr_prefix = ""
-
-    @property
-    def name(self) -> str:
-        """The semaphore's name."""
-        return self._spec.name
-
-    @property
-    def limit(self) -> int:
-        """How many permits may be held at once."""
-        return self._spec.limit
-
-    @property
-    def ttl(self) -> float:
-        """Lease of a permit, in seconds."""
-        return self._spec.ttl
-
-    @property
-    def key(self) -> str:
-        """The sorted set of live permits."""
-        return self._spec.holders_key
-
-    def __repr__(self) -> str:
-        return f"{self._repr_prefix}Semaphore{self._spec.describe()}"
 
 
 # Permits taken by ``with sem:`` in this thread or task: ((id(semaphore), permit), ...).

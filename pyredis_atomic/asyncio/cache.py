@@ -34,7 +34,7 @@ from .._core.cache import (
     FETCH,
     NEAR_READ,
     UNSET,
-    CacheCore,
+    CacheSpec,
     RunLoader,
     copy_read_error,
     inspect_result,
@@ -105,7 +105,7 @@ class Cache:
         near: NearCache | bool | None = None,
     ) -> None:
         self.client = check_client(client)
-        self._core = CacheCore(name, ttl=ttl, serializer=serializer, prefix=prefix,
+        self._spec = CacheSpec(name, ttl=ttl, serializer=serializer, prefix=prefix,
                                lock_ttl=lock_ttl, wait_timeout=wait_timeout,
                                early_refresh=early_refresh, stale_ttl=stale_ttl,
                                cache_none=cache_none, fast_hits=fast_hits)
@@ -125,7 +125,7 @@ class Cache:
         self._csc = callable(get_cache) and get_cache() is not None
         self._near: NearStore | None = None
         if config is not None:
-            self._near = NearStore(config, self._core.head, self._core.serializer.loads)
+            self._near = NearStore(config, self._spec.head, self._spec.serializer.loads)
             self._tracker = Tracker(client, self._near)
             self._near_read = self._registry.bind(client, NEAR_READ, raw=True)
             weakref.finalize(self, self._tracker.abandon)
@@ -133,15 +133,15 @@ class Cache:
     @property
     def name(self) -> str:
         """The cache's name (entries are scoped by it)."""
-        return self._core.name
+        return self._spec.name
 
     def __repr__(self) -> str:
-        return (f"asyncio.Cache({self._core.name!r}, ttl={self._core.defaults.ttl_ms / 1000:g}, "
-                f"serializer={self._core.format!r})")
+        return (f"asyncio.Cache({self._spec.name!r}, ttl={self._spec.defaults.ttl_ms / 1000:g}, "
+                f"serializer={self._spec.format!r})")
 
     def key_of(self, key: str) -> str:
         """The Redis key (a hash) holding ``key``'s entry, for inspection."""
-        return self._core.entry_key(key)
+        return self._spec.entry_key(key)
 
     async def _run(self, call: Call[T]) -> T:
         return await self._registry.run(self.client, call)
@@ -172,7 +172,7 @@ class Cache:
         if not callable(loader):
             raise TypeError(f"loader must be a zero-argument callable, got "
                             f"{type(loader).__name__}")
-        core = self._core
+        core = self._spec
         opts = (core.defaults if ttl is None and lock_ttl is _UNSET and wait_timeout is _UNSET
                 and early_refresh is _UNSET and stale_ttl is _UNSET and cache_none is _UNSET
                 else core.options(ttl, lock_ttl=lock_ttl, wait_timeout=wait_timeout,
@@ -197,7 +197,7 @@ class Cache:
 
     async def _remote(self, key: str, loader: Callable[[], Any], opts: Any, u: float) -> Any:
         """get_or_set through Redis: the fresh copy, else the fetch script and its flow."""
-        core = self._core
+        core = self._spec
         entry, copy_key = core.keys_of(key)
         watch = CancelWatch()
         if u < opts.fast:
@@ -254,7 +254,7 @@ class Cache:
         else:
             return await self._remote(key, loader, opts, u)
         try:
-            entry, copy_key = self._core.keys_of(key)
+            entry, copy_key = self._spec.keys_of(key)
             value = await self._near_fill(key, entry, copy_key, opts.beta == 0)
             if value is not MISS:
                 return value
@@ -284,7 +284,7 @@ class Cache:
             if error is not None:
                 raise error from exc
             return MISS
-        parts = self._core.copy_parts(entry, copy)
+        parts = self._spec.copy_parts(entry, copy)
         if parts is None:
             return MISS
         value, payload, full_only = parts
@@ -318,7 +318,7 @@ class Cache:
     async def get(self, key: str, default: Any = None) -> Any:
         """The fresh value of ``key``, or ``default`` (never loads, never waits; a stored
         ``None`` is returned as ``None``)."""
-        core = self._core
+        core = self._spec
         near = self._near
         if near is not None and type(key) is str:
             value = near.lookup(key, True)
@@ -346,7 +346,7 @@ class Cache:
         A load in progress is fenced off (its result is not stored) and its waiters are
         woken with this value. Re-sending (after a lost reply) stores it again.
         """
-        core = self._core
+        core = self._spec
         entry = core.entry_key(key)
         opts = core.options(ttl, stale_ttl=stale_ttl, cache_none=True)
         payload, none = core.encode(entry, value)
@@ -363,9 +363,9 @@ class Cache:
         is never stored) and its waiters are woken so one of them loads afresh. A re-send
         after a lost reply returns False and changes nothing.
         """
-        entry = self._core.entry_key(key)
+        entry = self._spec.entry_key(key)
         try:
-            return await self._run(self._core.delete_call(entry))
+            return await self._run(self._spec.delete_call(entry))
         finally:
             if self._near is not None:
                 self._near.forget(key)
@@ -388,9 +388,9 @@ class Cache:
         or the :class:`DecodeError`), ``expires_in``/``stale_until`` (seconds, negative
         when past), ``recompute`` (seconds the last load took), ``lease`` (seconds left,
         or None) and ``waiters``."""
-        entry = self._core.entry_key(key)
-        reply = await self._run(self._core.inspect_call(entry))
-        return inspect_result(self._core, entry, reply)
+        entry = self._spec.entry_key(key)
+        reply = await self._run(self._spec.inspect_call(entry))
+        return inspect_result(self._spec, entry, reply)
 
     # -- decorator --------------------------------------------------------------------------
     @overload
@@ -416,7 +416,7 @@ class Cache:
         """
         if func is not None:
             return self.cached()(func)
-        self._core.options(ttl, **options)  # validate now, not at the first call
+        self._spec.options(ttl, **options)  # validate now, not at the first call
 
         def decorate(f: F) -> F:
             check_cached(f)

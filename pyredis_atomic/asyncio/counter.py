@@ -13,7 +13,6 @@ from .._core.counter import (
     MIN_VALUE,
     CounterResult,
     CounterSpec,
-    CounterView,
     bad_delta,
 )
 from .._core.keys import DEFAULT_PREFIX
@@ -23,7 +22,7 @@ from .registry import AsyncScriptRegistry, default_registry
 __all__ = ["MAX_VALUE", "MIN_VALUE", "BoundedCounter", "CounterResult"]
 
 
-class BoundedCounter(CounterView):
+class BoundedCounter:
     """An integer counter kept within ``[min, max]`` by one atomic script per change.
 
     ``min``/``max``: the bounds, either may be ``None`` (unbounded on that side, within
@@ -37,7 +36,6 @@ class BoundedCounter(CounterView):
     Every operation is one script call; the counter key is ``<prefix>counter:{<name>}``.
     """
 
-    _repr_prefix = "asyncio."
 
     __slots__ = ("_client", "_fast", "_get", "_high", "_keys", "_low", "_opt", "_opt_clamp",
                  "_registry", "_reset", "_spec")
@@ -96,6 +94,40 @@ class BoundedCounter(CounterView):
             return CounterResult(False, r[0], r[1])
         return await self._registry.run(self._client,
                                         self._spec.add_call(n, clamp, request_id))
+
+
+    @property
+    def name(self) -> str:
+        """The counter's name."""
+        return self._spec.name
+
+    @property
+    def key(self) -> str:
+        """The Redis key holding the value."""
+        return self._spec.key
+
+    @property
+    def min(self) -> int | None:
+        """Lower bound, or None."""
+        return self._spec.min
+
+    @property
+    def max(self) -> int | None:
+        """Upper bound, or None."""
+        return self._spec.max
+
+    @property
+    def initial(self) -> int:
+        """The value of an absent counter."""
+        return self._spec.initial
+
+    @property
+    def ttl(self) -> float | None:
+        """Lifetime in seconds from creation, or None."""
+        return self._spec.ttl
+
+    def __repr__(self) -> str:
+        return f"asyncio.BoundedCounter{self._spec.describe()}"
 
     async def decr(self, n: int = 1, *, clamp: bool = False,
                    request_id: str | None = None) -> CounterResult:

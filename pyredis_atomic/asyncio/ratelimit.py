@@ -9,14 +9,14 @@ same token).
 from __future__ import annotations
 
 from .._core.keys import DEFAULT_PREFIX
-from .._core.ratelimit import RateLimiterSpec, RateLimiterView, RateLimitResult
+from .._core.ratelimit import RateLimiterSpec, RateLimitResult
 from ._runtime import Client, check_client
 from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["RateLimitResult", "RateLimiter"]
 
 
-class RateLimiter(RateLimiterView):
+class RateLimiter:
     """Allow ``rate`` hits per ``period`` seconds, with bursts of up to ``burst``.
 
     From a full limiter ``burst`` hits are allowed at once (``remaining`` counts down
@@ -28,7 +28,6 @@ class RateLimiter(RateLimiterView):
     ``registry``: the script registry to run on (default: the package's).
     """
 
-    _repr_prefix = "asyncio."
 
     def __init__(self, client: Client, name: str, rate: float, period: float = 1.0,
                  burst: int | None = None, *, prefix: str = DEFAULT_PREFIX,
@@ -42,6 +41,35 @@ class RateLimiter(RateLimiterView):
         self._hit_args = (self._spec.interval_arg, str(self._spec.burst).encode(), b"1")
         self._peek1 = self._spec.peek_call(1)
         self._reset = self._spec.reset_call()
+
+
+    @property
+    def name(self) -> str:
+        """The limiter's name."""
+        return self._spec.name
+
+    @property
+    def rate(self) -> float:
+        """Hits allowed per period (sustained)."""
+        return self._spec.rate
+
+    @property
+    def period(self) -> float:
+        """The period in seconds."""
+        return self._spec.period
+
+    @property
+    def burst(self) -> int:
+        """Hits allowed at once from a full limiter."""
+        return self._spec.burst
+
+    @property
+    def key(self) -> str:
+        """The Redis key of the limiter's state."""
+        return self._spec.key
+
+    def __repr__(self) -> str:
+        return f"asyncio.RateLimiter{self._spec.describe()}"
 
     async def hit(self, n: int = 1) -> RateLimitResult:
         """Spend ``n`` (1 to ``burst``) if allowed now; a refused hit spends nothing.

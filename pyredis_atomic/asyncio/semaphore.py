@@ -14,7 +14,6 @@ from .._core.keys import DEFAULT_PREFIX
 from .._core.semaphore import (
     DEFAULT_TTL,
     SemaphoreSpec,
-    SemaphoreView,
     acquire_flow,
     pop_held,
     push_held,
@@ -26,7 +25,7 @@ from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["Semaphore"]
 
-class Semaphore(SemaphoreView):
+class Semaphore:
     """A counting semaphore: at most ``limit`` permits are held at once.
 
     Each permit is a random id with a lease of ``ttl`` seconds (server clock): a holder
@@ -39,7 +38,6 @@ class Semaphore(SemaphoreView):
     Keys: ``<prefix>semaphore:{<name>}:holders`` (zset) and ``...:signal`` (list).
     """
 
-    _repr_prefix = "asyncio."
 
     def __init__(self, client: Client, name: str, limit: int, ttl: float = DEFAULT_TTL, *,
                  timeout: float | None = None, prefix: str = DEFAULT_PREFIX,
@@ -50,6 +48,30 @@ class Semaphore(SemaphoreView):
         self._registry = registry or default_registry()
         self._count = self._spec.count_call()
         self._holders = self._spec.holders_call()
+
+
+    @property
+    def name(self) -> str:
+        """The semaphore's name."""
+        return self._spec.name
+
+    @property
+    def limit(self) -> int:
+        """How many permits may be held at once."""
+        return self._spec.limit
+
+    @property
+    def ttl(self) -> float:
+        """Lease of a permit, in seconds."""
+        return self._spec.ttl
+
+    @property
+    def key(self) -> str:
+        """The sorted set of live permits."""
+        return self._spec.holders_key
+
+    def __repr__(self) -> str:
+        return f"asyncio.Semaphore{self._spec.describe()}"
 
     async def acquire(self, blocking: bool = True, timeout: float | None = None, *,
                       permit: str | None = None) -> str | None:

@@ -132,7 +132,7 @@ class Worker:
         self._signals = signals
         self.queue = queue
         self._q = _with_attempts(queue, self.retry.max_attempts)
-        self._core: QueueCore = self._q._core
+        self._core: QueueCore = self._q._spec
         self._handler = handler
         self.counts = Counts()
         self._held: dict[str, _Delivery] = {}
@@ -460,6 +460,6 @@ def _with_attempts(queue: ReliableQueue, max_attempts: int) -> ReliableQueue:
     if queue.max_deliveries == max_attempts:
         return queue
     twin = copy.copy(queue)
-    twin._core = QueueCore(queue.name, visibility_timeout=queue.visibility_timeout,
+    twin._spec = QueueCore(queue.name, visibility_timeout=queue.visibility_timeout,
                            max_deliveries=max_attempts, prefix=queue.prefix)
     return twin

@@ -18,7 +18,7 @@ import redis
 
 from pyredis_atomic import BoundedCounter, Lock, ReliableQueue, Semaphore
 from pyredis_atomic._core.lock import acquire_call, new_token
-from pyredis_atomic._core.queue import QueueCore
+from pyredis_atomic._core.queue import QueueSpec
 from pyredis_atomic.registry import default_registry
 from pyredis_atomic.testing import RedisServer
 
@@ -88,7 +88,7 @@ def test_a_durable_push_and_acquire_survive_the_primary_dying_at_once(
     primary, replica = _pair(redis_server_factory)
     old = redis.Redis(host=primary.host, port=primary.port)
     registry = default_registry()
-    core = QueueCore("fo-durable")
+    core = QueueSpec("fo-durable")
     ids = [registry.run_durable(old, core.push_call(f"d{i}".encode()), replicas=1,
                                 timeout=5.0)[0] for i in range(20)]
     lock = Lock(old, "fo-durable", ttl=60)

@@ -8,9 +8,9 @@ once, each cache key is loaded once.
 
 Pipelines: no primitive has a public "queue this on my pipeline" method; the public way
 is the registry's ``queue(pipe, call)`` with a ``Call`` built by the primitive's I/O-free
-core (``pyredis_atomic._core.*``: ``CounterSpec.add_call``, ``QueueCore.push_call``,
+core (``pyredis_atomic._core.*``: ``CounterSpec.add_call``, ``QueueSpec.push_call``,
 ``SemaphoreSpec.acquire_call``/``release_call``, ``RateLimiterSpec.hit_call``,
-``CacheCore.set_call``). A pipeline queues ``EVAL`` with the source, so a flush between
+``CacheSpec.set_call``). A pipeline queues ``EVAL`` with the source, so a flush between
 queueing and ``execute()`` cannot break it.
 """
 
@@ -27,7 +27,7 @@ import redis
 from faults.helpers import Workers
 from pyredis_atomic import BoundedCounter, Cache, Lock, RateLimiter, ReliableQueue, Semaphore
 from pyredis_atomic._core.counter import CounterSpec
-from pyredis_atomic._core.queue import QueueCore
+from pyredis_atomic._core.queue import QueueSpec
 from pyredis_atomic._core.ratelimit import RateLimiterSpec
 from pyredis_atomic._core.semaphore import SemaphoreSpec
 from pyredis_atomic.registry import default_registry
@@ -86,7 +86,7 @@ def test_script_flush_storm_every_primitive_sync_and_pipelined(
     def produce() -> None:
         c = redis.Redis.from_url(redis_url)
         q = ReliableQueue(c, "flush", visibility_timeout=30)
-        core = QueueCore("flush", visibility_timeout=30)
+        core = QueueSpec("flush", visibility_timeout=30)
         for n in itertools.count():
             if time.monotonic() > deadline:
                 break

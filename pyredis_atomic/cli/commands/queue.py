@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from ..._core.keys import DEFAULT_PREFIX
-from ..._core.queue import DEFAULT_MAX_DELIVERIES, DEFAULT_VISIBILITY_TIMEOUT, QueueCore
+from ..._core.queue import DEFAULT_MAX_DELIVERIES, DEFAULT_VISIBILITY_TIMEOUT, QueueSpec
 from ...queue import Message, ReliableQueue
 from .._common import (
     NEGATIVE,
@@ -51,7 +51,7 @@ def _open_with_client(url: str | None, cluster: bool, name: str, prefix: str,
                       max_deliveries: int = DEFAULT_MAX_DELIVERIES,
                       ) -> tuple[ReliableQueue, Any]:
     # Validate before connecting, so bad input never waits on the network.
-    QueueCore(name, visibility_timeout=DEFAULT_VISIBILITY_TIMEOUT,
+    QueueSpec(name, visibility_timeout=DEFAULT_VISIBILITY_TIMEOUT,
               max_deliveries=max_deliveries, prefix=prefix)
     client = connect(url, cluster)
     # An operator must be able to drain a queue on any server: no eviction-policy refusal.
