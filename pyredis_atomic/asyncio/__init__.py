@@ -1,7 +1,8 @@
 """The asyncio API of pyredis-atomic: the same primitives for ``redis.asyncio`` clients.
 
-Every class here mirrors its sync namesake in :mod:`pyredis_atomic` and drives the same
-I/O-free core, so the two cannot drift apart.
+Every class here is the source of its sync namesake in :mod:`pyredis_atomic`, which
+``scripts/unasync.py`` generates from it (CI fails on any difference), so the two cannot
+drift apart.
 """
 
 from __future__ import annotations
