@@ -10,11 +10,13 @@ scripts. The asyncio API is :mod:`pyredis_atomic.asyncio`; test fixtures are in
 
 from __future__ import annotations
 
+from ._core.cache import CacheEntryInfo
 from ._core.calls import Durability
 from ._core.counter import MAX_VALUE, MIN_VALUE, CounterResult
 from ._core.near import NearCache, NearStats
-from ._core.queue import Failure
+from ._core.queue import Failure, QueueStats
 from ._core.ratelimit import RateLimitResult
+from ._core.reports import SemaphoreHolder
 from ._core.worker import HandlerTimeoutError, Retry
 from .cache import Cache
 from .counter import BoundedCounter
@@ -54,6 +56,7 @@ __all__ = [
     "AtomicError",
     "BoundedCounter",
     "Cache",
+    "CacheEntryInfo",
     "CacheError",
     "ConnectionLostError",
     "CounterResult",
@@ -74,6 +77,7 @@ __all__ = [
     "NearCache",
     "NearStats",
     "QueueError",
+    "QueueStats",
     "RateLimitResult",
     "RateLimiter",
     "ReliableQueue",
@@ -83,6 +87,7 @@ __all__ = [
     "ScriptRegistry",
     "Semaphore",
     "SemaphoreError",
+    "SemaphoreHolder",
     "SemaphoreLostError",
     "SemaphoreTimeoutError",
     "ServerVersionError",

@@ -30,6 +30,7 @@ from ._core.cache import (
     FETCH,
     NEAR_READ,
     UNSET,
+    CacheEntryInfo,
     CacheSpec,
     RunLoader,
     copy_read_error,
@@ -376,7 +377,7 @@ class Cache:
         if self._near is not None:
             self._tracker.close()
 
-    def inspect(self, key: str) -> dict[str, Any]:
+    def inspect(self, key: str) -> CacheEntryInfo:
         """What Redis holds for ``key`` (for operators): ``exists``, ``value`` (decoded,
         or the :class:`DecodeError`), ``expires_in``/``stale_until`` (seconds, negative
         when past), ``recompute`` (seconds the last load took), ``lease`` (seconds left,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from ._core.keys import DEFAULT_PREFIX
+from ._core.reports import SemaphoreHolder
 from ._core.semaphore import (
     DEFAULT_TTL,
     SemaphoreSpec,
@@ -115,7 +116,7 @@ class Semaphore:
         """How many permits are held now (expired leases not counted)."""
         return self._registry.run(self._client, self._count)
 
-    def holders(self) -> list[tuple[str, float]]:
+    def holders(self) -> list[SemaphoreHolder]:
         """The live permits and the seconds left on their leases, earliest end first."""
         return self._registry.run(self._client, self._holders)
 

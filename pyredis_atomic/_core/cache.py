@@ -54,6 +54,7 @@ from . import events, wire
 from .calls import Call, Effect, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
+from .reports import Report
 from .serializers import Serializer, resolve_serializer
 from .servers import is_wrong_type
 from .validate import check_flag, check_seconds, check_timeout, to_millis
@@ -68,6 +69,7 @@ __all__ = [
     "REFRESH",
     "UNSET",
     "WAIT",
+    "CacheEntryInfo",
     "CacheFlow",
     "CacheSpec",
     "Options",
@@ -592,26 +594,49 @@ def _default_key(func: Callable[..., Any], signature: inspect.Signature | None,
     return build_key(func, signature, args, kwargs)
 
 
-def inspect_result(core: CacheSpec, entry: str, reply: Any) -> dict[str, Any]:
+@dataclass(frozen=True, eq=False)
+class CacheEntryInfo(Report):
+    """What :meth:`Cache.inspect` reports about one entry (for operators): ``key`` (the
+    entry's Redis key), ``exists``, ``serializer``, ``value`` (decoded, or the
+    :class:`DecodeError`), ``expires_in``/``stale_until`` (seconds, negative when past),
+    ``recompute`` (seconds the last load took), ``lease`` (seconds left, or None) and
+    ``waiters``. Also a read-only mapping, as the dict it replaced: without a value, the
+    mapping has no ``value``, ``expires_in``, ``stale_until`` or ``recompute`` keys."""
+
+    key: str
+    exists: bool
+    serializer: str | None
+    value: Any = None
+    expires_in: float | None = None
+    stale_until: float | None = None
+    recompute: float | None = None
+    lease: float | None = None
+    waiters: int = 0
+
+    def _present(self) -> list[str]:
+        names = super()._present()
+        if self.exists:
+            return names
+        return [n for n in names if n not in ("value", "expires_in", "stale_until",
+                                              "recompute")]
+
+
+def inspect_result(core: CacheSpec, entry: str, reply: Any) -> CacheEntryInfo:
     """Decode cache_inspect's reply."""
     exists, payload, none, fmt, to_expiry, to_stale, delta, lease, waiters = reply
-    out: dict[str, Any] = {"key": entry, "exists": exists == 1}
     fmt = fmt.decode("utf-8", "replace") if isinstance(fmt, bytes) else fmt
-    out["serializer"] = fmt or None
-    if exists == 1:
-        if fmt != core.format:
-            out["value"] = core.mismatch(entry, fmt)
-        else:
-            try:
-                out["value"] = core.decode(entry, payload, none)
-            except Exception as exc:
-                out["value"] = exc
-        out["expires_in"] = to_expiry / 1000
-        out["stale_until"] = to_stale / 1000
-        out["recompute"] = delta / 1000 if delta >= 0 else None
-    out["lease"] = lease / 1000 if lease >= 0 else None
-    out["waiters"] = waiters
-    return out
+    left = lease / 1000 if lease >= 0 else None
+    if exists != 1:
+        return CacheEntryInfo(entry, False, fmt or None, lease=left, waiters=waiters)
+    if fmt != core.format:
+        value: Any = core.mismatch(entry, fmt)
+    else:
+        try:
+            value = core.decode(entry, payload, none)
+        except Exception as exc:
+            value = exc
+    return CacheEntryInfo(entry, True, fmt or None, value, to_expiry / 1000, to_stale / 1000,
+                          delta / 1000 if delta >= 0 else None, left, waiters)
 
 
 # The name before issue 13 (one shape: <Name>Spec), for code not moved over yet.

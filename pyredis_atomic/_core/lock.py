@@ -26,6 +26,7 @@ from . import events
 from .calls import Block, Call, Flow, Sleep, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list
+from .reports import Report
 from .validate import check_flag, check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step, wait_then
 
@@ -143,8 +144,8 @@ def break_call(keys: LockKeys, wake_ms: int = 10_000) -> Call[tuple[int, int]]:
 
 
 # -- inspection -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LockInfo:
+@dataclass(frozen=True, eq=False)
+class LockInfo(Report):
     """What :meth:`Lock.inspect` reports about a lock (for operators and monitoring).
 
     ``held``: someone holds it now. ``ttl``: the holder's remaining lease in seconds (None

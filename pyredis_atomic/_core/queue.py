@@ -54,6 +54,7 @@ from . import events
 from .calls import Call, Flow, Sleep
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_bytes, as_int, as_list, as_str
+from .reports import Report
 from .validate import check_flag, check_int, check_seconds, to_millis
 from .waiting import Deadline, wait_step, wait_then
 from .wire import DEDUP_MARK, PRIORITY_MARK, TRACE_MARK, TRACEPARENT_LEN
@@ -244,7 +245,19 @@ class Message:
                 f"{extra})")
 
 
-QueueStats = dict[str, Any]
+@dataclass(frozen=True, eq=False)
+class QueueStats(Report):
+    """What :meth:`ReliableQueue.stats` reports: messages by state, the seconds since the
+    message at the front of pending was pushed (None when nothing is pending), and the
+    pending count of each priority level (0 first). Also a read-only mapping
+    (``stats["pending"]``), as the dict it replaced."""
+
+    pending: int
+    in_flight: int
+    delayed: int
+    dead: int
+    oldest_pending_age: float | None
+    pending_by_priority: list[int]
 
 
 def priority_of(mid: str) -> int:
@@ -726,14 +739,9 @@ def _decode_extended(reply: Any, name: str) -> bool:
 def _decode_stats(reply: Any) -> QueueStats:
     raw = as_list(reply)
     items = [as_int(x) for x in raw[:5]]
-    return {
-        "pending": items[0],
-        "in_flight": items[1],
-        "delayed": items[2],
-        "dead": items[3],
-        "oldest_pending_age": None if items[4] < 0 else items[4] / 1000.0,
-        "pending_by_priority": [int(x) for x in as_str(raw[5]).split(" ")],
-    }
+    return QueueStats(pending=items[0], in_flight=items[1], delayed=items[2], dead=items[3],
+                      oldest_pending_age=None if items[4] < 0 else items[4] / 1000.0,
+                      pending_by_priority=[int(x) for x in as_str(raw[5]).split(" ")])
 
 
 _PRIO = tuple(b"%d" % i for i in range(PRIORITIES))

@@ -15,6 +15,7 @@ from typing import Any
 from .calls import Call, Flow
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list, as_str
+from .reports import SemaphoreHolder
 from .validate import check_flag, check_int, check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step, wait_then
 
@@ -52,11 +53,11 @@ def _flag(reply: Any) -> bool:
     return as_int(reply) == 1
 
 
-def decode_holders(reply: Any) -> list[tuple[str, float]]:
+def decode_holders(reply: Any) -> list[SemaphoreHolder]:
     """``{permit, remaining_ms, ...}`` as ``[(permit, seconds left), ...]``."""
     items = as_list(reply)
     # Read raw: a member written by something else may not be UTF-8; show it escaped.
-    return [(_permit_text(items[i]), as_int(items[i + 1]) / 1000)
+    return [SemaphoreHolder(_permit_text(items[i]), as_int(items[i + 1]) / 1000)
             for i in range(0, len(items), 2)]
 
 
@@ -103,7 +104,7 @@ class SemaphoreSpec:
         """``semaphore_count``: live permits now."""
         return Call("semaphore_count", (self.holders_key,), (), as_int)
 
-    def holders_call(self) -> Call[list[tuple[str, float]]]:
+    def holders_call(self) -> Call[list[SemaphoreHolder]]:
         """``semaphore_holders``: live permits and their remaining lease in seconds."""
         return Call("semaphore_holders", (self.holders_key,), (), decode_holders, raw=True)
 

@@ -7,11 +7,13 @@ drift apart.
 
 from __future__ import annotations
 
+from .._core.cache import CacheEntryInfo
 from .._core.calls import Durability
 from .._core.counter import CounterResult
 from .._core.near import NearCache, NearStats
-from .._core.queue import Failure
+from .._core.queue import Failure, QueueStats
 from .._core.ratelimit import RateLimitResult
+from .._core.reports import SemaphoreHolder
 from .._core.worker import HandlerTimeoutError, Retry
 from .cache import Cache
 from .counter import BoundedCounter
@@ -26,6 +28,7 @@ __all__ = [
     "AsyncScriptRegistry",
     "BoundedCounter",
     "Cache",
+    "CacheEntryInfo",
     "CounterResult",
     "Durability",
     "Failure",
@@ -35,10 +38,12 @@ __all__ = [
     "Message",
     "NearCache",
     "NearStats",
+    "QueueStats",
     "RateLimitResult",
     "RateLimiter",
     "ReliableQueue",
     "Retry",
     "Semaphore",
+    "SemaphoreHolder",
     "Worker",
 ]

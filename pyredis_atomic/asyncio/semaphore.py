@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from .._core.keys import DEFAULT_PREFIX
+from .._core.reports import SemaphoreHolder
 from .._core.semaphore import (
     DEFAULT_TTL,
     SemaphoreSpec,
@@ -114,7 +115,7 @@ class Semaphore:
         """How many permits are held now (expired leases not counted)."""
         return await self._registry.run(self._client, self._count)
 
-    async def holders(self) -> list[tuple[str, float]]:
+    async def holders(self) -> list[SemaphoreHolder]:
         """The live permits and the seconds left on their leases, earliest end first."""
         return await self._registry.run(self._client, self._holders)
 
