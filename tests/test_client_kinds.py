@@ -17,19 +17,21 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
+from primitives import CATALOG, Primitive
 
 import pyredis_atomic
 import pyredis_atomic.asyncio
 
-# name -> how to build the primitive of one API (the module) on a client
+
+def _builder(primitive: Primitive) -> Callable[[Any, Any], Any]:
+    return lambda api, c: primitive.build(api, c, "x", "atomic:")
+
+
+# name -> how to build the primitive of one API (the module) on a client: every primitive
+# of the catalog, and the static helpers that take a client.
 BUILDERS: dict[str, Callable[[Any, Any], Any]] = {
-    "Lock": lambda api, c: api.Lock(c, "l"),
+    **{p.name: _builder(p) for p in CATALOG},
     "Lock.inspect": lambda api, c: api.Lock.inspect(c, "l"),
-    "ReliableQueue": lambda api, c: api.ReliableQueue(c, "q"),
-    "Cache": lambda api, c: api.Cache(c, "c", ttl=1),
-    "BoundedCounter": lambda api, c: api.BoundedCounter(c, "n", max=3),
-    "Semaphore": lambda api, c: api.Semaphore(c, "s", 2),
-    "RateLimiter": lambda api, c: api.RateLimiter(c, "r", 10),
 }
 
 

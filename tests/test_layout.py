@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import shutil
 import subprocess
 import sys
@@ -75,3 +76,26 @@ def test_the_check_fails_on_a_hand_edit(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "-# a hand edit" in done.stdout
     assert "differ from their asyncio source" in done.stderr
+
+
+def test_catalog_covers_every_primitive() -> None:
+    """Every class of the package built on a client is in tests/primitives.py's catalog,
+    so the cross-cutting suites (hostile names, ACL, client kinds) cover it."""
+    from primitives import CATALOG
+
+    import pyredis_atomic
+    import pyredis_atomic.asyncio
+
+    built_on_a_client = set()
+    for name in pyredis_atomic.__all__:
+        obj = getattr(pyredis_atomic, name)
+        if isinstance(obj, type) and "ScriptRegistry" not in name:
+            try:
+                params = list(inspect.signature(obj).parameters)
+            except (TypeError, ValueError):  # a builtin's subclass (an error type)
+                continue
+            if params[:1] == ["client"]:
+                built_on_a_client.add(name)
+                assert hasattr(pyredis_atomic.asyncio, name), f"no asyncio {name}"
+    assert built_on_a_client == {p.name for p in CATALOG}
+

@@ -14,17 +14,10 @@ from typing import Any
 
 import pytest
 import redis
+from primitives import CATALOG, Primitive
 
-from pyredis_atomic import (
-    AtomicError,
-    BoundedCounter,
-    Cache,
-    Lock,
-    RateLimiter,
-    ReliableQueue,
-    ScriptError,
-    Semaphore,
-)
+import pyredis_atomic
+from pyredis_atomic import AtomicError, ScriptError
 from pyredis_atomic._core.servers import ServerVersion, has_feature
 from pyredis_atomic.testing import RedisServer
 
@@ -84,72 +77,12 @@ def app(request: pytest.FixtureRequest, acl_server: RedisServer) -> Iterator[red
 
 
 def exercise(app: redis.Redis, admin: redis.Redis, prefix: str) -> None:
-    """Every public method of every primitive, including the waits (BLPOP) and the
-    recovery from a wiped script cache (EVAL, SCRIPT LOAD)."""
-    lock, rival = Lock(app, "l", ttl=5, prefix=prefix), Lock(app, "l", ttl=5, prefix=prefix)
-    assert lock.acquire(timeout=0)
-    assert not rival.acquire(timeout=0.15)  # waited on the signal list (BLPOP)
-    lock.extend(10)
-    assert lock.owned()
-    assert lock.locked()
-    info = Lock.inspect(app, "l", prefix=prefix)
-    assert info is not None
-    assert info.held
-    lock.release()
-    with rival:
-        assert rival.fence == 2
-
-    admin.script_flush()  # the next calls recover with EVAL, then SCRIPT LOAD
-
-    q = ReliableQueue(app, "q", prefix=prefix, visibility_timeout=5, max_deliveries=1)
-    first = q.push(b"a", dedup_key="a")
-    assert q.push(b"a", dedup_key="a") == first
-    q.push_many([b"b", "c"], delay=0)
-    m = q.pop(timeout=0.1)
-    assert m is not None
-    assert q.extend(m, 5)
-    acked, nxt = q.ack_and_pop(m)
-    assert acked
-    assert nxt is not None
-    q.nack(nxt)  # its last delivery: a dead letter
-    assert [d.payload for d in q.dead_letters()] == [b"b"]
-    assert q.redrive() == 1
-    assert q.ack_many(q.pop_many(5)) == 2
-    assert q.pop(timeout=0.15) is None  # waited (BLPOP)
-    assert q.requeue_expired() == 0
-    assert q.stats()["pending"] == 0
-    q.push(b"z")
-    assert q.purge() == 1
-
-    cache = Cache(app, "c", ttl=30, prefix=prefix)
-    assert cache.get_or_set("k", lambda: {"v": 1}) == {"v": 1}
-    assert cache.get("k") == {"v": 1}
-    cache.set("k2", [1, 2])
-    assert cache.inspect("k2")["exists"]
-    assert cache.delete("k2")
-
-    counter = BoundedCounter(app, "n", min=0, max=10, prefix=prefix)
-    assert counter.incr(3, request_id="r1").value == 3
-    assert counter.incr(3, request_id="r1").value == 3  # remembered, not applied twice
-    assert not counter.decr(5)
-    counter.set(7)
-    assert counter.get() == 7
-    counter.reset()
-
-    sem = Semaphore(app, "s", limit=1, ttl=5, prefix=prefix)
-    permit = sem.acquire(timeout=0)
-    assert permit is not None
-    assert sem.acquire(timeout=0.15) is None  # waited (BLPOP)
-    assert sem.extend(permit)
-    assert sem.count() == 1
-    assert [p for p, _ in sem.holders()] == [permit]
-    assert sem.release(permit)
-
-    limiter = RateLimiter(app, "r", rate=2, period=60, prefix=prefix)
-    assert limiter.hit(2)
-    assert not limiter.peek()
-    limiter.reset()
-    assert limiter.hit()
+    """Every public method of every primitive of the catalog, including the waits (BLPOP)
+    and the recovery from a wiped script cache (EVAL, SCRIPT LOAD) before each."""
+    for i, primitive in enumerate(CATALOG):
+        admin.script_flush()  # the next calls recover with EVAL, then SCRIPT LOAD
+        obj = primitive.build(pyredis_atomic, app, primitive.name.lower(), prefix)
+        assert primitive.exercise(obj, i, prefix).check(), primitive.name
 
 
 def test_every_primitive_works_inside_its_prefix(app: redis.Redis, admin: redis.Redis) -> None:
@@ -159,22 +92,14 @@ def test_every_primitive_works_inside_its_prefix(app: redis.Redis, admin: redis.
     assert all(k.startswith("app:") for k in keys), keys
 
 
-# Each primitive with the default prefix: an AtomicError naming a key it was refused.
+# Each operation of each primitive with the default prefix: an AtomicError naming a key it
+# was refused.
+def _outside(primitive: Primitive, run: Callable[[Any], Any]) -> Callable[[redis.Redis], Any]:
+    return lambda c: run(primitive.build(pyredis_atomic, c, primitive.name.lower(), "atomic:"))
+
+
 OUTSIDE: list[tuple[str, Callable[[redis.Redis], Any]]] = [
-    ("lock", lambda c: Lock(c, "l").acquire(blocking=False)),
-    ("lock inspect", lambda c: Lock.inspect(c, "l")),
-    ("queue push", lambda c: ReliableQueue(c, "q").push(b"x")),
-    ("queue pop", lambda c: ReliableQueue(c, "q").pop()),
-    ("queue stats", lambda c: ReliableQueue(c, "q").stats()),
-    ("cache get_or_set", lambda c: Cache(c, "c", ttl=5).get_or_set("k", lambda: 1)),
-    ("cache get", lambda c: Cache(c, "c", ttl=5).get("k")),
-    ("cache set", lambda c: Cache(c, "c", ttl=5).set("k", 1)),
-    ("counter incr", lambda c: BoundedCounter(c, "n").incr()),
-    ("counter incr request_id", lambda c: BoundedCounter(c, "n").incr(request_id="r")),
-    ("counter get", lambda c: BoundedCounter(c, "n").get()),
-    ("semaphore", lambda c: Semaphore(c, "s", 2).acquire(blocking=False)),
-    ("ratelimit", lambda c: RateLimiter(c, "r", 5).hit()),
-    ("ratelimit peek", lambda c: RateLimiter(c, "r", 5).peek()),
+    (f"{p.name} {op}", _outside(p, run)) for p in CATALOG for op, run in p.operations.items()
 ]
 
 

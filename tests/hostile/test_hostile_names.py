@@ -1,7 +1,8 @@
 """Names with ``{``/``}`` (and ``%``, the escape character) aimed at each other's keys, on
-every primitive at once: no key is shared by two primitives (or two cache entries), every
-primitive keeps its keys in one hash slot, and each reads back only its own state. Also on
-a real Redis Cluster, where a broken hash tag would be a CROSSSLOT error.
+every primitive of the catalog (``tests/primitives.py``) at once: no key is shared by two
+primitives (or two cache entries), every primitive keeps its keys in one hash slot, and each
+reads back only its own state. Also on a real Redis Cluster, where a broken hash tag would
+be a CROSSSLOT error.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from primitives import CATALOG
 from redis.crc import key_slot
 
-from pyredis_atomic import BoundedCounter, Cache, Lock, RateLimiter, ReliableQueue, Semaphore
+import pyredis_atomic
+from pyredis_atomic import Cache
 
 # Each name is aimed at the keys of another: "x}:signal" at lock "x"'s signal list,
 # "x}:pending" at queue "x"'s pending list, "%7Dx" at the escaped form of "}x", ...
@@ -40,43 +43,17 @@ class Owned:
 
 
 def exercise(client: Any) -> list[Owned]:
-    """Write with every primitive under every crafted name; return what each owns."""
+    """Write with every primitive of the catalog under every crafted name; return what each
+    owns."""
     owned: list[Owned] = []
     for i, name in enumerate(NAMES):
-        lock, rival = Lock(client, name, ttl=30), Lock(client, name, ttl=30)
-        assert lock.acquire(blocking=False)
-        assert not rival.acquire(blocking=False)  # the lock is really shared by name
-        k = lock.keys
-        owned.append(Owned(f"lock {name!r}", {k.lock, k.fences, k.signal},
-                           checks=[lambda lk=lock: lk.owned()]))
-
-        q = ReliableQueue(client, name, visibility_timeout=30)
-        q.push(f"p{i}".encode(), dedup_key=f"d{i}")
-        q.push(b"later", delay=60)
-        q.push(b"second")
-        assert q.pop() is not None
-        owned.append(Owned(f"queue {name!r}", set(q.keys.values()), checks=[
-            lambda q=q: (q.stats()["pending"], q.stats()["in_flight"],
-                         q.stats()["delayed"]) == (1, 1, 1)]))
-
-        counter = BoundedCounter(client, name)
-        counter.incr(100 + i, request_id="r")
-        owned.append(Owned(f"counter {name!r}", {counter.key},
-                           prefixes=(counter.key + ":request:",),
-                           checks=[lambda c=counter, v=100 + i: c.get() == v]))
-
-        sem = Semaphore(client, name, limit=2, ttl=30)
-        sem.acquire(blocking=False)
-        sem.release(sem.acquire(blocking=False) or "none")  # leaves a wake-up signal
-        owned.append(Owned(f"semaphore {name!r}", {sem.key, sem.key[:-len("holders")]
-                                                   + "signal"},
-                           checks=[lambda s=sem: s.count() == 1]))
-
-        limiter = RateLimiter(client, name, rate=0.001, burst=100)  # no refill here
-        for _ in range(i + 1):
-            limiter.hit()
-        owned.append(Owned(f"ratelimit {name!r}", {limiter.key},
-                           checks=[lambda r=limiter, left=98 - i: r.peek().remaining == left]))
+        for primitive in CATALOG:
+            if not primitive.named:
+                continue
+            obj = primitive.build(pyredis_atomic, client, name, "atomic:")
+            done = primitive.exercise(obj, i, "atomic:")
+            owned.append(Owned(f"{primitive.name} {name!r}", done.keys, done.prefixes,
+                               [done.check]))
 
     for j, (cname, key) in enumerate(CACHE_ENTRIES):
         cache = Cache(client, cname, ttl=60)
