@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PKG = Path(__file__).resolve().parent.parent / "pyredis_atomic"
 ROOT = PKG.parent
 
@@ -99,3 +101,18 @@ def test_catalog_covers_every_primitive() -> None:
                 assert hasattr(pyredis_atomic.asyncio, name), f"no asyncio {name}"
     assert built_on_a_client == {p.name for p in CATALOG}
 
+
+
+def test_calls_are_built_by_key_name_from_the_headers() -> None:
+    from pyredis_atomic._core.queue import QueueSpec
+    from pyredis_atomic._core.script import Catalog, header_keys, keyed
+
+    catalog = Catalog()
+    for name in catalog.names():
+        assert header_keys(name) == tuple(p.name for p in catalog[name].keys)
+    spec = QueueSpec("q", visibility_timeout=30, max_deliveries=5)
+    for script in ("queue_stats", "queue_dead", "queue_redrive", "queue_purge"):
+        call_keys = keyed(script, spec.keys)
+        assert [k.rsplit(":", 1)[1] for k in call_keys] == list(header_keys(script))
+    with pytest.raises(KeyError, match=r"no key named 'inflight'"):
+        keyed("queue_claim", {"pending": "p"})

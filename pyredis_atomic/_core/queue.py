@@ -55,6 +55,7 @@ from .calls import Call, Flow, Sleep
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_bytes, as_int, as_list, as_str
 from .reports import Report
+from .script import keyed
 from .validate import check_flag, check_int, check_seconds, to_millis
 from .waiting import Deadline, wait_step, wait_then
 from .wire import DEDUP_MARK, PRIORITY_MARK, TRACE_MARK, TRACEPARENT_LEN
@@ -385,11 +386,15 @@ class QueueSpec:
     __slots__ = (
         "_claim_head",
         "_claim_keys",
+        "_dead_keys",
         "_decode_ack1",
         "_decode_claim",
         "_extend_keys",
         "_nack_keys",
+        "_purge_keys",
         "_push_keys",
+        "_redrive_keys",
+        "_stats_keys",
         "base",
         "keys",
         "lease_ms",
@@ -414,14 +419,15 @@ class QueueSpec:
         # The hot calls' keys and fixed arguments go out pre-encoded: redis-py then skips
         # an encode per argument per call, a measurable share of a push or a claim.
         k = {part: key.encode() for part, key in self.keys.items()}
-        levels = (k["pending1"], k["pending2"], k["pending3"])
-        self._push_keys = (k["pending"], k["delayed"], k["payload"], k["dedup"], k["dedupof"],
-                           k["signal"], k["seq"], *levels)
-        self._claim_keys = (k["pending"], k["inflight"], k["delayed"], k["payload"], k["dead"],
-                            k["deadinfo"], k["dedup"], k["dedupof"], k["signal"], *levels)
-        self._nack_keys = (k["pending"], k["inflight"], k["delayed"], k["dead"], k["deadinfo"],
-                           k["dedup"], k["dedupof"], k["signal"], *levels)
-        self._extend_keys = (k["inflight"],)
+        # Each script's KEYS, picked by the names its header gives them.
+        self._push_keys = keyed("queue_push", k)
+        self._claim_keys = keyed("queue_claim", k)
+        self._nack_keys = keyed("queue_nack", k)
+        self._extend_keys = keyed("queue_extend", k)
+        self._stats_keys = keyed("queue_stats", self.keys)
+        self._dead_keys = keyed("queue_dead", self.keys)
+        self._redrive_keys = keyed("queue_redrive", self.keys)
+        self._purge_keys = keyed("queue_purge", self.keys)
         self._claim_head = (b"%d" % self.lease_ms, b"%d" % self.max_deliveries)
         self._decode_claim = functools.partial(_decode_claim, queue=self.base)
         self._decode_ack1 = functools.partial(_decode_acked, queue=self.base, name=self.name,
@@ -583,16 +589,12 @@ class QueueSpec:
 
     def stats_call(self) -> Call[QueueStats]:
         """Counts by state and the age of the oldest pending message."""
-        k = self.keys
-        return Call("queue_stats", (k["pending"], k["inflight"], k["delayed"], k["dead"],
-                                    k["pending1"], k["pending2"], k["pending3"]), (),
-                    _decode_stats, raw=True)
+        return Call("queue_stats", self._stats_keys, (), _decode_stats, raw=True)
 
     def dead_call(self, limit: object = 100, offset: object = 0) -> Call[list[Message]]:
         """List dead letters, oldest death first."""
         limit = check_int(limit, "limit", minimum=1, maximum=MAX_BATCH * 10)
         offset = check_int(offset, "offset", minimum=0)
-        k = self.keys
         base = self.base
 
         def decode(reply: Any) -> list[Message]:
@@ -609,8 +611,7 @@ class QueueSpec:
                     failure=Failure.from_text(record) if record else None))
             return out
 
-        return Call("queue_dead", (k["dead"], k["payload"], k["deadinfo"]), (offset, limit),
-                    decode, raw=True)
+        return Call("queue_dead", self._dead_keys, (offset, limit), decode, raw=True)
 
     def redrive_calls(self, ids: Iterable[object] | None) -> list[Call[int]] | None:
         """Calls that redrive the given ids, or None for 'all' (see :meth:`redrive_all`)."""
@@ -626,32 +627,23 @@ class QueueSpec:
                 raise ValueError(f"ids[{i}] is not a message id: {x!r}")
             _check_unicode(x, f"ids[{i}]")
             checked.append(x)
-        return [Call("queue_redrive", self._redrive_keys(), (1, *checked[i:i + MAX_BATCH]),
+        return [Call("queue_redrive", self._redrive_keys, (1, *checked[i:i + MAX_BATCH]),
                      as_int, raw=True) for i in range(0, len(checked), MAX_BATCH)]
 
     def redrive_all_call(self) -> Call[int]:
         """Redrive the oldest MAX_BATCH dead letters."""
-        return Call("queue_redrive", self._redrive_keys(), (MAX_BATCH, "*"), as_int, raw=True)
-
-    def _redrive_keys(self) -> tuple[str, ...]:
-        k = self.keys
-        return (k["dead"], k["payload"], k["deadinfo"], k["pending"], k["signal"], k["seq"],
-                k["pending1"], k["pending2"], k["pending3"])
+        return Call("queue_redrive", self._redrive_keys, (MAX_BATCH, "*"), as_int, raw=True)
 
     def purge_call(self, dead_only: bool) -> Call[tuple[int, int]]:
         """Delete a batch; the reply says how many went and how many are left."""
         check_flag(dead_only, "dead_only")
-        k = self.keys
 
         def decode(reply: Any) -> tuple[int, int]:
             items = as_list(reply)
             return as_int(items[0]), as_int(items[1])
 
-        return Call("queue_purge",
-                    (k["pending"], k["inflight"], k["delayed"], k["dead"], k["payload"],
-                     k["deadinfo"], k["dedup"], k["dedupof"], k["signal"], k["pending1"],
-                     k["pending2"], k["pending3"]),
-                    (MAX_BATCH, "1" if dead_only else "0"), decode, raw=True)
+        return Call("queue_purge", self._purge_keys, (MAX_BATCH, "1" if dead_only else "0"),
+                    decode, raw=True)
 
     # -- flows ---------------------------------------------------------------------------
     def claim_flow(self, n: int, deadline: Deadline, acks: Sequence[Message] = (),

@@ -29,12 +29,13 @@ may include others; each is spliced in once per script (later markers for it are
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ServerVersionError
 from .argformats import FORMATS, check_lines
@@ -50,6 +51,8 @@ __all__ = [
     "Param",
     "Script",
     "expand_includes",
+    "header_keys",
+    "keyed",
     "parse_header",
     "parse_server_version",
 ]
@@ -410,6 +413,29 @@ def builtin_lua_dir() -> Path:
         f"pyredis_atomic could not find its Lua scripts (looked in {here / 'lua'} "
         f"and {here.parent / 'lua'}); the installation is incomplete"
     )
+
+
+K = TypeVar("K")
+
+
+@functools.cache
+def header_keys(name: str) -> tuple[str, ...]:
+    """The names of the ``KEYS`` of the package's script ``name``, in order, as its header
+    declares them (parsed once)."""
+    path = builtin_lua_dir() / f"{name}.lua"
+    script = parse_header(name, path.read_text(encoding="utf-8"), path, [path.parent / "includes"])
+    return tuple(p.name for p in script.keys)
+
+
+def keyed(script: str, keys: Mapping[str, K]) -> tuple[K, ...]:
+    """The ``KEYS`` of a call of the package's script ``script``, picked from ``keys`` (a
+    primitive's keys by role) by the names its header gives them: calls are built by key
+    name, never by a hand-ordered tuple. ``KeyError`` names a key the primitive lacks."""
+    try:
+        return tuple(keys[n] for n in header_keys(script))
+    except KeyError as exc:
+        raise KeyError(f"script {script!r} declares KEYS {header_keys(script)}; "
+                       f"no key named {exc.args[0]!r} among {sorted(keys)}") from None
 
 
 class Catalog:
