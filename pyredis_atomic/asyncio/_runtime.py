@@ -137,14 +137,23 @@ def check_cached(func: Callable[..., Any]) -> None:
 Client: TypeAlias = Redis | RedisCluster
 
 
+_KINDS: dict[type, bool] = {}
+
+
 def check_client(client: object) -> Client:
     """``client`` if the asyncio API can use it, else ``TypeError`` naming ``client``:
     raised when a primitive is built, so a sync client, a pipeline or something that is not
     a client at all fails before anything is sent (a sync client would run the command,
     then fail on ``await``)."""
-    if isinstance(client, (Redis, RedisCluster)) and not isinstance(
-            client, (Pipeline, ClusterPipeline)):
-        return client
+    kind = type(client)
+    ok = _KINDS.get(kind)
+    if ok is None:
+        # redis-py's classes have a Protocol metaclass: a failing isinstance takes
+        # microseconds, so the answer is kept per class (it depends on the class alone).
+        ok = _KINDS[kind] = (issubclass(kind, (Redis, RedisCluster))
+                             and not issubclass(kind, (Pipeline, ClusterPipeline)))
+    if ok:
+        return client  # type: ignore[return-value]
     raise bad_client(client, wanted="a redis.asyncio.Redis or redis.asyncio.RedisCluster",
                      asyncio=True)
 

@@ -96,8 +96,26 @@ def queue_evalsha(pipe: Any, script: Script, call: Call[Any]) -> None:
                          **(_RAW if call.raw else _DECODED))
 
 
+# redis-py's classes have a Protocol metaclass, so a failing isinstance() costs
+# microseconds: these answers are kept per class (they depend on the class alone).
+_PIPELINE: dict[type, bool] = {}
+_CLUSTER: dict[type, bool] = {}
+
+
 def _is_pipeline(client: Any) -> bool:
-    return isinstance(client, (Pipeline, ClusterPipeline))
+    kind = type(client)
+    found = _PIPELINE.get(kind)
+    if found is None:
+        found = _PIPELINE[kind] = issubclass(kind, (Pipeline, ClusterPipeline))
+    return found
+
+
+def _is_cluster(client: Any) -> bool:
+    kind = type(client)
+    found = _CLUSTER.get(kind)
+    if found is None:
+        found = _CLUSTER[kind] = issubclass(kind, RedisCluster)
+    return found
 
 
 # _on_replica's answer when the call must go to the primary instead.
@@ -287,7 +305,7 @@ class AsyncScriptRegistry(Catalog):
         # cluster routing understands only EVALSHA, which it sends to the primary, so for a
         # cluster client that reads from replicas the node is picked here (_read_node).
         if script.read_only and client not in _NO_RO:
-            if isinstance(client, RedisCluster):
+            if _is_cluster(client):
                 node = _read_node(client, keys)
                 if node is not None:
                     reply = await self._on_replica(client, node, script, keys, argv, options)
