@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 from redis.client import Pipeline, Redis
 from redis.cluster import ClusterPipeline, RedisCluster
 
-from ._core.validate import bad_client
+from ._core.validate import ClientKinds, bad_client
 
 __all__ = ["IDLE", "Background", "Client", "Mutex", "check_cached", "check_client", "check_now",
            "durable_target", "on_node", "primaries", "run_loader", "settle"]
@@ -175,21 +175,14 @@ def check_cached(func: Callable[..., Any]) -> None:
 Client: TypeAlias = Redis | RedisCluster
 
 
-_KINDS: dict[type, bool] = {}
+_KINDS = ClientKinds((Redis, RedisCluster), (Pipeline, ClusterPipeline))
 
 
 def check_client(client: object) -> Client:
     """``client`` if the sync API can use it, else ``TypeError`` naming ``client``: raised
     when a primitive is built, so an asyncio client, a pipeline or something that is not a
     client at all fails before anything is sent."""
-    kind = type(client)
-    ok = _KINDS.get(kind)
-    if ok is None:
-        # redis-py's classes have a Protocol metaclass: a failing isinstance takes
-        # microseconds, so the answer is kept per class (it depends on the class alone).
-        ok = _KINDS[kind] = (issubclass(kind, (Redis, RedisCluster))
-                             and not issubclass(kind, (Pipeline, ClusterPipeline)))
-    if ok:
+    if _KINDS.ok(client):
         return client  # type: ignore[return-value]
     raise bad_client(client, wanted="a redis.Redis or redis.cluster.RedisCluster",
                      asyncio=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MAX_SECONDS", "bad_client", "check_flag", "check_int", "check_seconds",
-           "check_timeout", "to_millis"]
+__all__ = ["MAX_SECONDS", "ClientKinds", "bad_client", "check_flag", "check_int",
+           "check_seconds", "check_timeout", "to_millis"]
 
 # Longer leases than a year are a bug in the caller, not a wish.
 MAX_SECONDS = 365 * 24 * 3600.0
@@ -88,4 +88,27 @@ def bad_client(client: object, *, wanted: str, asyncio: bool) -> TypeError:
     else:
         hint = "not a redis-py client"
     return TypeError(f"client must be {wanted}, got {given} ({hint})")
+
+
+class ClientKinds:
+    """Which classes an API takes as ``client``: subclasses of ``clients`` that are not
+    subclasses of ``pipelines``. ``ok(client)`` is kept per class: redis-py's classes have
+    a Protocol metaclass, so a failing ``isinstance`` takes microseconds, and the answer
+    depends on the class alone."""
+
+    __slots__ = ("_known", "clients", "pipelines")
+
+    def __init__(self, clients: tuple[type, ...], pipelines: tuple[type, ...]) -> None:
+        self.clients = clients
+        self.pipelines = pipelines
+        self._known: dict[type, bool] = {}
+
+    def ok(self, client: object) -> bool:
+        """True when the API can use ``client``."""
+        kind = type(client)
+        found = self._known.get(kind)
+        if found is None:
+            found = self._known[kind] = (issubclass(kind, self.clients)
+                                         and not issubclass(kind, self.pipelines))
+        return found
 
