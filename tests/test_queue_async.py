@@ -67,7 +67,7 @@ async def test_blocking_pop_wakes_on_push_and_respects_timeout(aclient: Any) -> 
     start = time.monotonic()
     assert await q.pop(timeout=0.3) is None
     late = time.monotonic() - start - 0.3
-    assert -0.001 <= late < 0.06
+    assert -0.001 <= late < 0.25  # never early; late by scheduling only (see the sync test)
 
     async def producer() -> float:
         await asyncio.sleep(0.3)
