@@ -18,6 +18,7 @@ from server_compat import pexpiretime
 
 from pyredis_atomic import Cache, WrongTypeError
 from pyredis_atomic import asyncio as aio
+from pyredis_atomic import cache as cache_module
 from pyredis_atomic._core.cache import FAST_GAP, copy_tag
 
 HITS = 200
@@ -233,7 +234,13 @@ def test_serializer_tags_never_cross(client: redis.Redis) -> None:
         raw.get_or_set("k", lambda: b"loaded")  # never returns the pickled bytes
 
 
-def test_copy_key_of_another_type_is_named(client: redis.Redis) -> None:
+# Both ways a get_or_set starts, by the XFetch draw u: the fresh copy's GET first (u small:
+# most calls), or the fetch script first (u close to 1: a few calls with early refresh on),
+# which takes the fill lease before the fill meets the copy key's type.
+@pytest.mark.parametrize("draw", [0.0, 0.999999], ids=["copy-first", "fetch-first"])
+def test_copy_key_of_another_type_is_named(client: redis.Redis, draw: float,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "random", lambda: draw)
     cache = Cache(client, "wt", ttl=30)
     copy = cache._spec.copy_key(cache.key_of("k"))
     client.rpush(copy, "x")

@@ -510,8 +510,14 @@ class CacheSpec:
         except EncodeError:
             yield from _quietly(release)
             raise
-        stored = yield self.fill_call(entry, token, payload, none, opts=opts,
-                                             delta_ms=delta_ms)
+        try:
+            stored = yield self.fill_call(entry, token, payload, none, opts=opts,
+                                          delta_ms=delta_ms)
+        except Exception:
+            # The fill refused (e.g. the fresh copy's key holds another type, checked before
+            # any write): free the lease at once rather than leave it until it runs out.
+            yield from _quietly(release)
+            raise
         if not stored:
             events.emit("cache.fill_lost", "cache %r: the value loaded for %r was not "
                         "stored: the lease (lock_ttl=%.3fs) ended after %d ms of loading, or "
