@@ -92,6 +92,18 @@ def arg(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(valid, valid, HOSTILE)
 
 
+def pick_known(data: st.DataObject, known: list[Any], other: st.SearchStrategy[Any],
+               label: str) -> Any:
+    """One of ``known`` (mostly) or a value of ``other``, drawn the same way whatever
+    ``known`` holds: what is known can depend on timing (a lease that ran out, a wait that
+    timed out), and a draw whose shape followed it would make hypothesis's replays
+    inconsistent (FlakyStrategyDefinition)."""
+    use_known = data.draw(st.integers(0, 3), label=f"{label} from known") > 0
+    index = data.draw(st.integers(0, 63), label=f"{label} index")
+    value = data.draw(other, label=label)
+    return known[index % len(known)] if use_known and known else value
+
+
 # -- the judge --------------------------------------------------------------------------------
 # Sent when a client connects (or by the probe itself): not the primitive's doing.
 _SETUP = ("cmdstat_info", "cmdstat_hello", "cmdstat_select", "cmdstat_auth", "cmdstat_ping")

@@ -25,6 +25,7 @@ from hostile_values import (
     arg,
     attempt,
     kwargs_of,
+    pick_known,
     text,
 )
 from hypothesis import given, settings
@@ -354,8 +355,7 @@ def test_semaphore_fuzz(clients: list[redis.Redis], probe: redis.Redis,
     permits: list[str] = []
     for _ in range(data.draw(STEPS)):
         op = data.draw(st.sampled_from(["acquire", "release", "extend", "count", "holders"]))
-        permit = data.draw(st.one_of(st.sampled_from(permits), arg(TEXT)) if permits
-                           else arg(TEXT), label="permit")
+        permit = pick_known(data, permits, arg(TEXT), "permit")
         if op == "acquire":
             blocking = data.draw(arg(st.booleans()), label="blocking")
             kw = kwargs_of(data, {"permit": st.one_of(st.none(), st.just(permit))})

@@ -10,7 +10,16 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from hostile_values import HOSTILE, NAME, TEXT, WAIT, arg, attempt, attempt_async
+from hostile_values import (
+    HOSTILE,
+    NAME,
+    TEXT,
+    WAIT,
+    arg,
+    attempt,
+    attempt_async,
+    pick_known,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,10 +79,10 @@ def test_asyncio_primitives_fuzz(redis_url: str, make_client: Callable[..., redi
                 "queue.push": lambda: queue.push(data.draw(arg(st.binary() | TEXT)),
                                                  delay=data.draw(arg(st.just(0)))),
                 "queue.pop": lambda: queue.pop(data.draw(st.one_of(st.none(), WAIT))),
-                "queue.ack": lambda: queue.ack(data.draw(
-                    st.sampled_from(delivered) if delivered else HOSTILE)),
-                "queue.nack": lambda: queue.nack(data.draw(
-                    st.sampled_from(delivered) if delivered else HOSTILE),
+                "queue.ack": lambda: queue.ack(
+                    pick_known(data, delivered, HOSTILE, "receipt")),
+                "queue.nack": lambda: queue.nack(
+                    pick_known(data, delivered, HOSTILE, "receipt"),
                     data.draw(arg(st.just(0.0)))),
                 "counter.incr": lambda: counter.incr(data.draw(arg(st.integers(-3, 3))),
                                                      clamp=data.draw(st.booleans())),
