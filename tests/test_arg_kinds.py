@@ -32,7 +32,16 @@ import pyredis_atomic.asyncio as aio
 PRIMITIVES = ("Lock", "ReliableQueue", "Cache", "BoundedCounter", "Semaphore", "RateLimiter")
 # Results the library builds (nobody passes them in) and registry plumbing the shells call
 # with already-checked values.
-NOT_INPUTS = {"CounterResult", "LockInfo", "Message", "RateLimitResult"}
+NOT_INPUTS = {"CounterResult", "LockInfo", "Message", "RateLimitResult", "CacheEntryInfo",
+              "QueueStats", "NearStats", "Failure"}
+# Built without a client: (positional args, keyword args) of a valid constructor call.
+PLAIN = {
+    "Retry": ((), {"max_attempts": 5, "backoff": 1.0, "max_backoff": 300.0, "jitter": True}),
+    "NearCache": ((), {"max_entries": 100, "max_bytes": 1 << 20, "ttl": 5.0,
+                       "max_value_bytes": 1024, "max_staleness": 0.5, "shared": False}),
+}
+WORKER = {"concurrency": 2, "prefetch": 10, "handler_timeout": 1.0, "grace": 1.0,
+          "poll": 0.5, "signals": False}
 EXCLUDED_METHODS = {("ScriptRegistry", "recover"), ("AsyncScriptRegistry", "recover"),
                     ("ScriptRegistry", "run_durable"), ("AsyncScriptRegistry", "run_durable")}
 
@@ -52,7 +61,7 @@ CONSTRUCTORS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
                                "allow_eviction": False}),
     "Cache": (("c",), {"ttl": 60.0, "lock_ttl": 10.0, "wait_timeout": 1.0,
                        "early_refresh": 1.0, "stale_ttl": 1.0, "cache_none": False,
-                       "fast_hits": True}),
+                       "fast_hits": True, "near": False}),
     "BoundedCounter": (("c",), {"min": 0, "max": 100, "initial": 0, "ttl": 60.0,
                                 "request_ttl": 60.0}),
     "Semaphore": (("s",), {"limit": 2, "ttl": 30.0, "timeout": None}),
@@ -85,6 +94,8 @@ METHODS: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {
     ("Semaphore", "extend"): (("permit",), {"ttl": 5.0}),
     ("RateLimiter", "hit"): ((), {"n": 1}),
     ("RateLimiter", "peek"): ((), {"n": 1}),
+    ("Retry", "delay"): ((), {"attempt": 2}),
+    ("Worker", "stop"): ((), {"grace": 1.0}),
 }
 
 
@@ -180,12 +191,43 @@ def _build_and_call(mod: Any, cls_name: str, method: str, override: dict[str, An
         if method == "__init__":
             return cls(**({"builtin": True} | override))
         return cls().bind(client, "lock_acquire", **({"raw": False} | override))
-    args, kwargs = CONSTRUCTORS[cls_name]
-    if method == "__init__":
-        return cls(client, *args, **(kwargs | override))
-    obj = cls(client, *args, **kwargs)
+    if cls_name in PLAIN:
+        args, kwargs = PLAIN[cls_name]
+        if method == "__init__":
+            return cls(*args, **(kwargs | override))
+        obj = cls(*args, **kwargs)
+    elif cls_name == "Worker":
+        queue = mod.ReliableQueue(client, "w")
+        if method == "__init__":
+            return cls(queue, _handler_for(mod), **(WORKER | override))
+        obj = cls(queue, _handler_for(mod), **WORKER)
+    else:
+        args, kwargs = CONSTRUCTORS[cls_name]
+        if method == "__init__":
+            return cls(client, *args, **(kwargs | override))
+        obj = cls(client, *args, **kwargs)
     margs, mkwargs = METHODS[(cls_name, method)]
     return getattr(obj, method)(*margs, **(mkwargs | override))
+
+
+def _handler_for(mod: Any) -> Any:
+    """A handler of the kind the worker of ``mod`` takes (a coroutine function for asyncio)."""
+    if mod is aio:
+        async def handle(msg: Any) -> None:
+            return None
+        return handle
+
+    def handle_sync(msg: Any) -> None:
+        return None
+    return handle_sync
+
+
+def _constructor_table(cls_name: str) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+    if cls_name in PLAIN:
+        return PLAIN[cls_name]
+    if cls_name == "Worker":
+        return ((), WORKER)
+    return CONSTRUCTORS.get(cls_name)
 
 
 def test_the_table_covers_every_public_argument() -> None:
@@ -193,7 +235,7 @@ def test_the_table_covers_every_public_argument() -> None:
     for _module, cls_name, method, param, _ in ARGUMENTS:
         if cls_name in ("Durability", "ScriptRegistry", "AsyncScriptRegistry"):
             continue
-        table = CONSTRUCTORS[cls_name] if method == "__init__" else METHODS.get(
+        table = _constructor_table(cls_name) if method == "__init__" else METHODS.get(
             (cls_name, method))
         if table is None or param not in table[1]:
             missing.append(f"{cls_name}.{method}({param})")

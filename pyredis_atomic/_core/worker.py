@@ -45,6 +45,7 @@ class Retry:
 
     def delay(self, attempt: int, rand: random.Random | None = None) -> float:
         """Seconds before the delivery after failed attempt number ``attempt`` (1-based)."""
+        check_int(attempt, "attempt", minimum=1)
         cap = min(self.max_backoff, self.backoff * 2.0 ** min(attempt - 1, 64))
         if not self.jitter:
             return cap
