@@ -449,35 +449,44 @@ def _traced(cls_name: str, method: str, original: Any, op: Op) -> Any:
             span.set_attribute("error.type", error_type(exc))
             span.set_status(st.status_error(type(exc).__qualname__))
 
+    @contextmanager
+    def operation(st: _State, obj: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Iterator[_Run]:
+        """Everything around one instrumented call, for the sync and the async wrapper
+        alike: the span, its error, the metrics after it, the cache's loader counting."""
+        inside = _IN_OP.set(id(obj))
+        seen = _Cache() if is_get_or_set else None
+        if seen is not None:
+            args, kwargs = _with_counted_loader(args, kwargs, seen)
+        token = _CACHE_CALL.set(seen) if seen is not None else None
+        try:
+            with start(st, obj, args, kwargs) as span:
+                run = _Run(args, kwargs)
+                began = time.perf_counter()
+                try:
+                    yield run
+                except BaseException as exc:
+                    failed(st, span, exc)
+                    raise
+                if op.after is not None:
+                    op.after(st, span, obj, args, kwargs, run.result,
+                             time.perf_counter() - began)
+                if seen is not None:
+                    _cache_outcome(st, obj, seen)
+        finally:
+            _IN_OP.reset(inside)
+            if token is not None:
+                _CACHE_CALL.reset(token)
+
     if inspect.iscoroutinefunction(original):
         @functools.wraps(original)
         async def traced_async(self: Any, *args: Any, **kwargs: Any) -> Any:
             st = STATE
             if st is None or not st.active() or _IN_OP.get() == id(self):
                 return await original(self, *args, **kwargs)
-            inside = _IN_OP.set(id(self))
-            seen = _Cache() if is_get_or_set else None
-            if seen is not None:
-                args, kwargs = _with_counted_loader(args, kwargs, seen)
-            token = _CACHE_CALL.set(seen) if seen is not None else None
-            try:
-                with start(st, self, args, kwargs) as span:
-                    began = time.perf_counter()
-                    try:
-                        result = await original(self, *args, **kwargs)
-                    except BaseException as exc:
-                        failed(st, span, exc)
-                        raise
-                    if op.after is not None:
-                        op.after(st, span, self, args, kwargs, result,
-                                 time.perf_counter() - began)
-                    if seen is not None:
-                        _cache_outcome(st, self, seen)
-                    return result
-            finally:
-                _IN_OP.reset(inside)
-                if token is not None:
-                    _CACHE_CALL.reset(token)
+            with operation(st, self, args, kwargs) as run:
+                run.result = await original(self, *run.args, **run.kwargs)
+            return run.result
         return traced_async
 
     @functools.wraps(original)
@@ -485,29 +494,21 @@ def _traced(cls_name: str, method: str, original: Any, op: Op) -> Any:
         st = STATE
         if st is None or not st.active() or _IN_OP.get() == id(self):
             return original(self, *args, **kwargs)
-        inside = _IN_OP.set(id(self))
-        seen = _Cache() if is_get_or_set else None
-        if seen is not None:
-            args, kwargs = _with_counted_loader(args, kwargs, seen)
-        token = _CACHE_CALL.set(seen) if seen is not None else None
-        try:
-            with start(st, self, args, kwargs) as span:
-                began = time.perf_counter()
-                try:
-                    result = original(self, *args, **kwargs)
-                except BaseException as exc:
-                    failed(st, span, exc)
-                    raise
-                if op.after is not None:
-                    op.after(st, span, self, args, kwargs, result, time.perf_counter() - began)
-                if seen is not None:
-                    _cache_outcome(st, self, seen)
-                return result
-        finally:
-            _IN_OP.reset(inside)
-            if token is not None:
-                _CACHE_CALL.reset(token)
+        with operation(st, self, args, kwargs) as run:
+            run.result = original(self, *run.args, **run.kwargs)
+        return run.result
     return traced
+
+
+class _Run:
+    """One instrumented call's arguments (the cache's loader may be wrapped) and result."""
+
+    __slots__ = ("args", "kwargs", "result")
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.result: Any = None
 
 
 def _with_counted_loader(args: tuple[Any, ...], kwargs: dict[str, Any],
