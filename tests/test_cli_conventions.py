@@ -322,7 +322,7 @@ def test_progress_on_stderr_only_when_it_is_a_terminal(command: list[str], redis
     argv = [sys.executable, "-m", "pyredis_atomic", *command, "--url", redis_url]
     _queue(redis_client, Path())
     shown = _stderr_of(argv, tty=True)
-    word = "loading 1/" if command[0] == "scripts" else "purging 'Q'"
+    word = "loading 1/" if command[0] == "scripts" else "purging 'Q': 2 deleted, 0 left"
     assert word in shown
     _queue(redis_client, Path())
     assert _stderr_of(argv, tty=False) == ""

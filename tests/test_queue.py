@@ -291,6 +291,22 @@ def test_purge_and_purge_dead_only(client: redis.Redis) -> None:
     assert q.stats()["pending"] == 1
 
 
+def test_purge_reports_each_batch(client: redis.Redis) -> None:
+    from pyredis_atomic._core.queue import MAX_BATCH
+
+    q = ReliableQueue(client, "purge-batches")
+    total = 2 * MAX_BATCH + 7
+    q.push_many([b"%d" % i for i in range(total)])
+    with pytest.raises(TypeError, match="on_batch"):
+        q.purge(on_batch=3)  # type: ignore[arg-type]
+    assert q.stats()["pending"] == total  # refused before anything was deleted
+    seen: list[tuple[int, int]] = []
+    assert q.purge(on_batch=lambda done, left: seen.append((done, left))) == total
+    assert len(seen) == 3
+    assert [done for done, _ in seen] == [MAX_BATCH, 2 * MAX_BATCH, total]
+    assert [left for _, left in seen] == [total - MAX_BATCH, 7, 0]
+
+
 def test_redrive_selected_ids_skips_unknown(client: redis.Redis) -> None:
     q = ReliableQueue(client, "redrive", max_deliveries=1)
     q.push_many([b"1", b"2"])

@@ -15,7 +15,7 @@ wait for their lease; nothing is lost.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
@@ -354,14 +354,21 @@ class ReliableQueue:
             if got < MAX_BATCH:
                 return moved
 
-    async def purge(self, *, dead_only: bool = False) -> int:
+    async def purge(self, *, dead_only: bool = False,
+                    on_batch: Callable[[int, int], object] | None = None) -> int:
         """Delete every message (pending, in flight, delayed and dead), or only the dead
         letters; return how many were deleted. In-flight deliveries' acks then return
-        False. Works in batches, so it never blocks Redis for long."""
+        False. Works in batches, so it never blocks Redis for long; ``on_batch(deleted,
+        left)``, if given, is called after each batch with the running count and what is
+        still to delete (the CLI's progress line)."""
+        if on_batch is not None and not callable(on_batch):
+            raise TypeError(f"on_batch must be callable, got {type(on_batch).__name__}")
         call = self._spec.purge_call(dead_only)
         deleted = 0
         while True:
             gone, left = await self._run(self._client, call)
             deleted += gone
+            if on_batch is not None:
+                on_batch(deleted, left)
             if left == 0 or gone == 0:
                 return deleted

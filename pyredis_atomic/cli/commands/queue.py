@@ -188,7 +188,10 @@ def purge(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bo
     if not yes:
         fail(f"queue purge deletes the messages of {name!r} for good; refused without --yes")
     progress(f"purging {name!r}...")
-    deleted = _open(url, cluster, name, prefix).purge(dead_only=dead_only)
+    deleted = _open(url, cluster, name, prefix).purge(
+        dead_only=dead_only,
+        on_batch=lambda done, left: progress(f"purging {name!r}: {done} deleted, "
+                                             f"{left} left"))
     progress(None)
     if as_json:
         emit_json({"deleted": deleted})
