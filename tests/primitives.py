@@ -2,9 +2,12 @@
 
 One entry per primitive: how to build it, an exercise that calls every public method
 (waits and recovery included) and leaves a state of its own, the keys it may write, and
-its single operations. The hostile-names suite, the ACL suite and the client-kind checks
-iterate over :data:`CATALOG`, so a new primitive gets them all by adding itself here;
-``test_catalog_covers_every_primitive`` (in ``tests/test_layout.py``) fails until it does.
+its single operations. The hostile-names suite, the ACL suite, the client-kind checks and
+the catalog fault suite (a script-flush storm under every exercise, a lost reply under every
+single operation: ``tests/faults/test_catalog_faults.py``) iterate over :data:`CATALOG`, so
+a new primitive gets them all by adding itself here; ``test_catalog_covers_every_primitive``
+(in ``tests/test_layout.py``) fails until it does, and until the hostile fuzz
+(``tests/hostile/test_hostile_fuzz.py``) has the model-checked test named by ``fuzz``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class Primitive:
     wait, for suites that try them one by one (name -> function of a built object).
     ``named``: True when any name may be used (the cache's entries are named by the
     exercise's own keys, so the names suite checks the cache's entries separately).
+    ``fuzz``: the hostile fuzz's test of this primitive (hostile arguments against a model
+    of its invariants: written per primitive, so the catalog names it and
+    ``tests/test_layout.py`` checks that it exists).
     """
 
     name: str
@@ -44,6 +50,7 @@ class Primitive:
     exercise: Callable[[Any, int, str], Exercised]
     operations: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     named: bool = True
+    fuzz: str = ""
 
 
 def _lock(lock: Lock, i: int, prefix: str) -> Exercised:
@@ -154,7 +161,7 @@ CATALOG: list[Primitive] = [
               _lock, {
                   "acquire": lambda lk: lk.acquire(blocking=False),
                   "inspect": lambda lk: Lock.inspect(lk.client, lk.name),
-              }),
+              }, fuzz="test_lock_fuzz"),
     Primitive("ReliableQueue",
               lambda api, c, name, prefix: api.ReliableQueue(
                   c, name, prefix=prefix, visibility_timeout=60, max_deliveries=1),
@@ -162,13 +169,13 @@ CATALOG: list[Primitive] = [
                   "push": lambda q: q.push(b"x"),
                   "pop": lambda q: q.pop(),
                   "stats": lambda q: q.stats(),
-              }),
+              }, fuzz="test_queue_fuzz"),
     Primitive("Cache", lambda api, c, name, prefix: api.Cache(c, name, ttl=30, prefix=prefix),
               _cache, {
                   "get_or_set": lambda cache: cache.get_or_set("k", lambda: 1),
                   "get": lambda cache: cache.get("k"),
                   "set": lambda cache: cache.set("k", 1),
-              }, named=False),
+              }, named=False, fuzz="test_cache_fuzz"),
     Primitive("BoundedCounter",
               lambda api, c, name, prefix: api.BoundedCounter(
                   c, name, min=0, max=10**6, prefix=prefix),
@@ -176,12 +183,14 @@ CATALOG: list[Primitive] = [
                   "incr": lambda n: n.incr(),
                   "incr request_id": lambda n: n.incr(request_id="r"),
                   "get": lambda n: n.get(),
-              }),
+              }, fuzz="test_counter_fuzz"),
     Primitive("Semaphore",
               lambda api, c, name, prefix: api.Semaphore(c, name, 1, ttl=60, prefix=prefix),
-              _semaphore, {"acquire": lambda s: s.acquire(blocking=False)}),
+              _semaphore, {"acquire": lambda s: s.acquire(blocking=False)},
+              fuzz="test_semaphore_fuzz"),
     Primitive("RateLimiter",
               lambda api, c, name, prefix: api.RateLimiter(
                   c, name, rate=0.001, burst=100, prefix=prefix),  # no refill meanwhile
-              _ratelimit, {"hit": lambda r: r.hit(), "peek": lambda r: r.peek()}),
+              _ratelimit, {"hit": lambda r: r.hit(), "peek": lambda r: r.peek()},
+              fuzz="test_ratelimit_fuzz"),
 ]

@@ -100,6 +100,11 @@ def test_catalog_covers_every_primitive() -> None:
                 built_on_a_client.add(name)
                 assert hasattr(pyredis_atomic.asyncio, name), f"no asyncio {name}"
     assert built_on_a_client == {p.name for p in CATALOG}
+    # The hostile fuzz is model-checked per primitive: each entry names its test there.
+    fuzz = ast.parse((ROOT / "tests" / "hostile" / "test_hostile_fuzz.py").read_text())
+    tests = {n.name for n in fuzz.body if isinstance(n, ast.FunctionDef)}
+    for p in CATALOG:
+        assert p.fuzz in tests, f"{p.name}: no hostile fuzz test {p.fuzz!r}"
 
 
 
