@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from ._core import ratelimit as ratelimit_core
 from ._core import semaphore as semaphore_core
 from ._core.argformats import FORMATS
 from ._core.calls import Call
-from ._core.keys import DEFAULT_PREFIX, escape_name
+from ._core.keys import DEFAULT_PREFIX, ESCAPES, escape_name
 from ._core.script import Catalog, Script
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_VERSION", "SCHEMA_PATH", "build_manifest",
@@ -193,6 +194,24 @@ _SHAPES = {
     "semaphore_holders": "array", "semaphore_release": "integer", "server_time": "array",
 }
 
+# How a caller takes a reply apart (returns.layout), for the replies that pack several
+# values: "fields" names the space-separated fields of a string reply (then "repeat" the
+# group of fields that follows them once per item); "items" names the elements of an array
+# reply (each may have fields of its own), "rest" the elements after them; "integer" names
+# the value of an integer|array reply that is an integer. tests/test_manifest.py decodes real
+# replies with these layouts and compares them with what the Python API reports.
+_LAYOUTS: dict[str, dict[str, Any]] = {
+    "queue_push": {"fields": [], "repeat": ["id"]},
+    "queue_claim": {"items": [{"name": "header", "fields": ["acked", "reclaimed", "wait_ms"],
+                               "repeat": ["id", "deliveries"]}],
+                    "rest": "payloads"},
+    "counter_add": {"integer": "value", "items": [{"name": "value"}, {"name": "delta"}]},
+    "ratelimit_hit": {"fields": ["allowed", "remaining", "retry_after_us", "reset_after_us"]},
+    "ratelimit_peek": {"fields": ["allowed", "remaining", "retry_after_us",
+                                  "reset_after_us"]},
+    "semaphore_acquire": {"items": [{"name": "held"}, {"name": "ms"}]},
+}
+
 # The operations of each primitive: the scripts a caller runs, and how.
 _OPERATIONS: dict[str, dict[str, tuple[list[str], str]]] = {
     "lock": {
@@ -299,6 +318,15 @@ _OPERATIONS: dict[str, dict[str, tuple[list[str], str]]] = {
 }
 
 
+def _packed_fields(doc: str) -> list[str]:
+    """The field names of a packed argument, from its header's '"<a> <b> ..."' (the fields
+    are sent space-separated, in that order)."""
+    m = re.match(r'"((?:<[a-z_]+> ?)+)"', doc)
+    if m is None:
+        raise ValueError(f"a packed argument's doc must start with its \"<field> ...\": {doc!r}")
+    return re.findall(r"<([a-z_]+)>", m.group(1))
+
+
 def _script_entry(script: Script, sample: _Sample | None) -> dict[str, Any]:
     keys = []
     for i, k in enumerate(script.keys):
@@ -322,6 +350,8 @@ def _script_entry(script: Script, sample: _Sample | None) -> dict[str, Any]:
             arg["configured"] = True
         if a.variadic:
             arg["variadic"] = True
+        if a.format == "packed":
+            arg["fields"] = _packed_fields(a.doc)
         args.append(arg)
     return {
         "name": script.name,
@@ -331,7 +361,8 @@ def _script_entry(script: Script, sample: _Sample | None) -> dict[str, Any]:
         "includes": list(script.includes),
         "keys": keys,
         "args": args,
-        "returns": {"shape": _SHAPES.get(script.name), "doc": script.returns},
+        "returns": {"shape": _SHAPES.get(script.name), "doc": script.returns,
+                    **({"layout": _LAYOUTS[script.name]} if script.name in _LAYOUTS else {})},
         "flags": sorted(script.flags),
         "min_redis": ".".join(str(v) for v in script.min_redis),
         "primitive": sample.primitive if sample is not None else None,
@@ -362,6 +393,12 @@ def build_manifest(catalog: Catalog | None = None) -> dict[str, Any]:
             "operations": {op: {"scripts": names, "protocol": protocol}
                            for op, (names, protocol) in operations.items()},
         }
+    if "queue" in primitives:
+        # A delivery's receipt, as the Python core makes it from a claimed id and count.
+        marker = 987654321  # stands for the delivery count (no id holds '\ue010')
+        receipt = queue_core.Message("\ue010", b"", marker, "").receipt
+        primitives["queue"]["receipt"] = receipt.replace("\ue010", "{id}").replace(
+            str(marker), "{deliveries}")
     if "cache" in primitives:
         primitives["cache"]["copy_tags"] = {
             name: cache_core.copy_tag(name).decode() for name in ("json", "raw", "pickle")}
@@ -369,7 +406,9 @@ def build_manifest(catalog: Catalog | None = None) -> dict[str, Any]:
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
         "keys": {"escaping": ESCAPING, "default_prefix": DEFAULT_PREFIX,
-                 "placeholders": sorted(_PLACEHOLDERS.values())},
+                 "placeholders": sorted(_PLACEHOLDERS.values()),
+                 "escaped": sorted(_ESCAPED),
+                 "escapes": [list(pair) for pair in ESCAPES]},
         "errors": (
             "Every script checks its KEYS and ARGV counts and argument formats before it "
             "touches a key and answers 'ERR pyredis-atomic <script>: ...' naming the "

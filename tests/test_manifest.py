@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -182,3 +183,110 @@ def test_the_api_writes_only_keys_of_its_templates(
                  f"{prefix}semaphore:{{{escape_name(name)}}}:signal",
                  f"{prefix}cache:{escape_name(name)}:{{{escape_name(name)}}}:e"):
         assert must in written, (must, written)
+
+
+def test_the_escaping_is_also_given_as_data() -> None:
+    """keys.escapes (replace each first by the second, in order) is escape_name, and
+    keys.escaped names the placeholders it applies to, so a port needs no prose."""
+    keys = MANIFEST["keys"]
+    assert keys["escaped"] == ["key", "name"]
+    for name in [*HOSTILE, "%7B%", "}}}{{{%%", "%257D"]:
+        out = name
+        for old, new in keys["escapes"]:
+            out = out.replace(old, new)
+        assert out == escape_name(name), name
+
+
+def test_packed_arguments_name_their_fields() -> None:
+    for script in SCRIPTS.values():
+        for arg in script["args"]:
+            assert ("fields" in arg) == (arg["format"] == "packed"), (script["name"], arg)
+            if "fields" in arg and arg["default"] is not None:
+                assert len(arg["default"].split(" ")) == len(arg["fields"])
+    options = SCRIPTS["counter_add"]["args"][2]
+    assert options["fields"] == ["clamp", "initial", "ttl_ms", "request_ttl_ms"]
+    assert SCRIPTS["cache_fetch"]["args"][0]["fields"] == ["gap", "lease_ms", "token", "format"]
+
+
+def _take_apart(layout: dict[str, Any] | None, reply: Any) -> Any:
+    """A reply decoded by a returns.layout: the Python twin of tests/node/atomic.mjs's."""
+    if layout is None:
+        return reply
+    if "items" in layout:
+        if not isinstance(reply, list):
+            return {layout["integer"]: reply}
+        out = {item["name"]: _take_apart(item, reply[i])
+               for i, item in enumerate(layout["items"])}
+        if "rest" in layout:
+            out[layout["rest"]] = reply[len(layout["items"]):]
+        return out
+    if "fields" in layout:
+        parts = (reply.decode() if isinstance(reply, bytes) else reply).split(" ")
+        out = dict(zip(layout["fields"], parts, strict=False))
+        if "repeat" in layout:
+            group, start = layout["repeat"], len(layout["fields"])
+            out["groups"] = [dict(zip(group, parts[i:i + len(group)], strict=True))
+                             for i in range(start, len(parts) - len(group) + 1, len(group))]
+        return out
+    return reply
+
+
+def _raw(client: redis.Redis, script: str, args: list[Any], **values: str) -> Any:
+    """``script`` sent as another language would: keys from the templates, by EVAL."""
+    entry = SCRIPTS[script]
+    keys = [expand_template(k["template"], prefix="atomic:", **values) for k in entry["keys"]]
+    reply = client.execute_command("EVAL", entry["source"], len(keys), *keys, *args)
+    return _take_apart(entry["returns"].get("layout"), reply)
+
+
+def _default(script: str, arg: str) -> str:
+    return str(next(a["default"] for a in SCRIPTS[script]["args"] if a["name"] == arg))
+
+
+def test_reply_layouts_take_real_replies_apart(redis_client: redis.Redis) -> None:
+    """Replies decoded with returns.layout agree with what the Python API reports, and the
+    queue's receipt template acknowledges what was claimed."""
+    layouts = {s["name"] for s in MANIFEST["scripts"] if "layout" in s["returns"]}
+    assert {"queue_push", "queue_claim", "counter_add", "ratelimit_hit"} <= layouts
+    jsonschema.validate(MANIFEST, load_schema())
+
+    pushed = _raw(redis_client, "queue_push", ["0", "0", "0", b"a", b"\x00\xff"], name="q")
+    ids = [g["id"] for g in pushed["groups"]]
+    q = ReliableQueue(redis_client, "q")
+    assert q.stats().pending == 2
+    head = [_default("queue_claim", "lease_ms"), _default("queue_claim", "max_deliveries")]
+    claim = _raw(redis_client, "queue_claim",
+                 [*head, "5", _default("queue_claim", "reclaim"), ""], name="q")
+    assert [g["id"] for g in claim["header"]["groups"]] == ids
+    assert [g["deliveries"] for g in claim["header"]["groups"]] == ["1", "1"]
+    assert claim["payloads"] == [b"a", b"\x00\xff"]
+    assert claim["header"]["acked"] == "0"
+    assert q.stats().in_flight == 2
+    template = MANIFEST["primitives"]["queue"]["receipt"]
+    receipts = [template.format(**g) for g in claim["header"]["groups"]]
+    acked = _raw(redis_client, "queue_claim",
+                 [*head, "0", _default("queue_claim", "reclaim"), " ".join(receipts)], name="q")
+    assert acked["header"]["acked"] == "2"
+    assert q.stats().in_flight == 0
+
+    counter = BoundedCounter(redis_client, "c", max=10)
+    counter.incr(8)
+    assert _raw(redis_client, "counter_add", ["5", "10", "1 0 0 3600000"], name="c",
+                request_id="r1") == {"value": 10, "delta": 2}
+    assert _raw(redis_client, "counter_add", ["-1", "-9007199254740991", "0 0 0 3600000"],
+                name="c", request_id="r2") == {"value": 9}
+    assert counter.get() == 9
+
+    limiter = RateLimiter(redis_client, "r", rate=10, period=1.0, burst=3)
+    for _ in range(3):
+        limiter.hit()
+    hit = _raw(redis_client, "ratelimit_hit", ["100000", "3", "1"], name="r")
+    assert set(hit) == {"allowed", "remaining", "retry_after_us", "reset_after_us"}
+    assert (hit["allowed"], hit["remaining"]) == ("0", "0")
+    assert int(hit["retry_after_us"]) > 0
+
+    sem = Semaphore(redis_client, "s", limit=1)
+    assert sem.acquire() is not None
+    taken = _raw(redis_client, "semaphore_acquire", ["p2", "1", "30000"], name="s")
+    assert taken["held"] == 0
+    assert 0 < taken["ms"] <= 30_000

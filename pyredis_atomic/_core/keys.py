@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_PREFIX", "KeyLayout", "check_prefix", "escape_name"]
+__all__ = ["DEFAULT_PREFIX", "ESCAPES", "KeyLayout", "check_prefix", "escape_name"]
 
 DEFAULT_PREFIX = "atomic:"
 MAX_NAME_BYTES = 4096
 
 
+# What escape_name replaces, in this order ('%' first, so an escape cannot be faked).
+ESCAPES = (("%", "%25"), ("{", "%7B"), ("}", "%7D"))
+
+
 def escape_name(name: str) -> str:
-    """Escape the characters that would break or fake a hash tag."""
+    """Escape the characters that would break or fake a hash tag (:data:`ESCAPES`)."""
     return name.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
 
 

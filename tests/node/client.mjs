@@ -1,0 +1,207 @@
+// The Node.js side of tests/test_node_client.py: a service in another language sharing
+// locks, queues and counters with Python, knowing only the exported manifest.
+//
+//   node tests/node/client.mjs <scenario> <redis url> <manifest.json> '<params json>'
+//
+// Prints one JSON object per line ({"event": ...}) as it goes; the test drives it by
+// pushing to the list params.go (the test's own key) and reads its events.
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { loadManifest, Scripts, sha1 } from './atomic.mjs';
+
+const [scenario, url, manifestPath, paramsJson = '{}'] = process.argv.slice(2);
+if (!scenario || !url || !manifestPath) {
+  console.error('usage: node client.mjs <scenario> <redis url> <manifest.json> [params json]');
+  process.exit(2);
+}
+const params = JSON.parse(paramsJson);
+const manifest = loadManifest(manifestPath);
+const redis = new Redis(url, { connectionName: params.client_name ?? 'node-client',
+                               maxRetriesPerRequest: 0, enableOfflineQueue: true });
+const scripts = new Scripts(redis, manifest, { prefix: params.prefix });
+
+function emit(event, data = {}) {
+  process.stdout.write(JSON.stringify({ event, t: performance.timeOrigin + performance.now(),
+                                        ...data }) + '\n');
+}
+
+// Wait for the test's go-ahead (an LPUSH to params.go); returns what it pushed.
+async function go(timeoutS = 60) {
+  const reply = await redis.blpop(params.go, timeoutS);
+  if (reply === null) throw new Error(`no go-ahead on ${params.go} within ${timeoutS} s`);
+  return reply[1];
+}
+
+// -- lock: primitives.lock.operations.acquire's protocol ---------------------------------
+async function lockAcquire(name, { timeoutMs = 30000, ttlMs } = {}) {
+  const token = randomBytes(16).toString('hex');
+  const keys = scripts.keys('lock_acquire', { name });
+  const signal = scripts.key('lock', 'signal', { name });
+  const deadline = Date.now() + timeoutMs;
+  let waited = false;
+  for (;;) {
+    const reply = await scripts.call('lock_acquire', keys,
+                                     scripts.args('lock_acquire', { token, ttl_ms: ttlMs }));
+    if (reply > 0) return { token, fence: reply, waited };
+    const left = deadline - Date.now();
+    if (left <= 0) return null;
+    // the holder's lease ends in -1 - reply ms (0: no expiry): wait at most that long
+    const leaseLeft = reply < 0 ? -1 - reply : left;
+    const waitMs = Math.max(1, Math.min(leaseLeft, left));
+    if (!waited) emit('lock-waiting', { holder_lease_ms: leaseLeft });
+    waited = true;
+    await redis.blpop(signal, waitMs / 1000);
+  }
+}
+
+async function lockRelease(name, { token, fence }) {
+  return scripts.call('lock_release', scripts.keys('lock_release', { name }),
+                      scripts.args('lock_release', { token, fence }));
+}
+
+async function lockScenario() {
+  const { name } = params;
+  // 1. take the lock, then hand it to the Python waiter that blocks on it
+  const first = await lockAcquire(name);
+  emit('acquired', { fence: first.fence, waited: first.waited });
+  await go();
+  const sent = performance.timeOrigin + performance.now();
+  const released = await lockRelease(name, first);
+  emit('released', { result: released, sent });
+  // 2. wait for the lock Python holds now (BLPOP on its signal key), take it when released
+  await go();
+  const second = await lockAcquire(name);
+  emit('acquired', { fence: second.fence, waited: second.waited });
+  const again = await lockRelease(name, second);
+  emit('released', { result: again });
+  // a second release of the same acquisition: 2 (a re-send is recognised)
+  emit('released-again', { result: await lockRelease(name, second) });
+}
+
+// -- queue ------------------------------------------------------------------------------
+// Deterministic binary payloads: every byte value, NUL, invalid UTF-8, empty and large.
+function payload(i) {
+  if (i === 0) return Buffer.alloc(0);
+  if (i === 1) return Buffer.from(Array.from({ length: 256 }, (_, b) => b));
+  if (i === 2) return Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0x80]);
+  const size = (i * 37) % 700 + 1;
+  return Buffer.from(Array.from({ length: size }, (_, j) => (i * 131 + j * 7) % 256));
+}
+
+async function queuePush() {
+  const { name, count, batch = 100 } = params;
+  const keys = scripts.keys('queue_push', { name });
+  const ids = [];
+  for (let start = 0; start < count; start += batch) {
+    const items = [];
+    for (let i = start; i < Math.min(count, start + batch); i += 1) items.push(payload(i));
+    const reply = await scripts.call('queue_push', keys, scripts.args('queue_push', { items }));
+    ids.push(...scripts.decode('queue_push', reply).groups.map((g) => g.id));
+  }
+  const payloads = Array.from({ length: count }, (_, i) => payload(i).toString('base64'));
+  emit('pushed', { ids, payloads });
+}
+
+// Consume `count` messages: claim (acking the previous batch in the same call), and when
+// nothing was claimed BLPOP the signal key for at most wait_ms (primitives.queue pop).
+async function queueConsume() {
+  const { name, count, n = 50, timeout_ms: timeoutMs = 60000 } = params;
+  const keys = scripts.keys('queue_claim', { name });
+  const signal = scripts.key('queue', 'signal', { name });
+  const receiptOf = (g) => expandReceipt(g);
+  const got = [];
+  let acks = [];
+  let acked = 0;
+  let announced = false;
+  const deadline = Date.now() + timeoutMs;
+  while (got.length < count || acks.length) {
+    if (Date.now() > deadline) throw new Error(`consumed ${got.length} of ${count} in time`);
+    const want = got.length < count ? Math.min(n, count - got.length) : 0;
+    const reply = await scripts.call('queue_claim', keys, scripts.args('queue_claim', {
+      n: want, acks: acks.join(' ') }), { buffers: true });
+    const claim = scripts.decode('queue_claim', reply);
+    acked += Number(claim.header.acked);
+    acks = [];
+    claim.header.groups.forEach((g, i) => {
+      got.push({ id: g.id, deliveries: Number(g.deliveries),
+                 payload: claim.payloads[i].toString('base64') });
+      acks.push(receiptOf(g));
+    });
+    if (claim.header.groups.length === 0 && want > 0) {
+      if (!announced) emit('queue-waiting');
+      announced = true;
+      const waitMs = Number(claim.header.wait_ms);
+      const left = deadline - Date.now();
+      const bound = waitMs >= 0 ? Math.min(waitMs, left) : left;
+      await redis.blpop(signal, Math.max(1, bound) / 1000);
+    }
+  }
+  emit('consumed', { messages: got, acked });
+}
+
+// A receipt from a claimed message's fields, by primitives.queue.receipt ({id}/{deliveries}).
+function expandReceipt(fields) {
+  return manifest.primitives.queue.receipt.replace(/\{([a-z_]+)\}/g, (_, f) => fields[f]);
+}
+
+// -- counter ----------------------------------------------------------------------------
+// Each step: {delta, bound, clamp}; bound null = none (the integer format's own limit).
+async function counterScenario() {
+  const { name, steps } = params;
+  const add = scripts.script('counter_add');
+  const limit = add.args.find((a) => a.name === 'bound').schema.maximum;
+  const keys = scripts.keys('counter_add', { name }, {
+    request: scripts.key('counter', 'counter', { name }) }); // no request id
+  const results = [];
+  for (const step of steps) {
+    const bound = step.bound ?? (step.delta >= 0 ? limit : -limit);
+    try {
+      const reply = await scripts.call('counter_add', keys, scripts.args('counter_add', {
+        delta: step.delta, bound, options: { clamp: step.clamp ? 1 : 0 } }));
+      results.push({ ...step, reply: scripts.decode('counter_add', reply) });
+    } catch (err) {
+      results.push({ ...step, error: String(err.message) });
+    }
+  }
+  const value = await scripts.call('counter_get', scripts.keys('counter_get', { name }),
+                                   scripts.args('counter_get'));
+  emit('counter', { results, value });
+}
+
+// -- NOSCRIPT: a flushed script cache, recovered with the manifest's sources ------------
+async function noscriptScenario() {
+  const { name } = params;
+  const bad = manifest.scripts.filter((s) => sha1(s.source) !== s.sha1).map((s) => s.name);
+  await redis.call('SCRIPT', 'FLUSH');
+  const keys = scripts.keys('counter_get', { name });
+  let noscript = null;
+  try {
+    await redis.call('EVALSHA', scripts.script('counter_get').sha1, keys.length, ...keys,
+                     ...scripts.args('counter_get'));
+  } catch (err) {
+    noscript = String(err.message);
+  }
+  const before = scripts.evals;
+  const value = await scripts.call('counter_get', keys, scripts.args('counter_get'));
+  const fellBack = scripts.evals - before;
+  const [cached] = await redis.call('SCRIPT', 'EXISTS', scripts.script('counter_get').sha1);
+  const loaded = await redis.call('SCRIPT', 'LOAD', scripts.script('lock_acquire').source);
+  emit('noscript', { noscript, value, fell_back: fellBack, cached_after_eval: cached,
+                     script_load_sha1: loaded, lock_acquire_sha1: scripts.script('lock_acquire').sha1,
+                     sources_not_matching_sha1: bad, scripts: manifest.scripts.length });
+}
+
+const scenarios = {
+  lock: lockScenario, 'queue-push': queuePush, 'queue-consume': queueConsume,
+  counter: counterScenario, noscript: noscriptScenario,
+};
+try {
+  if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
+  await scenarios[scenario]();
+  emit('done', { evals: scripts.evals });
+} catch (err) {
+  emit('error', { message: String(err.stack ?? err) });
+  process.exitCode = 1;
+} finally {
+  redis.disconnect();
+}
