@@ -19,20 +19,16 @@ from ._core.keys import DEFAULT_PREFIX
 from ._core.lock import (
     _UNSET,
     ACQUIRED,
-    LockCore,
+    LockHolding,
     LockInfo,
+    LockKeys,
+    LockSpec,
     Renewal,
-    acquire_call,
-    check_ttl,
     decode_info,
-    extend_call,
     inspect_call,
     lock_keys,
-    release_call,
     renew_interval,
-    wait_flow,
 )
-from ._core.validate import to_millis
 from ._core.waiting import Deadline
 from ._runtime import Background, Client, Mutex, check_client, settle
 from ._sync import Cancelled, CancelWatch, drive, run_bounded, shielded, warm_bounded
@@ -44,7 +40,7 @@ __all__ = ["Lock", "LockInfo"]
 log = logging.getLogger("pyredis_atomic.lock")
 
 
-class Lock(LockCore):
+class Lock:
     """A distributed lock named ``name`` on a redis-py client (standalone or Cluster).
 
     ``ttl``: the lease in seconds (millisecond precision): a holder that crashes keeps the
@@ -67,7 +63,8 @@ class Lock(LockCore):
             write_somewhere(fence=lock.fence)
     """
 
-    __slots__ = ("_client", "_durability", "_registry", "_renewal")
+    __slots__ = ("__weakref__", "_client", "_durability", "_hold", "_registry", "_renewal",
+                 "_spec")
 
     def __init__(
         self,
@@ -83,8 +80,9 @@ class Lock(LockCore):
         registry: ScriptRegistry | None = None,
     ) -> None:
         client = check_client(client)
-        super().__init__(name, ttl, timeout=timeout, auto_renew=auto_renew, on_lost=on_lost,
-                         prefix=prefix)
+        self._spec = spec = LockSpec(name, ttl, timeout=timeout, auto_renew=auto_renew,
+                                     on_lost=on_lost, prefix=prefix)
+        self._hold = LockHolding(spec)
         self._durability = check_durability(durability)
         self._client = client
         self._registry = registry or default_registry()
@@ -94,6 +92,58 @@ class Lock(LockCore):
     def client(self) -> Client:
         """The redis-py client the lock talks to."""
         return self._client
+
+    @property
+    def name(self) -> str:
+        """The lock's name."""
+        return self._spec.name
+
+    @property
+    def keys(self) -> LockKeys:
+        """The lock's Redis keys (``lock``, ``fences``, ``signal``; one hash tag)."""
+        return self._spec.keys
+
+    @property
+    def ttl(self) -> float:
+        """The lease in seconds."""
+        return self._spec.ttl
+
+    @property
+    def timeout(self) -> float | None:
+        """The default wait of :meth:`acquire` in seconds (None: forever)."""
+        return self._spec.timeout
+
+    @property
+    def auto_renew(self) -> bool:
+        """Whether acquisitions are renewed in the background until released."""
+        return self._spec.auto_renew
+
+    @property
+    def on_lost(self) -> Callable[[Lock], object] | None:
+        """Called with the lock when a renewal finds it lost (auto-renew only)."""
+        return self._spec.on_lost
+
+    @property
+    def fence(self) -> int:
+        """The fencing token of the current (or last) acquisition: strictly increasing per
+        lock name across all clients. Pass it to the resource you guard, which should refuse
+        writes carrying a lower fence than one it has seen."""
+        return self._hold.known_fence()
+
+    @property
+    def lost(self) -> bool:
+        """True when this acquisition is known to be lost: a renewal, ``extend`` or
+        ``release`` found the lock no longer ours (lease expired or broken)."""
+        return self._hold.lost
+
+    @property
+    def held(self) -> bool:
+        """True between a successful ``acquire`` and ``release`` (client-side view; see
+        :meth:`owned` for the server's)."""
+        return self._hold.token is not None
+
+    def __repr__(self) -> str:
+        return self._hold.describe(f"{type(self).__module__}.{type(self).__qualname__}")
 
     # -- acquire --------------------------------------------------------------------------
     def acquire(self, blocking: bool = True, timeout: float | None = _UNSET) -> bool:
@@ -109,26 +159,26 @@ class Lock(LockCore):
         raises a connection error, the next ``acquire()`` on this object re-sends the same
         token, so a lock taken by the lost attempt is recognised as ours.
         """
-        wait = self._resolve_timeout(blocking, timeout)
-        token = self._start()
+        spec, hold = self._spec, self._hold
+        wait = spec.resolve_timeout(blocking, timeout)
+        token = hold.start()
         if self._renewal is not None:
             self._stop_renewal()
         since = time.monotonic()
         watch = CancelWatch()
         try:
-            ok, value = self._registry.run(self._client,
-                                           acquire_call(self.keys, token, self.ttl_ms))
+            ok, value = self._registry.run(self._client, spec.acquire_call(token))
             if watch.requested():  # a cancellation the client swallowed (see CancelWatch)
                 raise Cancelled
             if ok != ACQUIRED:
                 if not blocking or wait == 0:
-                    self._not_acquired()
+                    hold.not_acquired()
                     return False
                 left = None if wait is None else wait - (time.monotonic() - since)
-                flow = wait_flow(self.keys, token, self.ttl_ms, Deadline(left), value)
+                flow = spec.wait_flow(token, Deadline(left), value)
                 got = drive(self._client, flow, self._registry)
                 if got is None:
-                    self._not_acquired()
+                    hold.not_acquired()
                     return False
                 value, since = got
         except BaseException as exc:
@@ -139,12 +189,12 @@ class Lock(LockCore):
                 # (After a connection error the token stays pending for the next acquire.)
                 shielded(self._abandon, token)
             raise
-        self._acquired(token, value, since)
+        hold.acquired(token, value, since)
         if self._durability is not None:
             self._confirm_durable(token)
-        if self.auto_renew:
+        if spec.auto_renew:
             # Within the time to the first renewal (a third of the lease).
-            warm_bounded(self._client, renew_interval(self.ttl))
+            warm_bounded(self._client, renew_interval(spec.ttl))
             self._start_renewal(token, since)
         return True
 
@@ -168,13 +218,13 @@ class Lock(LockCore):
                 self.release()
         except LockNotOwnedError as err:
             if exc is None:
-                raise self._lost_error() from err
-            _note(exc, str(self._lost_error()))
+                raise self._hold.lost_error() from err
+            _note(exc, str(self._hold.lost_error()))
             return
-        if self._lost:
+        if self._hold.lost:
             if exc is None:
-                raise self._lost_error()
-            _note(exc, str(self._lost_error()))
+                raise self._hold.lost_error()
+            _note(exc, str(self._hold.lost_error()))
 
     # -- release / extend -----------------------------------------------------------------
     def release(self) -> None:
@@ -185,13 +235,14 @@ class Lock(LockCore):
         release whose first send went through is recognised (the fence history says so)
         and succeeds; after a connection error, calling ``release()`` again is safe.
         """
-        token = self._require_token()
+        hold = self._hold
+        token = hold.require_token()
         self._stop_renewal()
-        result = self._registry.run(
-            self._client, release_call(self.keys, token, self._fence or 0, self.wake_ms))
-        self._ended()
+        result = self._registry.run(self._client,
+                                    self._spec.release_call(token, hold.fence or 0))
+        hold.ended()
         if not result:
-            raise self._not_owned("release")
+            raise hold.not_owned("release")
 
     def _confirm_durable(self, token: str) -> None:
         """WAIT until the lock is on enough replicas: a token-checked extend (same lease)
@@ -204,15 +255,15 @@ class Lock(LockCore):
         d = self._durability
         try:
             owned = self._registry.run_durable(
-                self._client, extend_call(self.keys, token, self.ttl_ms), d.replicas, d.timeout)
+                self._client, self._spec.extend_call(token), d.replicas, d.timeout)
         except Exception:
             try:
                 self.release()
             except Exception:
-                self._forget(token)
+                self._hold.forget(token)
             raise
         if not owned:
-            raise self._not_owned("extend")
+            raise self._hold.not_owned("extend")
 
     def extend(self, ttl: float | None = None) -> None:
         """Reset the remaining lease to ``ttl`` seconds (default: the lock's ``ttl``).
@@ -220,11 +271,11 @@ class Lock(LockCore):
         Raises :class:`LockNotOwnedError` if the lock is no longer ours; an expired lock is
         never brought back. Re-sending is harmless: it resets the lease again.
         """
-        ttl_ms = self.ttl_ms if ttl is None else to_millis(check_ttl(ttl))
-        token = self._require_token()
+        ttl_ms = self._spec.lease_ms(ttl)
+        token = self._hold.require_token()
         sent = time.monotonic()
-        if not self._registry.run(self._client, extend_call(self.keys, token, ttl_ms)):
-            raise self._not_owned("extend")
+        if not self._registry.run(self._client, self._spec.extend_call(token, ttl_ms)):
+            raise self._hold.not_owned("extend")
         renewal = self._renewal
         if renewal is not None:
             renewal.expires_at = max(renewal.expires_at, sent + ttl_ms / 1000)
@@ -232,15 +283,15 @@ class Lock(LockCore):
     # -- queries --------------------------------------------------------------------------
     def owned(self) -> bool:
         """Ask the server whether this object's acquisition still holds the lock."""
-        token = self._token
+        token = self._hold.token
         if token is None:
             return False
-        reply = self._registry.run(self._client, inspect_call(self.keys, token))
+        reply = self._registry.run(self._client, self._spec.inspect_call(token))
         return reply[0] == 2
 
     def locked(self) -> bool:
         """Ask the server whether anyone holds the lock."""
-        reply = self._registry.run(self._client, inspect_call(self.keys))
+        reply = self._registry.run(self._client, self._spec.inspect_call())
         return reply[0] != 0
 
     @staticmethod
@@ -256,16 +307,15 @@ class Lock(LockCore):
     # -- internals ------------------------------------------------------------------------
     def _abandon(self, token: str) -> None:
         try:
-            self._registry.run(self._client,
-                               release_call(self.keys, token, 0, self.wake_ms))
-            self._pending = None
+            self._registry.run(self._client, self._spec.release_call(token, 0))
+            self._hold.pending = None
         except Exception:  # best effort: the lease bounds whatever is left
             log.debug("could not abandon lock %r", self.name, exc_info=True)
 
     def _start_renewal(self, token: str, since: float) -> None:
-        renewal = Renewal(self, self._client, token, since, Mutex())
+        renewal = Renewal(self, self._hold, self._client, token, since, Mutex())
         self._renewal = renewal
-        _RENEWER.add(renewal, renewal.first_due(self))
+        _RENEWER.add(renewal, renewal.first_due())
 
     def _stop_renewal(self) -> None:
         renewal = self._renewal
@@ -301,11 +351,11 @@ def _renew(renewal: Renewal) -> float | None:
             if left > 0:
                 # A durable lock's renewals are confirmed by WAIT like its acquisition.
                 result = run_bounded(
-                    renewal.client, extend_call(lock.keys, renewal.token, lock.ttl_ms),
+                    renewal.client, lock._spec.extend_call(renewal.token),
                     left, lock._registry, lock._durability)
         except Exception as exc:
             error = exc
-        due = renewal.outcome(lock, sent, result, error)
+        due = renewal.outcome(sent, result, error)
     # due None: lost (the outcome logged the lock.lost event).
     if due is None and lock.on_lost is not None:
         try:

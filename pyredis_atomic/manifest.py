@@ -114,12 +114,11 @@ def _samples(name: str = _NAME, prefix: str = _PREFIX, key: str = _KEY,
         out[call.script] = _Sample(primitive, call, frozenset(per_call.split()),
                                    frozenset(configured.split()))
 
-    lock = lock_core.LockCore(name, _signature_default(Lock, "ttl"), timeout=None,
-                              auto_renew=False, on_lost=None, prefix=prefix)
-    add("lock", lock_core.acquire_call(lock.keys, "token", lock.ttl_ms), "token")
-    add("lock", lock_core.release_call(lock.keys, "token", 1, lock.wake_ms), "token fence")
-    add("lock", lock_core.extend_call(lock.keys, "token", lock.ttl_ms), "token")
-    add("lock", lock_core.inspect_call(lock.keys, "token"), "token")
+    lock = lock_core.LockSpec(name, _signature_default(Lock, "ttl"), prefix=prefix)
+    add("lock", lock.acquire_call("token"), "token")
+    add("lock", lock.release_call("token", 1), "token fence")
+    add("lock", lock.extend_call("token"), "token")
+    add("lock", lock.inspect_call("token"), "token")
     add("lock", lock_core.break_call(lock.keys))
 
     q = queue_core.QueueCore(name, prefix=prefix)

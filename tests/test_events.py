@@ -101,8 +101,9 @@ def test_renewal_failure_on_the_connection_is_reported_and_retried(
         caplog: pytest.LogCaptureFixture, redis_client: redis.Redis) -> None:
     caplog.set_level(logging.WARNING, logger="pyredis_atomic")
     lock = Lock(redis_client, "flaky", ttl=10)  # nothing sent: the outcome is I/O-free
-    renewal = Renewal(lock, redis_client, "token", time.monotonic(), threading.Lock())
-    due = renewal.outcome(lock, time.monotonic(), None, redis_exc.ConnectionError("reset"))
+    renewal = Renewal(lock, lock._hold, redis_client, "token", time.monotonic(),
+                      threading.Lock())
+    due = renewal.outcome(time.monotonic(), None, redis_exc.ConnectionError("reset"))
     assert due is not None
     rec = only(caplog, "lock.renewal_failed")
     assert (rec.lock, rec.error) == ("flaky", "ConnectionError")  # type: ignore[attr-defined]

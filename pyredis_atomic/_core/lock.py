@@ -1,5 +1,6 @@
-"""The I/O-free core of the Lock: keys, argument checks, script calls, the waiting flow,
-the renewal schedule and the state that the sync and asyncio front ends share.
+"""The I/O-free core of the Lock: keys, argument checks, script calls (:class:`LockSpec`),
+the waiting flow, the renewal schedule and the holder state (:class:`LockHolding`) that
+the sync and asyncio front ends share.
 
 Keys of the lock called ``name`` (all in one hash tag, so one Cluster slot)::
 
@@ -33,9 +34,10 @@ from .waiting import Deadline, wait_step, wait_then
 __all__ = [
     "ACQUIRED",
     "ON_LOST_MARGIN",
-    "LockCore",
+    "LockHolding",
     "LockInfo",
     "LockKeys",
+    "LockSpec",
     "Renewal",
     "acquire_call",
     "break_call",
@@ -257,30 +259,34 @@ class Renewal:
     renewal is in flight once ``release()`` proceeds.
     """
 
-    __slots__ = ("active", "client", "expires_at", "lock_ref", "mutex", "token")
+    __slots__ = ("active", "client", "expires_at", "hold", "lock_ref", "mutex", "token")
 
-    def __init__(self, lock: LockCore, client: Any, token: str, since: float,
-                 mutex: Any) -> None:
-        self.lock_ref: weakref.ref[LockCore] = weakref.ref(lock)
+    def __init__(self, lock: object, hold: LockHolding, client: Any, token: str,
+                 since: float, mutex: Any) -> None:
+        self.lock_ref: weakref.ref[Any] = weakref.ref(lock)
+        self.hold = hold
         self.client = client
         self.token = token
         self.mutex = mutex
         self.active = True
         # Conservative: the lease started no earlier than the acquire was sent.
-        self.expires_at = since + lock.ttl
+        self.expires_at = since + hold.spec.ttl
 
-    def first_due(self, lock: LockCore) -> float:
+    def first_due(self) -> float:
         """When the first renewal is due."""
-        return self.expires_at - lock.ttl + renew_interval(lock.ttl)
+        ttl = self.hold.spec.ttl
+        return self.expires_at - ttl + renew_interval(ttl)
 
-    def outcome(self, lock: LockCore, sent: float, result: int | None,
+    def outcome(self, sent: float, result: int | None,
                 error: BaseException | None) -> float | None:
         """Digest one renewal attempt: the next due time, or None when the lock is lost
         (then the renewal is inactive and the lock is marked lost; the caller fires
         ``on_lost``)."""
+        hold = self.hold
+        ttl = hold.spec.ttl
         if error is None and result == 1:
-            self.expires_at = sent + lock.ttl
-            return sent + renew_interval(lock.ttl)
+            self.expires_at = sent + ttl
+            return sent + renew_interval(ttl)
         # A renewal of a durable lock that too few replicas confirmed is retried like one
         # that failed on the connection: a master cut off from its replicas (a Sentinel
         # split brain) must not keep the lock alive on its own past the lease.
@@ -289,34 +295,32 @@ class Renewal:
                                   or isinstance(error, DurabilityError)):
             left = self.expires_at - time.monotonic()
             if left > 0:
+                name = hold.spec.name
                 events.emit("lock.renewal_failed", "lock %r (fence %s): renewal failed "
-                            "(%s), retrying while the lease lasts (%.3f s)", lock.name,
-                            lock._fence, error, left, lock=lock.name, fence=lock._fence,
+                            "(%s), retrying while the lease lasts (%.3f s)", name,
+                            hold.fence, error, left, lock=name, fence=hold.fence,
                             error=type(error).__name__)
-                return time.monotonic() + retry_interval(lock.ttl, left)
+                return time.monotonic() + retry_interval(ttl, left)
         # Not ours any more, or the lease has run out while Redis was unreachable (we can
         # no longer tell whether someone else holds it), or a refusal such as a wrong type.
         self.active = False
-        lock._mark_lost("renew", error)
+        hold.mark_lost("renew", error)
         return None
 
 
-# -- shared state of a lock object ----------------------------------------------------------
+# -- one lock object: its settings and calls, and its holder state -----------------------
 _UNSET: Any = object()
 
 
-class LockCore:
-    """State and checks common to the sync and asyncio ``Lock`` (no I/O here).
+class LockSpec:
+    """The I/O-free half of one ``Lock``: its validated settings, keys and calls (nothing
+    here changes after construction; the holder state is :class:`LockHolding`)."""
 
-    The token lives on the object, never in thread-local storage: any thread or task may
-    release what another acquired through the same object.
-    """
+    __slots__ = ("auto_renew", "keys", "on_lost", "timeout", "ttl", "ttl_ms", "wake_ms")
 
-    __slots__ = ("__weakref__", "_fence", "_held_since", "_lost", "_pending", "_token",
-                 "auto_renew", "keys", "on_lost", "timeout", "ttl", "ttl_ms", "wake_ms")
-
-    def __init__(self, name: str, ttl: float, *, timeout: float | None, auto_renew: bool,
-                 on_lost: Callable[[Any], object] | None, prefix: str) -> None:
+    def __init__(self, name: object, ttl: object, *, timeout: object = None,
+                 auto_renew: object = False, on_lost: object = None,
+                 prefix: object = DEFAULT_PREFIX) -> None:
         self.keys = lock_keys(name, prefix)
         self.ttl = check_ttl(ttl)
         self.ttl_ms = to_millis(self.ttl)
@@ -325,43 +329,14 @@ class LockCore:
         self.timeout = check_timeout(timeout)
         self.auto_renew = check_flag(auto_renew, "auto_renew")
         self.on_lost = check_on_lost(on_lost)
-        self._token: str | None = None
-        self._fence: int | None = None
-        self._lost = False
-        # The token of an acquire that failed on the connection: it may hold the lock, so
-        # the next acquire re-sends it (and then counts as acquired, not as a wait on itself).
-        self._pending: str | None = None
-        self._held_since = 0.0
 
     @property
     def name(self) -> str:
         """The lock's name."""
         return self.keys.name
 
-    @property
-    def fence(self) -> int:
-        """The fencing token of the current (or last) acquisition: strictly increasing per
-        lock name across all clients. Pass it to the resource you guard, which should refuse
-        writes carrying a lower fence than one it has seen."""
-        fence = self._fence
-        if fence is None:
-            raise LockNotOwnedError(f"lock {self.name!r} was never acquired by this object",
-                                    key=self.keys.lock)
-        return fence
-
-    @property
-    def lost(self) -> bool:
-        """True when this acquisition is known to be lost: a renewal, ``extend`` or
-        ``release`` found the lock no longer ours (lease expired or broken)."""
-        return self._lost
-
-    @property
-    def held(self) -> bool:
-        """True between a successful ``acquire`` and ``release`` (client-side view; see
-        :meth:`owned` for the server's)."""
-        return self._token is not None
-
-    def _resolve_timeout(self, blocking: bool, timeout: object) -> float | None:
+    def resolve_timeout(self, blocking: bool, timeout: object) -> float | None:
+        """The wait of one ``acquire(blocking, timeout)`` (``_UNSET``: the lock's own)."""
         check_flag(blocking, "blocking")
         if timeout is _UNSET:
             return self.timeout
@@ -369,69 +344,132 @@ class LockCore:
             raise ValueError("timeout cannot be used with blocking=False")
         return check_timeout(timeout)
 
-    def _start(self) -> str:
-        if self._token is not None and not self._lost:
-            raise RuntimeError(f"lock {self.name!r} is already held by this Lock object "
-                               "(locks are not reentrant): release() it first")
-        token = self._pending or new_token()
-        self._pending = token
+    def acquire_call(self, token: str) -> Call[tuple[int, int]]:
+        """See :func:`acquire_call`."""
+        return acquire_call(self.keys, token, self.ttl_ms)
+
+    def wait_flow(self, token: str, deadline: Deadline,
+                  pttl_ms: int) -> Flow[tuple[int, float] | None]:
+        """See :func:`wait_flow`."""
+        return wait_flow(self.keys, token, self.ttl_ms, deadline, pttl_ms)
+
+    def release_call(self, token: str, fence: int) -> Call[int]:
+        """See :func:`release_call` (an untaken wake-up lives ``wake_ms``)."""
+        return release_call(self.keys, token, fence, self.wake_ms)
+
+    def lease_ms(self, ttl: object = None) -> int:
+        """A lease given in seconds (checked), in ms; None: the lock's own."""
+        return self.ttl_ms if ttl is None else to_millis(check_ttl(ttl))
+
+    def extend_call(self, token: str, ttl_ms: int | None = None) -> Call[int]:
+        """See :func:`extend_call`; default lease: the lock's."""
+        return extend_call(self.keys, token, self.ttl_ms if ttl_ms is None else ttl_ms)
+
+    def inspect_call(self, token: str = "") -> Call[list[int]]:
+        """See :func:`inspect_call`."""
+        return inspect_call(self.keys, token)
+
+
+class LockHolding:
+    """The holder state of one ``Lock`` object and its transitions (no I/O).
+
+    The token lives on the object, never in thread-local storage: any thread or task may
+    release what another acquired through the same object.
+    """
+
+    __slots__ = ("fence", "held_since", "lost", "pending", "spec", "token")
+
+    def __init__(self, spec: LockSpec) -> None:
+        self.spec = spec
+        self.token: str | None = None
+        self.fence: int | None = None
+        self.lost = False
+        # The token of an acquire that failed on the connection: it may hold the lock, so
+        # the next acquire re-sends it (and then counts as acquired, not as a wait on itself).
+        self.pending: str | None = None
+        self.held_since = 0.0
+
+    def known_fence(self) -> int:
+        """The fence of the current (or last) acquisition; raises if there was none."""
+        fence = self.fence
+        if fence is None:
+            raise LockNotOwnedError(
+                f"lock {self.spec.name!r} was never acquired by this object",
+                key=self.spec.keys.lock)
+        return fence
+
+    def start(self) -> str:
+        """The token of a new acquire (the pending one, if a lost attempt may hold)."""
+        if self.token is not None and not self.lost:
+            raise RuntimeError(f"lock {self.spec.name!r} is already held by this Lock "
+                               "object (locks are not reentrant): release() it first")
+        token = self.pending or new_token()
+        self.pending = token
         return token
 
-    def _forget(self, token: str) -> None:
+    def forget(self, token: str) -> None:
         """Stop counting this object the holder of ``token`` without knowing that the lock
         was released: the next acquire re-sends the token (recognised if it still holds)."""
-        self._token = None
-        self._fence = None
-        self._pending = token
+        self.token = None
+        self.fence = None
+        self.pending = token
 
-    def _acquired(self, token: str, fence: int, since: float) -> None:
-        self._pending = None
-        self._token = token
-        self._fence = fence
-        self._lost = False
-        self._held_since = since
+    def acquired(self, token: str, fence: int, since: float) -> None:
+        """``token`` holds the lock with ``fence``, its lease counted from ``since``."""
+        self.pending = None
+        self.token = token
+        self.fence = fence
+        self.lost = False
+        self.held_since = since
 
-    def _not_acquired(self) -> None:
-        # The script checks our token first: "not acquired" proves it holds nothing.
-        self._pending = None
+    def not_acquired(self) -> None:
+        """The attempt was refused: the script checks our token first, so "not acquired"
+        proves it holds nothing."""
+        self.pending = None
 
-    def _require_token(self) -> str:
-        token = self._token
+    def require_token(self) -> str:
+        """The holder's token; raises when this object does not hold the lock."""
+        token = self.token
         if token is None:
-            raise LockNotOwnedError(f"lock {self.name!r} is not held by this Lock object",
-                                    key=self.keys.lock)
+            raise LockNotOwnedError(f"lock {self.spec.name!r} is not held by this Lock "
+                                    "object", key=self.spec.keys.lock)
         return token
 
-    def _ended(self) -> None:
-        self._token = None
+    def ended(self) -> None:
+        """The acquisition is over (released, or found gone)."""
+        self.token = None
 
-    def _mark_lost(self, action: str, error: BaseException | None = None) -> None:
+    def mark_lost(self, action: str, error: BaseException | None = None) -> None:
         """The lock is known lost; report it once per acquisition (``lock.lost``)."""
-        if self._lost:
+        if self.lost:
             return
-        self._lost = True
+        self.lost = True
+        name = self.spec.name
         events.emit("lock.lost", "lock %r (fence %s) was lost (found on %s%s): its lease ran "
-                    "out or it was broken", self.name, self._fence, action,
-                    f": {error}" if error else "", lock=self.name, fence=self._fence,
+                    "out or it was broken", name, self.fence, action,
+                    f": {error}" if error else "", lock=name, fence=self.fence,
                     action=action)
 
-    def _not_owned(self, action: str) -> LockNotOwnedError:
-        self._mark_lost(action)
+    def not_owned(self, action: str) -> LockNotOwnedError:
+        """Mark the lock lost and build the error ``action`` raises."""
+        self.mark_lost(action)
         return LockNotOwnedError(
-            f"cannot {action} lock {self.name!r}: it is no longer held by this Lock object "
-            f"(fence {self._fence}); its lease ran out or it was broken",
-            key=self.keys.lock,
+            f"cannot {action} lock {self.spec.name!r}: it is no longer held by this Lock "
+            f"object (fence {self.fence}); its lease ran out or it was broken",
+            key=self.spec.keys.lock,
         )
 
-    def _lost_error(self) -> LockLostError:
+    def lost_error(self) -> LockLostError:
+        """The error a ``with`` block whose lock was lost ends with."""
         return LockLostError(
-            f"lock {self.name!r} (fence {self._fence}) was lost while held: its lease ran "
-            "out or it was broken, so the critical section may have overlapped another "
+            f"lock {self.spec.name!r} (fence {self.fence}) was lost while held: its lease "
+            "ran out or it was broken, so the critical section may have overlapped another "
             "holder's",
-            key=self.keys.lock,
+            key=self.spec.keys.lock,
         )
 
-    def __repr__(self) -> str:
-        state = "lost" if self._lost else ("held" if self._token else "unlocked")
-        return (f"<{type(self).__module__}.{type(self).__qualname__} {self.name!r} "
-                f"ttl={self.ttl:g} {state} fence={self._fence}>")
+    def describe(self, kind: str) -> str:
+        """The ``repr`` of the lock object of class ``kind``."""
+        state = "lost" if self.lost else ("held" if self.token else "unlocked")
+        return (f"<{kind} {self.spec.name!r} ttl={self.spec.ttl:g} {state} "
+                f"fence={self.fence}>")
