@@ -23,7 +23,8 @@ from redis.cluster import ClusterPipeline, RedisCluster
 from ._core.validate import ClientKinds, bad_client
 
 __all__ = ["IDLE", "Background", "Client", "Mutex", "check_cached", "check_client", "check_now",
-           "durable_target", "on_node", "primaries", "run_loader", "settle"]
+           "durable_target", "every_node", "node_name", "on_node", "primaries", "run_loader",
+           "settle"]
 
 
 def primaries(client: Any) -> list[Any]:
@@ -37,6 +38,22 @@ def primaries(client: Any) -> list[Any]:
 def on_node(client: Any, node: Any, *command: Any) -> Any:
     """Send ``command`` to ``node`` (one of :func:`primaries`)."""
     return node.execute_command(*command)
+
+
+def every_node(client: Any) -> list[Any]:
+    """Every node of a cluster, replicas included (for :func:`on_node`), else the client."""
+    if isinstance(client, RedisCluster):
+        return [client.get_redis_connection(n) for n in client.get_nodes()]
+    return [client]
+
+
+def node_name(client: Any, node: Any) -> str:
+    """``host:port`` (or the socket path) of ``node``, one of :func:`primaries` or
+    :func:`every_node`."""
+    kwargs = getattr(getattr(node, "connection_pool", None), "connection_kwargs", {})
+    if kwargs.get("path"):
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
 
 def durable_target(client: Any, keys: Sequence[Any]) -> Any:

@@ -16,7 +16,7 @@ from redis.retry import Retry
 
 from ._core.calls import Block, Call, Durability, Sleep, check_wait_error
 from ._core.lock import renewal_timeout, renewal_wait
-from .registry import ScriptRegistry, default_registry, queue_evalsha
+from .registry import ScriptRegistry, default_registry
 
 __all__ = ["CancelWatch", "Cancelled", "best_effort", "block_seconds", "block_slice", "drive",
            "perform", "run_bounded", "shield", "shielded", "warm_bounded"]
@@ -124,7 +124,7 @@ def _block_then(client: Any, effect: Block, call: Call[Any],
     def send() -> Any:
         pipe = client.pipeline(transaction=False)
         pipe.execute_command("BLPOP", effect.key, block_seconds(client, effect))
-        queue_evalsha(pipe, script, call)
+        registry.queue_cached(pipe, script, call)
         return pipe.execute(raise_on_error=False)
 
     popped, reply = _block(effect, send, script.name)

@@ -22,6 +22,7 @@ __all__ = [
     "DurabilityError",
     "EncodeError",
     "EvictionPolicyError",
+    "LibraryNotLoadedError",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
@@ -77,6 +78,20 @@ class ServerVersionError(AtomicError):
         self.script = script
         self.required = required
         self.server = server
+
+
+class LibraryNotLoadedError(AtomicError):
+    """Functions mode: the server (``node``) lacks the package's Functions library of this
+    version (``FCALL`` answered ``Function not found``); nothing ran. Load it with
+    ``pyredis-atomic functions load`` (the registry never loads it by itself)."""
+
+    def __init__(self, message: str, *, script: str, function: str, library: str,
+                 node: str | None, key: str | None = None) -> None:
+        super().__init__(message, key=key)
+        self.script = script
+        self.function = function
+        self.library = library
+        self.node = node
 
 
 class DecodeError(AtomicError):

@@ -18,6 +18,14 @@ and cluster nodes that never saw the script, with no action by the user.
 On a pipeline (transactional or not, standalone or cluster) a call is queued as ``EVAL``
 with the source: a flush between queueing and ``execute()`` cannot make it fail, at the cost
 of sending the script's text. The I/O-free parts live in ``pyredis_atomic._core``.
+
+Functions mode (``ScriptRegistry(mode="functions")``): the same scripts, built into one
+versioned Redis Functions library (:meth:`~pyredis_atomic._core.script.Catalog.library`),
+run with ``FCALL`` (``FCALL_RO`` for read-only scripts), on pipelines too. The library is
+deployed explicitly (:meth:`ScriptRegistry.load_library`, ``pyredis-atomic functions
+load``), never by a call: a call that meets a server without it raises
+:class:`~pyredis_atomic.LibraryNotLoadedError` naming the library and the node, and a server
+without Functions (Redis 6.2) :class:`~pyredis_atomic.ServerVersionError`; nothing ran.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_exc
@@ -44,10 +53,21 @@ from ._core.calls import (
     wait_millis,
     wrong_type_error,
 )
+from ._core.functions import (
+    FUNCTIONS_REDIS,
+    LIBRARY_PREFIX,
+    Library,
+    LibraryStatus,
+    check_mode,
+    library_missing_error,
+    library_status,
+    no_functions_error,
+    parse_function_list,
+)
 from ._core.script import Catalog, Script, parse_server_version
 from ._core.servers import is_wrong_type
 from ._core.validate import check_flag
-from ._runtime import check_now, durable_target, on_node, primaries
+from ._runtime import check_now, durable_target, every_node, node_name, on_node, primaries
 
 __all__ = ["BoundScript", "ScriptRegistry", "default_registry", "queue_evalsha"]
 
@@ -94,6 +114,25 @@ def queue_evalsha(pipe: Any, script: Script, call: Call[Any]) -> None:
     drivers' wait-then-call pipeline; the caller recovers from NOSCRIPT itself)."""
     pipe.execute_command("EVALSHA", script.sha1, len(call.keys), *call.keys, *call.args,
                          **(_RAW if call.raw else _DECODED))
+
+
+def require_functions(client: Any) -> tuple[int, ...] | None:
+    """The server's version; :class:`~pyredis_atomic.ServerVersionError` when it has no
+    Redis Functions (older than 7.0; None: unknown, the server answers for itself)."""
+    version = server_version(client)
+    if version is not None and version < FUNCTIONS_REDIS:
+        raise no_functions_error(version, _where(client))
+    return version
+
+
+def _where(client: Any, keys: Sequence[Key] = ()) -> str | None:
+    # The node a call went to, for messages: a cluster's node for the first key's slot.
+    try:
+        if _is_cluster(client):
+            return str(client.get_node_from_key(keys[0]).name) if keys else None
+        return node_name(client, client)
+    except Exception:  # a name for a message only: never fail because of it
+        return None
 
 
 # redis-py's classes have a Protocol metaclass, so a failing isinstance() costs
@@ -146,7 +185,101 @@ class ScriptRegistry(Catalog):
 
     ``directories``: extra folders of ``.lua`` files following the same header convention.
     ``builtin``: include the package's own scripts (default True).
+    ``mode``: ``"scripts"`` (default: ``EVALSHA``, ``EVAL`` on ``NOSCRIPT``) or
+    ``"functions"`` (``FCALL``/``FCALL_RO`` of the library :meth:`load_library` deploys;
+    Redis 7.0+). ``library``: the library's name in functions mode (default
+    ``pyredis_atomic_<version>``).
     """
+
+    def __init__(self, directories: Iterable[str | Path] = (), *, builtin: bool = True,
+                 mode: str = "scripts", library: str | None = None) -> None:
+        super().__init__(directories, builtin=builtin)
+        self.mode = check_mode(mode)
+        #: The library called in functions mode (None in scripts mode).
+        self.functions: Library | None = (
+            self.library(library) if self.mode == "functions" else None)
+
+    def _by_reference(self, script: Script) -> tuple[str, str]:
+        # The command and body of a call by reference to the server's copy.
+        lib = self.functions
+        if lib is None:
+            return "EVALSHA", script.sha1
+        return ("FCALL_RO" if script.read_only else "FCALL"), lib.function(script.name)
+
+    def _queued(self, script: Script) -> tuple[str, str]:
+        # What a pipeline queues: the source (cannot miss) or the function.
+        if self.functions is None:
+            return "EVAL", script.source
+        return self._by_reference(script)
+
+    def queue_cached(self, pipe: Any, script: Script, call: Call[Any]) -> None:
+        """Queue ``call`` on a pipeline by reference to the server's copy: ``EVALSHA`` (the
+        caller recovers from NOSCRIPT through :meth:`recover`), or ``FCALL``/``FCALL_RO`` in
+        functions mode (the drivers' wait-then-call pipeline)."""
+        command, body = self._by_reference(script)
+        pipe.execute_command(command, body, len(call.keys), *call.keys, *call.args,
+                             **(_RAW if call.raw else _DECODED))
+
+    # -- the Functions library -----------------------------------------------------------
+    def load_library(self, client: Any, *, name: str | None = None,
+                     replace: bool = False) -> dict[str, str]:
+        """``FUNCTION LOAD`` the library (this registry's, else the default one named
+        ``name``) on the server or every primary; node -> what was done (``loaded``,
+        ``replaced``, ``unchanged``). A node holding the same library name with other code
+        is ``replaced`` only with ``replace=True`` (else ``RuntimeError`` naming it); nodes
+        that already have it are left alone. Raises ``ServerVersionError`` before Redis 7.0.
+        """
+        lib = self.functions if (self.functions and name is None) else self.library(name)
+        require_functions(client)
+        done: dict[str, str] = {}
+        for target in primaries(client):
+            where = node_name(client, target)
+            present = parse_function_list(on_node(
+                client, target, "FUNCTION", "LIST", "LIBRARYNAME", lib.name, "WITHCODE"))
+            state = present.get(lib.name)
+            if state is not None and state.code == lib.code:
+                done[where] = "unchanged"
+                continue
+            if state is not None and not replace:
+                raise RuntimeError(f"{where} has another library named {lib.name!r} (other "
+                                   f"code); load with replace=True (--replace) to overwrite it")
+            args = ("REPLACE", lib.code) if state is not None else (lib.code,)
+            on_node(client, target, "FUNCTION", "LOAD", *args)
+            done[where] = "replaced" if state is not None else "loaded"
+        return done
+
+    def library_status(self, client: Any, *, name: str | None = None,
+                       replicas: bool = True) -> list[LibraryStatus]:
+        """Where the library is and is not: one :class:`LibraryStatus` per node (every
+        node of a cluster, replicas included unless ``replicas=False``; else the server).
+        ``ServerVersionError`` before Redis 7.0."""
+        lib = self.functions if (self.functions and name is None) else self.library(name)
+        require_functions(client)
+        nodes = (every_node(client) if replicas else primaries(client))
+        found: list[LibraryStatus] = []
+        for target in nodes:
+            listing = parse_function_list(on_node(
+                client, target, "FUNCTION", "LIST", "LIBRARYNAME", f"{LIBRARY_PREFIX}_*",
+                "WITHCODE"))
+            found.append(library_status(node_name(client, target), lib, listing))
+        return found
+
+    def delete_library(self, client: Any, *, name: str | None = None) -> list[str]:
+        """``FUNCTION DELETE`` the library on every primary that has it (replicas follow);
+        the nodes it was deleted from."""
+        lib = self.functions if (self.functions and name is None) else self.library(name)
+        target_name = name or lib.name
+        require_functions(client)
+        deleted: list[str] = []
+        for target in primaries(client):
+            try:
+                on_node(client, target, "FUNCTION", "DELETE", target_name)
+            except redis_exc.ResponseError as exc:
+                if "library not found" not in str(exc).lower():
+                    raise
+            else:
+                deleted.append(node_name(client, target))
+        return deleted
 
     # -- loading -------------------------------------------------------------------------
     def load(self, client: Any, names: Iterable[str] | None = None) -> dict[str, str]:
@@ -188,7 +321,7 @@ class ScriptRegistry(Catalog):
         """
         script, keys, argv = self._checked(name, keys, args)
         if _is_pipeline(client):
-            client.execute_command("EVAL", script.source, len(keys), *keys, *argv)
+            client.execute_command(*self._queued(script), len(keys), *keys, *argv)
             return client
         check_server(client, script)
         return self._run(client, script, keys, argv)
@@ -225,8 +358,10 @@ class ScriptRegistry(Catalog):
         ms = wait_millis(replicas, timeout)
         target = durable_target(client, call.keys)
         n = len(call.keys)
+        rounds = ((self._by_reference(script),) if self.functions is not None
+                  else (("EVALSHA", script.sha1), ("EVAL", script.source)))
         try:
-            for command, body in (("EVALSHA", script.sha1), ("EVAL", script.source)):
+            for command, body in rounds:
                 pipe = target.pipeline(transaction=False)
                 pipe.execute_command(command, body, n, *call.keys, *call.args)
                 pipe.execute_command("WAIT", replicas, ms)
@@ -255,7 +390,7 @@ class ScriptRegistry(Catalog):
         if not _is_pipeline(pipeline):
             raise TypeError(f"queue() wants a redis-py pipeline, got {type(pipeline).__name__}")
         script, keys, argv = self._checked(call.script, call.keys, call.args)
-        pipeline.execute_command("EVAL", script.source, len(keys), *keys, *argv)
+        pipeline.execute_command(*self._queued(script), len(keys), *keys, *argv)
 
     def bind(self, client: Any, name: str, *, raw: bool = False) -> BoundScript:
         """Script ``name`` bound to ``client``: the leanest call for a primitive's hot path
@@ -263,6 +398,8 @@ class ScriptRegistry(Catalog):
         A script whose header asks for a newer server than the package's floor checks the
         server's version (read once per client) before it is sent."""
         script = self.get(name)
+        if self.functions is not None:
+            return _BoundFunction(self, client, script, raw=check_flag(raw, "raw"))
         if script.version_check:
             bound = _VersionCheckedBoundScript(self, client, script, raw=check_flag(raw, "raw"))
             check_now(check_server, client, script)
@@ -275,7 +412,7 @@ class ScriptRegistry(Catalog):
         re-send it as ``EVAL`` and ``SCRIPT LOAD`` the script; otherwise raise the
         package's error for ``exc``. Nothing that may have run is re-sent."""
         try:
-            if not isinstance(exc, redis_exc.NoScriptError):
+            if self.functions is not None or not isinstance(exc, redis_exc.NoScriptError):
                 raise exc
             # EVAL cannot miss, even if the cache is flushed again at this instant.
             events.emit("script.noscript", "script %r (sha %s) was not on the server: re-sent "
@@ -304,6 +441,8 @@ class ScriptRegistry(Catalog):
         # EVALSHA_RO lets read-only scripts run on replicas (Redis < 7.0 lacks it). redis-py's
         # cluster routing understands only EVALSHA, which it sends to the primary, so for a
         # cluster client that reads from replicas the node is picked here (_read_node).
+        if self.functions is not None:
+            return self._fcall(client, script, keys, argv, options)
         if script.read_only and client not in _NO_RO:
             if _is_cluster(client):
                 node = _read_node(client, keys)
@@ -321,6 +460,25 @@ class ScriptRegistry(Catalog):
                     _NO_RO.add(client)
         return self._send(
             client, "EVALSHA", script.sha1, script, keys, argv, options)
+
+    def _fcall(self, client: Any, script: Script, keys: tuple[Key, ...],
+               argv: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        # Functions mode. redis-py routes FCALL on a cluster by asking a node COMMAND
+        # GETKEYS first (a round trip per call): the node is picked here instead, the
+        # replica redis-py's read_from_replicas / load balancing picks for a read-only one.
+        command, body = self._by_reference(script)
+        if _is_cluster(client) and keys:
+            node = _read_node(client, keys) if script.read_only else None
+            if node is not None:
+                try:
+                    return self._send(client, command, body, script, keys, argv,
+                                      {**options, "target_nodes": node})
+                except (redis_exc.ConnectionError, redis_exc.TimeoutError,
+                        redis_exc.AskError, redis_exc.ClusterDownError,
+                        redis_exc.TryAgainError):
+                    pass  # to the primary, always safe for a script that writes nothing
+            options = _routed(client, keys, options)
+        return self._send(client, command, body, script, keys, argv, options)
 
     def _send(
         self, client: Any, command: str, body: str, script: Script, keys: tuple[Key, ...],
@@ -373,6 +531,19 @@ class ScriptRegistry(Catalog):
 
     def _translate(self, client: Any, script: Script, keys: tuple[Key, ...],
                    exc: redis_exc.ResponseError) -> Exception:
+        if self.functions is not None:
+            message = str(exc).lower()
+            if "function not found" in message:
+                return library_missing_error(self.functions, script.name, _where(client, keys))
+            if "unknown command" in message and "fcall" in message:
+                version = None
+                with contextlib.suppress(redis_exc.RedisError):
+                    version = server_version(client)
+                return no_functions_error(version, _where(client, keys), script.name)
+            text = str(exc)
+            located = self.functions.located_as_script(text)
+            if located != text:  # the script's own line, as EVAL reports it
+                exc = type(exc)(located)
         if is_wrong_type(str(exc)):  # raised directly, or inside a script on 6.2
             types: list[str | None] = []
             for key in keys:
@@ -432,6 +603,47 @@ class _VersionCheckedBoundScript(BoundScript):
     def __call__(self, keys: tuple[Key, ...], args: tuple[Any, ...]) -> Any:
         check_server(self._client, self.script)
         return super().__call__(keys, args)
+
+
+def _routed(client: Any, keys: tuple[Key, ...], options: dict[str, Any]) -> dict[str, Any]:
+    # FCALL on a cluster client: sent to the primary of the first key's slot (redis-py
+    # follows MOVED/ASK from there); redis-py's own routing when the slots are not known yet.
+    try:
+        node = client.nodes_manager.get_node_from_slot(client.keyslot(keys[0]))
+    except (redis_exc.RedisError, redis_exc.RedisClusterException, LookupError):
+        return options
+    return {**options, "target_nodes": node}
+
+
+class _BoundFunction(BoundScript):
+    """A bound script in functions mode: ``FCALL``/``FCALL_RO`` of its function (routed by
+    the registry on a cluster client)."""
+
+    __slots__ = ("_cluster", "_command", "_function")
+
+    def __init__(self, registry: ScriptRegistry, client: Any, script: Script, *,
+                 raw: bool = False) -> None:
+        super().__init__(registry, client, script, raw=raw)
+        self._command, self._function = registry._by_reference(script)
+        self._cluster = _is_cluster(client)
+
+    def __call__(self, keys: tuple[Key, ...], args: tuple[Any, ...]) -> Any:
+        """Run the function; the raw reply."""
+        try:
+            if self._cluster:
+                return self._registry._fcall(self._client, self.script, keys, args,
+                                             self._options)
+            state = _otel.STATE
+            if state is not None and state.tracing:
+                with _otel.script_span(state, self._client, self._command, self.script.name,
+                                       keys):
+                    return self._execute(self._command, self._function, len(keys),
+                                         *keys, *args, **self._options)
+            return self._execute(self._command, self._function, len(keys), *keys,
+                                 *args, **self._options)
+        except redis_exc.RedisError as exc:
+            return self._registry.recover(self._client, self.script, keys, args, exc,
+                                          raw=self._raw)
 
 
 _DEFAULT: ScriptRegistry | None = None

@@ -9,6 +9,7 @@ The table below must name every command the CLI has: a new command fails
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -32,8 +33,10 @@ from pyredis_atomic import (
     Lock,
     ReliableQueue,
     Semaphore,
+    ServerVersionError,
     default_registry,
 )
+from pyredis_atomic._core.servers import ServerVersion, has_feature
 from pyredis_atomic.cli.main import cli
 
 OK, NEGATIVE, ERROR = 0, 1, 2
@@ -83,6 +86,11 @@ def _loaded(client: redis.Redis, tmp: Path) -> None:
     default_registry().load(client)
 
 
+def _library(client: redis.Redis, tmp: Path) -> None:
+    with contextlib.suppress(ServerVersionError):  # Redis 6.2: the row expects the refusal
+        default_registry().load_library(client)
+
+
 def _bench_file(client: redis.Redis, tmp: Path) -> None:
     (tmp / "bench.json").write_text(json.dumps({"meta": {}, "rows": [], "targets": []}))
 
@@ -100,6 +108,8 @@ class Row:
     code: int = OK
     connects: bool = True
     json: bool = True  # also run with --json: the same code, one JSON document
+    #: a server feature (servers.FEATURES) the command needs: without it, the code is ERROR
+    needs: str | None = None
     extra: tuple[str, ...] = field(default=())
 
     def argv(self, url: str, tmp: Path) -> list[str]:
@@ -115,6 +125,14 @@ TABLE = [
     Row(f"scripts verify {U}", code=NEGATIVE),
     Row(f"scripts verify {U}", _loaded),
     Row("scripts export", connects=False),
+    Row(f"functions load {U}", needs="functions"),
+    Row(f"functions verify {U}", code=NEGATIVE, needs="functions"),
+    Row(f"functions verify {U}", _library, needs="functions"),
+    Row("functions show", connects=False),
+    Row(f"functions show --list {U}", _library, needs="functions"),
+    Row(f"functions delete {U} --yes", _library, needs="functions"),
+    Row(f"functions delete {U} --yes", code=NEGATIVE, needs="functions"),
+    Row(f"functions delete {U}", code=ERROR, connects=False, json=False),
     Row(f"demo {U}"),
     Row(f"lock show L {U}", _held_lock),
     Row(f"lock show L {U}", code=NEGATIVE),
@@ -197,18 +215,23 @@ def test_every_command_takes_json(leaf: str) -> None:
 @pytest.mark.parametrize("row", TABLE, ids=[
     r.args.replace(" --url {url}", "").replace(" {tmp}/", " ") for r in TABLE])
 def test_exit_code_convention(row: Row, redis_url: str, redis_client: redis.Redis,
-                              tmp_path: Path) -> None:
+                              redis_server_version: ServerVersion, tmp_path: Path) -> None:
+    code = row.code
+    if row.needs is not None and not has_feature(redis_server_version, row.needs):
+        code = ERROR  # a refusal that names what the server lacks
     row.setup(redis_client, tmp_path)
     result = CliRunner().invoke(cli, row.argv(redis_url, tmp_path))
-    assert result.exit_code == row.code, (result.stdout, result.stderr, result.exception)
-    if row.code == ERROR:
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    if code == ERROR:
         assert result.stderr.startswith("pyredis-atomic: "), result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
-    if row.json:
+    if row.json and code != ERROR:
         redis_client.flushall()
+        if row.needs == "functions":
+            redis_client.function_flush()
         row.setup(redis_client, tmp_path)
         result = CliRunner().invoke(cli, [*row.argv(redis_url, tmp_path), "--json"])
-        assert result.exit_code == row.code, (result.stdout, result.stderr)
+        assert result.exit_code == code, (result.stdout, result.stderr)
         json.loads(result.stdout)  # exactly one JSON document
 
 

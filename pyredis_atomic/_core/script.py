@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 from ..errors import ServerVersionError
 from .argformats import FORMATS, check_lines
+from .functions import Library, build_library
 from .validate import check_flag
 from .wire import lua_constants
 
@@ -463,6 +464,7 @@ class Catalog:
                 scripts[script.name] = script
         self._scripts = scripts
         self.directories: tuple[Path, ...] = tuple(dirs)
+        self._libraries: dict[str | None, Library] = {}
 
     def __getitem__(self, name: str) -> Script:
         return self._scripts[name]
@@ -486,6 +488,18 @@ class Catalog:
             return self._scripts[name]
         except KeyError:
             raise KeyError(f"no script named {name!r}; known: {', '.join(self.names())}") from None
+
+    def library(self, name: str | None = None) -> Library:
+        """These scripts built into one Redis Functions library (see
+        :mod:`pyredis_atomic._core.functions`), named ``pyredis_atomic_<version>`` unless
+        ``name`` is given; built once."""
+        found = self._libraries.get(name)
+        if found is None:
+            from .. import __version__  # the package, initialised by now
+
+            found = self._libraries[name] = build_library(self._scripts.values(), __version__,
+                                                          name)
+        return found
 
     def manifest(self) -> dict[str, Any]:
         """The JSON-ready manifest, version 2 (see :mod:`pyredis_atomic.manifest`): every

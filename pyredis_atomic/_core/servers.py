@@ -142,6 +142,7 @@ FEATURES: Mapping[str, tuple[int, ...]] = {
     "PEXPIRETIME": (7, 0),
     "ACL selectors": (7, 0),  # ACL rules naming EVALSHA_RO need the command too
     "script shebang": (7, 0),  # "#!lua flags=..." as a script's first line
+    "functions": (7, 0),  # FUNCTION LOAD, FCALL, FCALL_RO (a registry's functions mode)
 }
 
 

