@@ -23,8 +23,14 @@ Extending it:
 
 - a new module: write ``pyredis_atomic/asyncio/<name>.py`` (any public module there is a
   source; ``_``-prefixed ones are hand-written), run the script, commit both files;
-- a new test twin: add its pair to ``TEST_FILES`` (``tests/test_<x>_async.py`` ->
-  ``tests/test_<x>_sync.py``; tests that only one API has stay in hand-written files);
+- a new test twin: add its pair to ``TEST_FILES`` (``tests/test_<x>_shared_async.py`` ->
+  ``tests/test_<x>_shared_sync.py``). The tests of behaviour both APIs share live once, in
+  the asyncio source; only what truly differs (threads vs tasks, processes, cancellation vs
+  ``KeyboardInterrupt``, sync-only APIs) stays in hand-written ``tests/test_<x>.py`` /
+  ``tests/test_<x>_async.py``. A shared test takes the asyncio fixtures (``aclient``,
+  ``async_redis_client``, ``make_aclient``), sleeps and runs things in the background
+  through ``tests/twin_async.py`` (``sleep``, ``spawn``), whose hand-written sync twin
+  ``tests/twin_sync.py`` has threads and ``time.sleep``; ``TEST_RULES`` renames those;
 - a new async-only name: add a rule to ``RULES`` (a regex and its replacement, applied to
   every line in order), or to ``MODULE_RULES[<name>.py]`` when only that module needs it,
   e.g. a docstring sentence that must read differently for sync users;
@@ -129,6 +135,16 @@ MODULE_RULES: dict[str, list[Rule]] = {
 TEST_FILES: list[tuple[str, str, list[Rule]]] = [
     ("tests/test_interrupts_async.py", "tests/test_interrupts_sync.py", []),
     ("tests/test_registry_async.py", "tests/test_registry_sync.py", []),
+    ("tests/test_lock_shared_async.py", "tests/test_lock_shared_sync.py", []),
+]
+
+# Applied, after RULES, to every line of the test twins only: the test helpers and the
+# fixtures that have an asyncio and a sync version of the same name.
+TEST_RULES: list[Rule] = [
+    # tests/twin_async.py (tasks, asyncio.sleep) -> tests/twin_sync.py (threads, time.sleep)
+    (r"\bfrom twin_async import\b", "from twin_sync import"),
+    (r"\bmake_aclient\b", "make_client"),
+    (r"\basync_redis_client\b", "redis_client"),
 ]
 
 
@@ -151,16 +167,18 @@ def _compile(rules: list[Rule]) -> list[tuple[re.Pattern[str], str]]:
     return [(re.compile(p, re.MULTILINE), r) for p, r in rules]
 
 
-def unasync_text(text: str, source: str, extra: list[Rule] | None = None) -> str:
+def unasync_text(text: str, source: str, extra: list[Rule] | None = None,
+                 line_rules: list[Rule] | None = None) -> str:
     """The sync twin of ``text`` (the asyncio source at ``source``), imports unsorted.
 
     Each line is rewritten by the rules; then continuation lines that were aligned under an
     open bracket (``def f(a,`` / ``      b)``) are moved with that bracket, since ``async def``
-    -> ``def`` and ``await x`` -> ``x`` shift it left.
+    -> ``def`` and ``await x`` -> ``x`` shift it left. ``line_rules`` (the test twins':
+    :data:`TEST_RULES`) are applied after :data:`RULES`.
     """
     for pattern, replacement in _compile(extra or []):
         text = pattern.sub(replacement, text)
-    rules = _compile(RULES)
+    rules = _compile(RULES + (line_rules or []))
     old_lines = text.splitlines(keepends=True)
     new_lines: list[str] = []
     for old in old_lines:
@@ -233,7 +251,8 @@ def sort_imports(text: str, target: str, root: Path = ROOT) -> str:
 def generate(source: str, target: str, extra: list[Rule], root: Path = ROOT) -> str:
     """The generated text of ``target`` (paths relative to ``root``)."""
     text = (root / source).read_text(encoding="utf-8")
-    return sort_imports(unasync_text(text, source, extra), target, root)
+    line_rules = TEST_RULES if source.startswith("tests/") else None
+    return sort_imports(unasync_text(text, source, extra, line_rules), target, root)
 
 
 def main(argv: list[str] | None = None) -> int:

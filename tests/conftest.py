@@ -79,6 +79,21 @@ async def aclient(redis_url: str, client_kwargs: dict[str, Any]) -> AsyncIterato
     await c.aclose()
 
 
+@pytest_asyncio.fixture
+async def make_aclient(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """Build asyncio clients on ``redis_url`` (closed at teardown); ``make_client``'s twin."""
+    made: list[Any] = []
+
+    def make(**kwargs: Any) -> Any:
+        c = redis.asyncio.Redis.from_url(redis_url, **kwargs)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await c.aclose()
+
+
 @pytest.fixture(scope="session")
 def test_registry() -> ScriptRegistry:
     """The package's scripts plus the test-only scripts in tests/lua."""

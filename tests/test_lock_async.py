@@ -1,191 +1,25 @@
-"""Lock (asyncio API) against a real redis-server: the same contract as the sync API, plus
-cancellation at every await point and the per-loop renewer task."""
+"""Lock (asyncio API only) against a real redis-server: cancellation at every await point,
+the per-loop renewer task, and sync and asyncio locks on the same keys.
+
+The contract both APIs share is in ``test_lock_shared_async.py`` (and its generated sync
+twin, ``test_lock_shared_sync.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import redis
 import redis.asyncio
-from faults.fault_proxy import FaultProxy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyredis_atomic import (
-    LockLostError,
-    LockNotOwnedError,
-    LockTimeoutError,
-    WrongTypeError,
-)
-from pyredis_atomic._core.lock import release_call
+from pyredis_atomic import LockLostError
 from pyredis_atomic.asyncio import Lock
-from pyredis_atomic.asyncio.registry import default_registry
-from pyredis_atomic.testing import RedisServer
 
 KEY = "atomic:lock:{jobs}"
-
-
-@pytest_asyncio.fixture
-async def make_aclient(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
-    made: list[Any] = []
-
-    def make(**kwargs: Any) -> Any:
-        c = redis.asyncio.Redis.from_url(redis_url, **kwargs)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        await c.aclose()
-
-
-async def test_acquire_release_fence_owned_locked(aclient: Any) -> None:
-    a = Lock(aclient, "jobs", ttl=10.0)
-    b = Lock(aclient, "jobs", ttl=10.0)
-    assert not await a.locked()
-    assert await a.acquire()
-    assert a.fence == 1
-    assert await a.owned()
-    assert await b.locked()
-    assert not await b.owned()
-    assert not await b.acquire(blocking=False)
-    await a.release()
-    assert not await a.locked()
-    assert await b.acquire(blocking=False)
-    assert b.fence == 2
-    info = await Lock.inspect(aclient, "jobs")
-    assert info is not None
-    assert info.held
-    assert info.fence == 2
-    assert info.released_fence == 1
-    await b.release()
-
-
-async def test_stale_release_and_extend_raise_and_spare_the_new_holder(aclient: Any) -> None:
-    old = Lock(aclient, "jobs", ttl=0.05)
-    new = Lock(aclient, "jobs", ttl=10.0)
-    await old.acquire()
-    await asyncio.sleep(0.1)
-    assert await new.acquire(blocking=False)
-    with pytest.raises(LockNotOwnedError):
-        await old.extend()
-    with pytest.raises(LockNotOwnedError):
-        await old.release()
-    assert await new.owned()
-    await new.extend(5.0)
-    await new.release()
-
-
-async def test_context_manager_timeout_and_lost(async_redis_client: Any) -> None:
-    async with Lock(async_redis_client, "jobs", ttl=5.0) as lock:
-        assert await lock.owned()
-        started = time.monotonic()
-        with pytest.raises(LockTimeoutError):
-            await Lock(async_redis_client, "jobs", timeout=0.2).__aenter__()
-        assert 0.2 <= time.monotonic() - started < 0.6
-
-    async def overrun() -> None:
-        async with Lock(async_redis_client, "jobs", ttl=0.05):
-            await asyncio.sleep(0.15)
-
-    with pytest.raises(LockLostError):
-        await overrun()
-
-
-async def test_release_from_another_task(async_redis_client: Any) -> None:
-    lock = Lock(async_redis_client, "jobs")
-    await asyncio.create_task(lock.acquire())
-    await asyncio.create_task(lock.release())  # the token lives on the object
-    assert not await async_redis_client.exists(KEY)
-
-
-async def test_re_sent_release_and_dropped_replies(
-    redis_server: RedisServer, async_redis_client: Any,
-) -> None:
-    lock = Lock(async_redis_client, "jobs")
-    await lock.acquire()
-    raw = await async_redis_client.get(KEY)
-    await default_registry().run(async_redis_client,
-                                 release_call(lock.keys, raw.decode().split(":")[0],
-                                              lock.fence, 1000))
-    await lock.release()  # its first send "went through": no error
-
-    proxy = FaultProxy(redis_server.host, redis_server.port)
-    client = redis.asyncio.Redis(host="127.0.0.1", port=proxy.port)  # retries by default
-    try:
-        await default_registry().load(client)
-        lock = Lock(client, "jobs")
-        proxy.drop_next_reply()
-        assert await lock.acquire()
-        assert proxy.dropped == 1
-        assert lock.fence == 2
-        assert int(await async_redis_client.hget(f"{KEY}:fences", "fence")) == 2
-        proxy.drop_next_reply()
-        await lock.release()
-        assert proxy.dropped == 2
-    finally:
-        await client.aclose()
-        proxy.close()
-
-
-async def test_bad_input_and_wrong_type(async_redis_client: Any) -> None:
-    with pytest.raises(ValueError, match="ttl must be at least"):
-        Lock(async_redis_client, "jobs", ttl=0)
-    with pytest.raises(TypeError, match="name must be a str"):
-        Lock(async_redis_client, 7)  # type: ignore[arg-type]
-    lock = Lock(async_redis_client, "jobs")
-    with pytest.raises(ValueError, match="timeout must be at least"):
-        await lock.acquire(timeout=-1)
-    await async_redis_client.rpush(KEY, "x")
-    with pytest.raises(WrongTypeError) as info:
-        await lock.acquire()
-    assert info.value.key == KEY
-    assert await async_redis_client.type(KEY) == b"list"
-
-
-async def test_a_blocked_waiter_wakes_within_milliseconds_of_release(
-    make_aclient: Callable[..., Any],
-) -> None:
-    holder_client, waiter_client = make_aclient(), make_aclient()
-    delays = []
-    for _ in range(5):
-        holder = Lock(holder_client, "jobs", ttl=30.0)
-        await holder.acquire()
-        waiter = Lock(waiter_client, "jobs", ttl=30.0)
-        task = asyncio.create_task(waiter.acquire())
-        await asyncio.sleep(0.15)
-        released = time.monotonic()
-        await holder.release()
-        assert await asyncio.wait_for(task, 5)
-        delays.append(time.monotonic() - released)
-        await waiter.release()
-    assert statistics.median(delays) < 0.1, delays
-    assert max(delays) < 1.0, delays
-
-
-async def test_a_timeout_is_respected(async_redis_client: Any) -> None:
-    await Lock(async_redis_client, "jobs", ttl=30.0).acquire()
-    waiter = Lock(async_redis_client, "jobs")
-    for timeout in (0.0, 0.05, 0.4):
-        started = time.monotonic()
-        assert not await waiter.acquire(timeout=timeout)
-        took = time.monotonic() - started
-        assert timeout <= took < timeout + 0.25, (timeout, took)
-
-
-async def test_an_expired_lease_ends_the_wait(async_redis_client: Any) -> None:
-    await Lock(async_redis_client, "jobs", ttl=0.4).acquire()  # a holder that died
-    waiter = Lock(async_redis_client, "jobs")
-    started = time.monotonic()
-    assert await waiter.acquire(timeout=5.0)
-    assert 0.3 < time.monotonic() - started < 0.75
-    await waiter.release()
 
 
 # -- cancellation ---------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""What the shared test sources need that truly differs between the two APIs (sync side).
+
+The generated sync twins of the shared tests import these names instead of
+``twin_async``'s: the same API with threads and ``time.sleep``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["Spawned", "sleep", "spawn"]
+
+sleep = time.sleep
+
+
+class Spawned(Generic[T]):
+    """A call running in the background of the test: a daemon thread (asyncio API: a task)."""
+
+    def __init__(self, fn: Callable[..., T], *args: Any) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # handed to result()
+            self._error = exc
+
+    def done(self) -> bool:
+        """Whether the call has returned or raised."""
+        return not self._thread.is_alive()
+
+    def result(self, seconds: float = 10.0) -> T:
+        """The call's return value (or its exception), waiting at most ``seconds`` for it;
+        ``TimeoutError`` if it is still running then (it keeps running)."""
+        self._thread.join(seconds)
+        if self._thread.is_alive():
+            raise TimeoutError(f"still running after {seconds} s")
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+def spawn(fn: Callable[..., T], *args: Any) -> Spawned[T]:
+    """Start ``fn(*args)`` in the background (a daemon thread; asyncio API: a task)."""
+    return Spawned(fn, *args)
