@@ -8,9 +8,17 @@ local function ready_list(lists, entry)
   return p and lists[tonumber(p) + 1] or lists[1]
 end
 
+-- higher_ready(lists): whether a list above priority 0 holds anything. One EXISTS for the
+-- three of them (an empty list does not exist): the common queue, priority 0 only, pays one
+-- call instead of one LLEN per level.
+local function higher_ready(lists)
+  return redis.call('EXISTS', lists[2], lists[3], lists[4]) > 0
+end
+
 -- first_ready(lists): the highest-priority list with something ready, else pending. One
--- LLEN per higher level (O(1) each; the levels are fixed).
+-- EXISTS, then (only when a higher level holds something) one LLEN per higher level.
 local function first_ready(lists)
+  if not higher_ready(lists) then return lists[1] end
   for lv = #lists, 2, -1 do
     if redis.call('LLEN', lists[lv]) > 0 then return lists[lv] end
   end

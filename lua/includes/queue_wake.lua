@@ -1,17 +1,19 @@
 --- @include "constants"
--- wake(signal, k): add k wake-up tokens (at most SIGNAL_CAP) for blocked consumers. The
--- list is trimmed back to SIGNAL_CAP only once it reaches twice that: one LTRIM per
--- SIGNAL_CAP pushes instead of one per push while no consumer is blocked.
+-- wake(signal, k): add k wake-up tokens for blocked consumers, keeping at most SIGNAL_CAP.
+-- A list that already holds SIGNAL_CAP tokens gets none (one LLEN, no write): no consumer
+-- is blocked while tokens are left (BLPOP would have taken one), and the next consumers to
+-- block find SIGNAL_CAP of them, more than a capped list can ever give. A busy queue, whose
+-- consumers never find it empty (only an empty claim clears the tokens), stays there.
 local function wake(signal, k)
-  local n
+  local have = redis.call('LLEN', signal)
+  if have >= SIGNAL_CAP then return end
   if k == 1 then
-    n = redis.call('RPUSH', signal, '1')
+    redis.call('RPUSH', signal, '1')
   else
     local tokens = {}
-    for i = 1, math.min(k, SIGNAL_CAP) do tokens[i] = '1' end
-    n = redis.call('RPUSH', signal, unpack(tokens))
+    for i = 1, math.min(k, SIGNAL_CAP - have) do tokens[i] = '1' end
+    redis.call('RPUSH', signal, unpack(tokens))
   end
-  if n > 2 * SIGNAL_CAP then redis.call('LTRIM', signal, -SIGNAL_CAP, -1) end
 end
 
 -- forget_dedup_of(dedup, dedupof, id): drop the dedup mapping of a message that leaves the

@@ -22,8 +22,9 @@ __all__ = [
     "lua_constants",
 ]
 
-#: A queue's wake-up tokens (its ``signal`` list) are trimmed back to this many once they
-#: reach twice as many: one ``LTRIM`` per SIGNAL_CAP pushes while no consumer is blocked.
+#: A queue's wake-up tokens (its ``signal`` list) never exceed this many: a push that finds
+#: SIGNAL_CAP tokens left (no consumer can be blocked then) adds none, one ``LLEN`` and no
+#: write, the steady state of a busy queue whose consumers never find it empty.
 SIGNAL_CAP = 1024
 
 #: The last character of the id of every queue message pushed with a dedup key: acks,
