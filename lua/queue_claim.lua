@@ -17,7 +17,7 @@ ARGV[1] lease_ms (int > 0, ms): lease of each claimed message, in milliseconds
 ARGV[2] max_deliveries (int > 0): an expired lease of a message delivered this often dead-letters it
 ARGV[3] n (int >= 0): how many messages to claim (0 = none: ack and housekeeping only)
 ARGV[4] reclaim (int >= 0): at most this many expired leases and due delayed messages to move
-ARGV[5] acks (string): receipts "id/delivery" separated by spaces, acknowledged first ("" = none)
+ARGV[5] acks (receipts or ''): receipts "id/delivery" separated by spaces, acknowledged first ("" = none)
 
 Returns: {"acked reclaimed wait_ms id1 deliveries1 id2 deliveries2 ...", payload1,
   payload2, ...}: one string of space-separated fields (clients read one bulk string much

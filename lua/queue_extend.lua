@@ -2,7 +2,7 @@
 Extend the leases of deliveries that are still current (a heartbeat for long work).
 
 KEYS[1] inflight (zset): entries "id/delivery" being worked on (score: lease deadline, ms)
-ARGV[1] receipts (string): "id/delivery" of the delivery, or several separated by single spaces
+ARGV[1] receipts (receipts): "id/delivery" of the delivery, or several separated by single spaces
 ARGV[2] lease_ms (int > 0, ms): the new lease, in milliseconds from now
 
 Returns: for one receipt, 1 when extended, 0 when the delivery is no longer current (acked,

@@ -24,7 +24,8 @@ REGISTRY = ScriptRegistry()
 
 # A well-formed value per format (packed arguments: per script and argument).
 VALID = {"int": "0", "integer": "0", "int >= 0": "0", "int > 0": "1000",
-         "number > 0": "1000.5", "0|1": "0", "0..3": "2", "token": "tok", "string": "x"}
+         "number > 0": "1000.5", "0|1": "0", "0..3": "2", "token": "tok", "receipts": "1-1/1",
+         "receipts or ''": "", "string": "x"}
 PACKED_VALID = {("cache_fetch", 1): "0 1000 tok json", ("counter_add", 3): "0 0 0 3600000"}
 PACKED_MALFORMED = {
     ("cache_fetch", 1): ("", "x", "0 1000 tok", "abc 1000 tok json", "0 abc tok json",

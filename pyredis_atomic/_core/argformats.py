@@ -65,6 +65,15 @@ FORMATS: dict[str, ArgFormat] = {f.name: f for f in (
     ArgFormat("token", "a non-empty string without spaces or ':'",
               "({v} ~= '' and not string.find({v}, '[ :]'))",
               {"type": "string", "pattern": "^[^ :]+$"}, ("", "a:b", "a b")),
+    # Receipt lists: the scripts split them on whitespace; one made of whitespace only
+    # would leave no receipt to pass to ZMSCORE (a raw Redis error). What a receipt says is
+    # not checked: one that matches no delivery is simply not acked or extended.
+    ArgFormat("receipts", 'receipts "<id>/<delivery>" separated by spaces',
+              "string.find({v}, '%S')", {"type": "string", "pattern": "\\S"},
+              ("", " ", "   ")),
+    ArgFormat("receipts or ''", 'receipts "<id>/<delivery>" separated by spaces, or ""',
+              "({v} == '' or string.find({v}, '%S'))",
+              {"type": "string", "pattern": "^$|\\S"}, (" ", "   ")),
     ArgFormat("string", "a string", None, {"type": "string"}),
     ArgFormat("packed", "see the argument's description (checked by the script)", None,
               {"type": "string"}),
