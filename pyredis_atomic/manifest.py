@@ -35,6 +35,7 @@ from ._core import ratelimit as ratelimit_core
 from ._core import semaphore as semaphore_core
 from ._core.argformats import FORMATS
 from ._core.calls import Call
+from ._core.functions import FUNCTIONS_REDIS, Library
 from ._core.keys import DEFAULT_PREFIX, ESCAPES, escape_name
 from ._core.script import Catalog, Script
 
@@ -326,7 +327,7 @@ def _packed_fields(doc: str) -> list[str]:
     return re.findall(r"<([a-z_]+)>", m.group(1))
 
 
-def _script_entry(script: Script, sample: _Sample | None) -> dict[str, Any]:
+def _script_entry(script: Script, sample: _Sample | None, library: Library) -> dict[str, Any]:
     keys = []
     for i, k in enumerate(script.keys):
         entry: dict[str, Any] = {"index": k.index, "name": k.name, "type": k.redis_type,
@@ -365,6 +366,9 @@ def _script_entry(script: Script, sample: _Sample | None) -> dict[str, Any]:
         "flags": sorted(script.flags),
         "min_redis": ".".join(str(v) for v in script.min_redis),
         "primitive": sample.primitive if sample is not None else None,
+        "function": {"name": library.function(script.name),
+                     "command": "FCALL_RO" if script.read_only else "FCALL",
+                     "flags": ["no-writes"] if script.read_only else []},
     }
 
 
@@ -375,7 +379,8 @@ def build_manifest(catalog: Catalog | None = None) -> dict[str, Any]:
 
         catalog = default_registry()
     samples = _samples()
-    scripts = [_script_entry(catalog[n], samples.get(n)) for n in catalog.names()]
+    library = catalog.library()
+    scripts = [_script_entry(catalog[n], samples.get(n), library) for n in catalog.names()]
     by_name = {s["name"]: s for s in scripts}
     primitives: dict[str, Any] = {}
     for primitive, operations in _OPERATIONS.items():
@@ -412,6 +417,18 @@ def build_manifest(catalog: Catalog | None = None) -> dict[str, Any]:
             "Every script checks its KEYS and ARGV counts and argument formats before it "
             "touches a key and answers 'ERR pyredis-atomic <script>: ...' naming the "
             "argument; such a call writes nothing."),
+        "functions": {
+            "library": library.name,
+            "version": library.version,
+            "min_redis": ".".join(str(v) for v in FUNCTIONS_REDIS),
+            "doc": (
+                "The same scripts as one Redis Functions library (Redis 7.0+, Valkey): "
+                "'pyredis-atomic functions load' loads it on every primary ('functions "
+                "show' prints the code). Call a script as '<function.command> "
+                "<function.name> numkeys key... arg...', the keys and arguments as for "
+                "EVALSHA. A missing library answers 'ERR Function not found' (nothing "
+                "ran): load it, there is no EVAL fallback."),
+        },
         "scripts": scripts,
         "primitives": primitives,
     }

@@ -496,3 +496,45 @@ def test_cluster_load_verify_and_a_reshard_onto_a_new_primary(functions: bool) -
 
 
 RedisCluster = redis.RedisCluster.from_url
+
+
+# -- the manifest and the benchmark ----------------------------------------------------------
+def test_the_manifest_names_each_scripts_function(redis_url: str, functions: bool) -> None:
+    """Another language calls the library with the manifest alone: its library name, and
+    per script the function's name and command."""
+    manifest = ScriptRegistry().manifest()
+    assert manifest["functions"]["library"] == LIB.name
+    assert manifest["functions"]["min_redis"] == "7.0"
+    for entry in manifest["scripts"]:
+        assert entry["function"]["name"] == LIB.functions[entry["name"]]
+        read_only = "read-only" in entry["flags"]
+        assert entry["function"]["command"] == ("FCALL_RO" if read_only else "FCALL")
+        assert entry["function"]["flags"] == (["no-writes"] if read_only else [])
+    if not functions:
+        return
+    c = redis.Redis.from_url(redis_url)
+    ScriptRegistry().load_library(c)
+    entry = next(e for e in manifest["scripts"] if e["name"] == "server_time")
+    seconds, _ = c.execute_command(entry["function"]["command"], entry["function"]["name"], 0)
+    assert abs(int(seconds) - time.time()) < 60
+    c.close()
+
+
+def test_the_bench_compares_fcall_with_evalsha(redis_url: str, functions: bool) -> None:
+    from pyredis_atomic.bench.cases import CASES, Bench
+    from pyredis_atomic.bench.functions import GROUP, functions_vs_scripts
+
+    assert any(name.startswith("functions") for name, _ in CASES)  # --only functions
+    c = redis.Redis.from_url(redis_url)
+    bench = Bench(client=c, url=redis_url, quick=True, say=lambda s: None)
+    rows = functions_vs_scripts(bench)
+    assert {r.group for r in rows} == {GROUP}
+    if not functions:
+        assert [r.case for r in rows] == ["(not measured)"]
+        assert "needs Redis 7.0" in rows[0].note
+        return
+    fcall = [r for r in rows if r.case.endswith("[FCALL]")]
+    assert len(fcall) == len([r for r in rows if r.case.endswith("[EVALSHA]")]) >= 7
+    assert all(r.ratio is not None and r.ratio > 0 and r.value > 0 for r in fcall)
+    assert any(r.case.startswith("server time per FCALL ") for r in rows)
+    c.close()

@@ -468,6 +468,13 @@ def ratelimit(b: Bench) -> list[Result]:
     return _rows("rate limiter, hit", stats, "limits moving-window")
 
 
+def functions_vs_scripts(b: Bench) -> list[Result]:
+    """Every primitive with FCALL and with EVALSHA (see ``bench/functions.py``)."""
+    from .functions import functions_vs_scripts as run
+
+    return run(b)
+
+
 def instrumentation(b: Bench) -> list[Result]:
     """The OpenTelemetry instrumentation off and on (see ``bench/instrumentation.py``)."""
     from .instrumentation import instrumentation as run
@@ -631,4 +638,5 @@ CASES: list[tuple[str, Callable[[Bench], list[Result]]]] = [
     ("counter contended", counter_contended),
     ("rate limiter", ratelimit),
     ("instrumentation", instrumentation),
+    ("functions (FCALL vs EVALSHA)", functions_vs_scripts),
 ]
