@@ -55,6 +55,7 @@ from .calls import Call, Effect, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
 from .reports import Report
+from .script import keyed
 from .serializers import Serializer, resolve_serializer
 from .servers import is_wrong_type
 from .validate import check_flag, check_seconds, check_timeout, to_millis
@@ -90,6 +91,12 @@ DELETE = "cache_delete"
 PEEK = "cache_peek"
 NEAR_READ = "cache_near_read"
 INSPECT = "cache_inspect"
+#: Each script's KEYS by the names its header gives them, as indexes into (entry, wake,
+#: copy): calls are built by key name, not by a hand-ordered tuple.
+_ROLES: dict[str, tuple[int, ...]] = {
+    script: keyed(script, {"entry": 0, "wake": 1, "copy": 2})
+    for script in (FETCH, RELEASE, FILL, SET, DELETE, PEEK, INSPECT, NEAR_READ)
+}
 
 # Reply kinds of cache_fetch.lua
 HIT, LOAD, REFRESH, WAIT, MISMATCH = 0, 1, 2, 3, 4
@@ -275,6 +282,15 @@ class CacheSpec:
         """The hash holding ``key``'s value and fill lease."""
         return self.keys_of(key)[0]
 
+    def call_keys(self, script: str, entry: str) -> tuple[str, ...]:
+        """The ``KEYS`` of ``script`` for the entry hash ``entry``, in the order its header
+        names them (``entry``, ``wake``, ``copy``: see :data:`_ROLES`)."""
+        order = _ROLES[script]
+        if order == (0,):  # the hit path's read: nothing else to build
+            return (entry,)
+        keys = (entry, self.wake_key(entry), self.copy_key(entry))
+        return tuple(keys[i] for i in order)
+
     def wake_key(self, entry: str) -> str:
         """The wake-up list next to an entry hash (same hash tag)."""
         return entry[:-1] + "wake"
@@ -396,40 +412,40 @@ class CacheSpec:
 
     def fetch_call(self, entry: str, token: str, opts: Options) -> Call[Any]:
         """The get_or_set read (may take the lease or register a waiter)."""
-        return Call(FETCH, (entry,), (self.fetch_spec(token, opts),), raw=True)
+        return Call(FETCH, self.call_keys(FETCH, entry), (self.fetch_spec(token, opts),), raw=True)
 
     def release_call(self, entry: str, token: str, opts: Options) -> Call[int]:
         """Free our lease and wake one waiter."""
-        return Call(RELEASE, (entry, self.wake_key(entry)), (token, opts.lease_ms), as_int)
+        return Call(RELEASE, self.call_keys(RELEASE, entry), (token, opts.lease_ms), as_int)
 
     def fill_call(self, entry: str, token: str, payload: bytes, none: str, *, opts: Options,
                   delta_ms: int) -> Call[int]:
         """Store the loaded value if our lease still holds (fenced); wake every waiter."""
         ttl_ms = opts.ttl_ms if none == "0" else (opts.none_ms or opts.ttl_ms)
-        return Call(FILL, (entry, self.wake_key(entry), self.copy_key(entry)),
+        return Call(FILL, self.call_keys(FILL, entry),
                     (token, payload, none, self.format, ttl_ms, opts.stale_ms, delta_ms,
                      opts.lease_ms, self.tag, opts.copy_gap), as_int)
 
     def set_call(self, entry: str, payload: bytes, none: str, opts: Options) -> Call[int]:
         """Store unconditionally, revoking any lease."""
         ttl_ms = opts.ttl_ms if none == "0" else (opts.none_ms or opts.ttl_ms)
-        return Call(SET, (entry, self.wake_key(entry), self.copy_key(entry)),
+        return Call(SET, self.call_keys(SET, entry),
                     (payload, none, self.format, ttl_ms, opts.stale_ms, opts.lease_ms,
                      self.tag, 1 if self.fast_hits else 0), as_int)
 
     def delete_call(self, entry: str) -> Call[bool]:
         """Remove value and lease; wake the waiters."""
-        return Call(DELETE, (entry, self.wake_key(entry), self.copy_key(entry)),
+        return Call(DELETE, self.call_keys(DELETE, entry),
                     (self.defaults.lease_ms,),
                     lambda r: as_int(r) == 1)
 
     def peek_call(self, entry: str) -> Call[Any]:
         """Read a fresh value without loading."""
-        return Call(PEEK, (entry,), (self.format,), raw=True)
+        return Call(PEEK, self.call_keys(PEEK, entry), (self.format,), raw=True)
 
     def inspect_call(self, entry: str) -> Call[Any]:
         """Describe an entry for operators."""
-        return Call(INSPECT, (entry,), (), raw=True)
+        return Call(INSPECT, self.call_keys(INSPECT, entry), (), raw=True)
 
     def peek_result(self, entry: str, reply: Any, default: Any) -> Any:
         """Decode cache_peek's reply."""

@@ -28,6 +28,7 @@ from .calls import Block, Call, Flow, Sleep, is_redis_error
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list
 from .reports import Report
+from .script import keyed
 from .validate import check_flag, check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step, wait_then
 
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 ACQUIRED = 1
+SCRIPTS = ("lock_acquire", "lock_release", "lock_extend", "lock_inspect", "lock_break")
 
 # The shortest pause between renewal attempts after a failed one.
 MIN_RETRY = 0.05
@@ -71,13 +73,15 @@ class LockKeys:
     fences: str
     signal: str
 
-    # lock, fences and signal pre-encoded: spares redis-py an encode per key per call on
-    # the acquire/release hot path.
-    wire: tuple[bytes, bytes, bytes] = field(init=False, repr=False, compare=False)
+    # Each script's KEYS, built once by the names its header gives them (not by a
+    # hand-ordered tuple), pre-encoded: spares redis-py an encode per key per call on the
+    # acquire/release hot path.
+    wire: dict[str, tuple[bytes, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "wire", (self.lock.encode(), self.fences.encode(),
-                                          self.signal.encode()))
+        roles = {"lock": self.lock.encode(), "fences": self.fences.encode(),
+                 "signal": self.signal.encode()}
+        object.__setattr__(self, "wire", {script: keyed(script, roles) for script in SCRIPTS})
 
 
 def lock_keys(name: object, prefix: object = DEFAULT_PREFIX) -> LockKeys:
@@ -121,28 +125,28 @@ def _acquired_or_pttl(reply: Any) -> tuple[int, int]:
 def acquire_call(keys: LockKeys, token: str, ttl_ms: int) -> Call[tuple[int, int]]:
     """``(1, fence)`` when acquired, ``(0, pttl_ms)`` when held by another (pttl_ms -1:
     the lock key has no expiry)."""
-    return Call("lock_acquire", keys.wire, (token, ttl_ms), _acquired_or_pttl)
+    return Call("lock_acquire", keys.wire["lock_acquire"], (token, ttl_ms), _acquired_or_pttl)
 
 
 def release_call(keys: LockKeys, token: str, fence: int, wake_ms: int) -> Call[int]:
     """1 released, 2 released by an earlier send of the same release, 0 not held."""
-    return Call("lock_release", keys.wire, (token, fence, wake_ms), as_int)
+    return Call("lock_release", keys.wire["lock_release"], (token, fence, wake_ms), as_int)
 
 
 def extend_call(keys: LockKeys, token: str, ttl_ms: int) -> Call[int]:
     """1 extended, 0 not held by ``token``."""
-    return Call("lock_extend", (keys.lock,), (token, ttl_ms), as_int)
+    return Call("lock_extend", keys.wire["lock_extend"], (token, ttl_ms), as_int)
 
 
 def inspect_call(keys: LockKeys, token: str = "") -> Call[list[int]]:
     """The raw state: ``[state, pttl_ms, holder_fence, last, released, lost]``."""
-    return Call("lock_inspect", (keys.lock, keys.fences), (token,),
+    return Call("lock_inspect", keys.wire["lock_inspect"], (token,),
                 lambda r: [as_int(x) for x in as_list(r)])
 
 
 def break_call(keys: LockKeys, wake_ms: int = 10_000) -> Call[tuple[int, int]]:
     """``(1, holder_fence)`` when a holder was removed, ``(0, 0)`` when it was free."""
-    return Call("lock_break", (keys.lock, keys.signal), (wake_ms,), _pair)
+    return Call("lock_break", keys.wire["lock_break"], (wake_ms,), _pair)
 
 
 # -- inspection -----------------------------------------------------------------------------

@@ -279,7 +279,7 @@ class Cache:
         ticket = near.ticket(key)  # before the read: see NearStore.install
         sent = time.monotonic()
         try:
-            copy, pttl, delta = await self._near_read((copy_key, entry), ())
+            copy, pttl, delta = await self._near_read(self._spec.call_keys(NEAR_READ, entry), ())
         except RedisError as exc:
             error = copy_read_error(entry, copy_key, exc)
             if error is not None:
