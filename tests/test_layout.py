@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,13 +126,16 @@ def test_calls_are_built_by_key_name_from_the_headers() -> None:
 
 def test_lock_and_cache_calls_send_their_keys_in_header_order() -> None:
     from pyredis_atomic._core.cache import CacheSpec
+    from pyredis_atomic._core.calls import Call
     from pyredis_atomic._core.lock import LockSpec, break_call
     from pyredis_atomic._core.script import header_keys
 
     lock = LockSpec("l", 10)
     role = {lock.keys.lock: "lock", lock.keys.fences: "fences", lock.keys.signal: "signal"}
-    for call in (lock.acquire_call("t"), lock.release_call("t", 1), lock.extend_call("t"),
-                 lock.inspect_call("t"), break_call(lock.keys)):
+    calls: list[Call[Any]] = [lock.acquire_call("t"), lock.release_call("t", 1),
+                              lock.extend_call("t"), lock.inspect_call("t"),
+                              break_call(lock.keys)]
+    for call in calls:
         sent = [role[k.decode() if isinstance(k, bytes) else k] for k in call.keys]
         assert sent == list(header_keys(call.script)), call.script
     cache = CacheSpec("c", ttl=10)
@@ -139,9 +143,11 @@ def test_lock_and_cache_calls_send_their_keys_in_header_order() -> None:
     wake = cache.wake_key(entry)
     role = {entry: "entry", wake: "wake", copy: "copy"}
     opts = cache.defaults
-    for call in (cache.fetch_call(entry, "t", opts), cache.release_call(entry, "t", opts),
-                 cache.fill_call(entry, "t", b"v", "0", opts=opts, delta_ms=1),
-                 cache.set_call(entry, b"v", "0", opts), cache.delete_call(entry),
-                 cache.peek_call(entry), cache.inspect_call(entry)):
-        assert [role[k] for k in call.keys] == list(header_keys(call.script)), call.script
+    calls = [cache.fetch_call(entry, "t", opts), cache.release_call(entry, "t", opts),
+             cache.fill_call(entry, "t", b"v", "0", opts=opts, delta_ms=1),
+             cache.set_call(entry, b"v", "0", opts), cache.delete_call(entry),
+             cache.peek_call(entry), cache.inspect_call(entry)]
+    for call in calls:
+        sent = [role[k.decode() if isinstance(k, bytes) else k] for k in call.keys]
+        assert sent == list(header_keys(call.script)), call.script
     assert [role[k] for k in cache.call_keys("cache_near_read", entry)] == ["copy", "entry"]
