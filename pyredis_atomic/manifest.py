@@ -319,11 +319,12 @@ _OPERATIONS: dict[str, dict[str, tuple[list[str], str]]] = {
 
 
 def _packed_fields(doc: str) -> list[str]:
-    """The field names of a packed argument, from its header's '"<a> <b> ..."' (the fields
-    are sent space-separated, in that order)."""
-    m = re.match(r'"((?:<[a-z_]+> ?)+)"', doc)
+    """The field names of a packed argument, from the first '"<a> <b> ..."' of its header's
+    doc (the fields are sent space-separated, in that order)."""
+    m = re.search(r'"((?:<[a-z_]+> )*<[a-z_]+>)"', doc)
     if m is None:
-        raise ValueError(f"a packed argument's doc must start with its \"<field> ...\": {doc!r}")
+        raise ValueError(f"a packed argument's doc must give its fields as \"<a> <b> ...\": "
+                         f"{doc!r}")
     return re.findall(r"<([a-z_]+)>", m.group(1))
 
 

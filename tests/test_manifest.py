@@ -203,7 +203,7 @@ def test_packed_arguments_name_their_fields() -> None:
             assert ("fields" in arg) == (arg["format"] == "packed"), (script["name"], arg)
             if "fields" in arg and arg["default"] is not None:
                 assert len(arg["default"].split(" ")) == len(arg["fields"])
-    options = SCRIPTS["counter_add"]["args"][2]
+    options = next(a for a in SCRIPTS["counter_add"]["args"] if a["name"] == "options")
     assert options["fields"] == ["clamp", "initial", "ttl_ms", "request_ttl_ms"]
     assert SCRIPTS["cache_fetch"]["args"][0]["fields"] == ["gap", "lease_ms", "token", "format"]
 
@@ -271,10 +271,12 @@ def test_reply_layouts_take_real_replies_apart(redis_client: redis.Redis) -> Non
 
     counter = BoundedCounter(redis_client, "c", max=10)
     counter.incr(8)
-    assert _raw(redis_client, "counter_add", ["5", "10", "1 0 0 3600000"], name="c",
-                request_id="r1") == {"value": 10, "delta": 2}
-    assert _raw(redis_client, "counter_add", ["-1", "-9007199254740991", "0 0 0 3600000"],
-                name="c", request_id="r2") == {"value": 9}
+    layout = SCRIPTS["counter_add"]["returns"]["layout"]
+    for delta, clamp, want in [(5, True, {"value": 10, "delta": 2}), (-1, False, {"value": 9})]:
+        call = counter._spec.add_call(delta, clamp)  # the arguments Python sends, raw
+        reply = redis_client.execute_command("EVAL", SCRIPTS["counter_add"]["source"],
+                                             len(call.keys), *call.keys, *call.args)
+        assert _take_apart(layout, reply) == want
     assert counter.get() == 9
 
     limiter = RateLimiter(redis_client, "r", rate=10, period=1.0, burst=3)
