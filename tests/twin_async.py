@@ -22,8 +22,14 @@ sleep = asyncio.sleep
 class Spawned(Generic[T]):
     """A call running in the background of the test: an asyncio task (sync API: a thread)."""
 
-    def __init__(self, fn: Callable[..., Awaitable[T]], *args: Any) -> None:
-        self._task: asyncio.Future[T] = asyncio.ensure_future(fn(*args))
+    def __init__(self, fn: Callable[..., Awaitable[T]], *args: Any, delay: float = 0.0) -> None:
+        self._task: asyncio.Future[T] = asyncio.ensure_future(self._run(delay, fn, args))
+
+    @staticmethod
+    async def _run(delay: float, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+        if delay:
+            await asyncio.sleep(delay)
+        return await fn(*args)
 
     def done(self) -> bool:
         """Whether the call has returned or raised."""
@@ -35,6 +41,7 @@ class Spawned(Generic[T]):
         return await asyncio.wait_for(asyncio.shield(self._task), seconds)
 
 
-def spawn(fn: Callable[..., Awaitable[T]], *args: Any) -> Spawned[T]:
-    """Start ``fn(*args)`` in the background (a task; sync API: a daemon thread)."""
-    return Spawned(fn, *args)
+def spawn(fn: Callable[..., Awaitable[T]], *args: Any, delay: float = 0.0) -> Spawned[T]:
+    """Start ``fn(*args)`` in the background (a task; sync API: a daemon thread), after
+    sleeping ``delay`` s there."""
+    return Spawned(fn, *args, delay=delay)

@@ -21,14 +21,17 @@ sleep = time.sleep
 class Spawned(Generic[T]):
     """A call running in the background of the test: a daemon thread (asyncio API: a task)."""
 
-    def __init__(self, fn: Callable[..., T], *args: Any) -> None:
+    def __init__(self, fn: Callable[..., T], *args: Any, delay: float = 0.0) -> None:
         self._value: T | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(delay, fn, args),
+                                        daemon=True)
         self._thread.start()
 
-    def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
+    def _run(self, delay: float, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
         try:
+            if delay:
+                time.sleep(delay)
             self._value = fn(*args)
         except BaseException as exc:  # handed to result()
             self._error = exc
@@ -48,6 +51,7 @@ class Spawned(Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
-def spawn(fn: Callable[..., T], *args: Any) -> Spawned[T]:
-    """Start ``fn(*args)`` in the background (a daemon thread; asyncio API: a task)."""
-    return Spawned(fn, *args)
+def spawn(fn: Callable[..., T], *args: Any, delay: float = 0.0) -> Spawned[T]:
+    """Start ``fn(*args)`` in the background (a daemon thread; asyncio API: a task), after
+    sleeping ``delay`` s there."""
+    return Spawned(fn, *args, delay=delay)

@@ -1,31 +1,59 @@
-"""ReliableQueue (sync) against a real redis-server, on RESP2/RESP3, decoded or not."""
+# GENERATED from tests/test_queue_shared_async.py by scripts/unasync.py: do not edit.
+"""ReliableQueue against a real redis-server, on RESP2/RESP3, decoded or not.
+
+Shared by the two APIs: ``scripts/unasync.py`` writes ``test_queue_shared_sync.py`` from
+``test_queue_shared_async.py`` (background producers and consumers: tasks here, threads
+there, through ``twin_async``/``twin_sync``). What only asyncio has (cancellation) is in
+``test_queue_async.py``; every test of the sync queue is here.
+"""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
-from queue_helpers import all_payload_ids, expire_all, make_due
+from twin_sync import sleep, spawn
 
-from pyredis_atomic import (
-    Message,
-    ReliableQueue,
-    WrongTypeError,
-)
+from pyredis_atomic import Message, ReliableQueue, WrongTypeError
 
 ALL_BYTES = bytes(range(256))
 
 
-def test_push_pop_ack_roundtrip(client: redis.Redis) -> None:
+def expire_all(client: Any, queue: Any) -> int:
+    """Stand for time passing: put every lease deadline of ``queue`` into the past."""
+    key = queue.keys["inflight"]
+    members = client.zrange(key, 0, -1)
+    if members:
+        client.zadd(key, dict.fromkeys(members, 0), xx=True)
+    return len(members)
+
+
+def make_due(client: Any, queue: Any) -> int:
+    """Make every delayed message of ``queue`` due now."""
+    key = queue.keys["delayed"]
+    members = client.zrange(key, 0, -1)
+    if members:
+        client.zadd(key, dict.fromkeys(members, 0), xx=True)
+    return len(members)
+
+
+def all_payload_ids(client: Any, queue: Any) -> set[str]:
+    """Ids that still have a stored payload (queued, in flight, delayed or dead)."""
+    return {k.decode() if isinstance(k, bytes) else k
+            for k in client.hkeys(queue.keys["payload"])}
+
+
+def test_push_pop_ack_roundtrip(client: Any) -> None:
     q = ReliableQueue(client, "jobs")
     mid = q.push(b"hello")
     msg = q.pop()
     assert msg is not None
     assert (msg.id, msg.payload, msg.deliveries) == (mid, b"hello", 1)
     assert msg.receipt == f"{mid}/1"
+    assert isinstance(msg, Message)
     assert abs(msg.pushed_at - time.time()) < 3600  # server clock, close enough
     assert q.stats()["in_flight"] == 1
     assert q.ack(msg) is True
@@ -34,7 +62,7 @@ def test_push_pop_ack_roundtrip(client: redis.Redis) -> None:
     assert all_payload_ids(client, q) == set()
 
 
-def test_payload_is_always_bytes_whatever_decode_responses(client: redis.Redis) -> None:
+def test_payload_is_always_bytes_whatever_decode_responses(client: Any) -> None:
     q = ReliableQueue(client, "bytes")
     q.push_many([ALL_BYTES, "héllo ✓", b"", ALL_BYTES[::-1]])
     got = q.pop_many(10)
@@ -43,18 +71,18 @@ def test_payload_is_always_bytes_whatever_decode_responses(client: redis.Redis) 
     assert q.ack_many(got) == 4
 
 
-def test_all_byte_values_on_a_non_decoding_client(make_client: Callable[..., redis.Redis]) -> None:
+def test_all_byte_values_on_a_non_decoding_client(make_client: Callable[..., Any]) -> None:
     q = ReliableQueue(make_client(), "raw")
     payloads = [bytes([b]) * 3 for b in range(256)] + [ALL_BYTES]
     q.push_many(payloads)
     assert [m.payload for m in q.pop_many(300)] == payloads
 
 
-def test_fifo_and_identical_payloads_stay_distinct(client: redis.Redis) -> None:
+def test_fifo_and_identical_payloads_stay_distinct(client: Any) -> None:
     q = ReliableQueue(client, "fifo")
     ids = [q.push(b"same") for _ in range(5)] + q.push_many([b"same"] * 5)
     assert len(set(ids)) == 10
-    got = [m for m in (q.pop() for _ in range(10)) if m is not None]
+    got = [m for m in [q.pop() for _ in range(10)] if m is not None]
     assert [m.id for m in got] == ids
     assert q.ack(got[3]) is True  # acking one copy leaves the others
     assert q.stats()["in_flight"] == 9
@@ -62,7 +90,7 @@ def test_fifo_and_identical_payloads_stay_distinct(client: redis.Redis) -> None:
 
 
 def test_stale_ack_after_redelivery_returns_false_and_keeps_the_new_delivery(
-        client: redis.Redis) -> None:
+        client: Any) -> None:
     q = ReliableQueue(client, "stale", visibility_timeout=30)
     q.push(b"job")
     first = q.pop()
@@ -78,7 +106,35 @@ def test_stale_ack_after_redelivery_returns_false_and_keeps_the_new_delivery(
     assert q.ack(second) is True
 
 
-def test_redelivered_messages_go_to_the_front(client: redis.Redis) -> None:
+def test_stale_ack_nack_extend_and_dead_letters(client: Any) -> None:
+    q = ReliableQueue(client, "a-stale", max_deliveries=2)
+    mid = q.push(b"x", dedup_key="d")
+    assert q.push(b"y", dedup_key="d") == mid
+    first = q.pop()
+    assert first is not None
+    expire_all(client, q)
+    second = q.pop()
+    assert second is not None
+    assert second.deliveries == 2
+    assert q.ack(first) is False
+    assert q.extend(first) is False
+    assert q.extend(second, visibility_timeout=10) is True
+    q.nack(second)  # second delivery of 2: dead
+    [dead] = q.dead_letters()
+    assert (dead.id, dead.deliveries, dead.dead_reason) == (mid, 2, "nacked")
+    assert q.redrive() == 1
+    again = q.pop()
+    assert again is not None
+    acked, nxt = q.ack_and_pop(again)
+    assert (acked, nxt) == (True, None)
+    q.push(b"z", delay=60)
+    assert q.stats()["delayed"] == 1
+    assert q.purge() == 1
+    expire_all(client, q)
+    assert q.requeue_expired() == 0
+
+
+def test_redelivered_messages_go_to_the_front(client: Any) -> None:
     q = ReliableQueue(client, "front")
     q.push_many([b"a", b"b", b"c"])
     a = q.pop()
@@ -88,7 +144,7 @@ def test_redelivered_messages_go_to_the_front(client: redis.Redis) -> None:
     assert [m.payload for m in q.pop_many(3)] == [b"a", b"b", b"c"]
 
 
-def test_nack_now_later_and_dead_letter(client: redis.Redis) -> None:
+def test_nack_now_later_and_dead_letter(client: Any) -> None:
     q = ReliableQueue(client, "nack", max_deliveries=2)
     q.push_many([b"x", b"y"])
     x = q.pop()
@@ -112,7 +168,7 @@ def test_nack_now_later_and_dead_letter(client: redis.Redis) -> None:
     assert (later.payload, later.deliveries) == (b"y", 2)
 
 
-def test_expired_leases_dead_letter_after_max_deliveries(client: redis.Redis) -> None:
+def test_expired_leases_dead_letter_after_max_deliveries(client: Any) -> None:
     q = ReliableQueue(client, "expire", max_deliveries=3)
     q.push(ALL_BYTES)
     for delivery in (1, 2, 3):
@@ -132,22 +188,22 @@ def test_expired_leases_dead_letter_after_max_deliveries(client: redis.Redis) ->
     assert (fresh.payload, fresh.deliveries) == (ALL_BYTES, 1)
 
 
-def test_extend_keeps_the_lease(client: redis.Redis) -> None:
+def test_extend_keeps_the_lease(client: Any) -> None:
     q = ReliableQueue(client, "extend", visibility_timeout=0.3)
     q.push(b"long")
     m = q.pop()
     assert m is not None
     for _ in range(3):
-        time.sleep(0.15)
+        sleep(0.15)
         assert q.extend(m) is True
     assert q.extend(m, visibility_timeout=60) is True
-    time.sleep(0.35)
+    sleep(0.35)
     assert q.pop() is None
     assert q.ack(m) is True
     assert q.extend(m) is False
 
 
-def test_delay_and_blocking_pop_waits_for_the_due_time(client: redis.Redis) -> None:
+def test_delay_and_blocking_pop_waits_for_the_due_time(client: Any) -> None:
     q = ReliableQueue(client, "delay")
     q.push(b"later", delay=0.3)
     assert q.pop() is None
@@ -159,7 +215,7 @@ def test_delay_and_blocking_pop_waits_for_the_due_time(client: redis.Redis) -> N
     assert 0.15 < took < 2.0
 
 
-def test_dedup_key_returns_the_first_id_while_queued(client: redis.Redis) -> None:
+def test_dedup_key_returns_the_first_id_while_queued(client: Any) -> None:
     q = ReliableQueue(client, "dedup")
     a = q.push(b"1", dedup_key="order-7")
     assert q.push(b"2", dedup_key="order-7") == a  # a re-sent push is applied once
@@ -173,7 +229,7 @@ def test_dedup_key_returns_the_first_id_while_queued(client: redis.Redis) -> Non
     assert b != a
 
 
-def test_retries_of_every_mutating_operation_apply_once(client: redis.Redis) -> None:
+def test_retries_of_every_mutating_operation_apply_once(client: Any) -> None:
     q = ReliableQueue(client, "retry", max_deliveries=5)
     assert q.push(b"p", dedup_key="k") == q.push(b"p", dedup_key="k")
     m = q.pop()
@@ -191,7 +247,7 @@ def test_retries_of_every_mutating_operation_apply_once(client: redis.Redis) -> 
     assert q.stats()["in_flight"] == q.stats()["pending"] == 0
 
 
-def test_ack_and_pop_acks_and_claims_in_one_call(client: redis.Redis) -> None:
+def test_ack_and_pop_acks_and_claims_in_one_call(client: Any) -> None:
     q = ReliableQueue(client, "loop")
     q.push_many([b"1", b"2"])
     m = q.pop()
@@ -206,40 +262,38 @@ def test_ack_and_pop_acks_and_claims_in_one_call(client: redis.Redis) -> None:
     assert (acked, nxt3) == (False, None)
 
 
-def test_ack_and_pop_blocks_for_the_next_message(client: redis.Redis) -> None:
+def test_ack_and_pop_blocks_for_the_next_message(client: Any) -> None:
     q = ReliableQueue(client, "loopwait")
     q.push(b"1")
     m = q.pop()
     assert m is not None
-    pusher = threading.Timer(0.2, lambda: q.push(b"2"))
-    pusher.start()
+    pusher = spawn(q.push, b"2", delay=0.2)
     acked, nxt = q.ack_and_pop(m, timeout=5)
-    pusher.join(5)  # its reply may still be on the way: the client must outlive it
+    pusher.result(5)  # its reply may still be on the way: the client must outlive it
     assert acked
     assert nxt is not None
     assert nxt.payload == b"2"
 
 
-def test_blocking_pop_wakes_quickly_on_push(client: redis.Redis) -> None:
+def test_blocking_pop_wakes_quickly_on_push(client: Any) -> None:
     q = ReliableQueue(client, "wake")
     pushed_at: list[float] = []
 
     def producer() -> None:
-        time.sleep(0.3)
+        sleep(0.3)
         pushed_at.append(time.monotonic())
         q.push(b"now")
 
-    thread = threading.Thread(target=producer)
-    thread.start()
+    pushing = spawn(producer)
     m = q.pop(timeout=10)
     woke = time.monotonic()
-    thread.join()  # the push's own reply is read before the client is closed
+    pushing.result()  # the push's own reply is read before the client is closed
     assert m is not None
     assert m.payload == b"now"
     assert woke - pushed_at[0] < 0.25  # milliseconds normally; margin for a loaded machine
 
 
-def test_blocking_pop_respects_its_timeout_and_stays_quiet(client: redis.Redis,
+def test_blocking_pop_respects_its_timeout_and_stays_quiet(client: Any,
                                                           redis_url: str) -> None:
     q = ReliableQueue(client, "idle")
     watcher = redis.Redis.from_url(redis_url)
@@ -259,17 +313,17 @@ def test_blocking_pop_respects_its_timeout_and_stays_quiet(client: redis.Redis,
     watcher.close()
 
 
-def test_stats_oldest_pending_age(client: redis.Redis) -> None:
+def test_stats_oldest_pending_age(client: Any) -> None:
     q = ReliableQueue(client, "age")
     assert q.stats()["oldest_pending_age"] is None
     q.push(b"a")
-    time.sleep(0.2)
+    sleep(0.2)
     age = q.stats()["oldest_pending_age"]
     assert age is not None
     assert 0.15 <= age < 5
 
 
-def test_purge_and_purge_dead_only(client: redis.Redis) -> None:
+def test_purge_and_purge_dead_only(client: Any) -> None:
     q = ReliableQueue(client, "purge", max_deliveries=1)
     q.push_many([b"1", b"2", b"3"], dedup_keys=["a", "b", "c"])
     q.push(b"later", delay=60)
@@ -291,7 +345,7 @@ def test_purge_and_purge_dead_only(client: redis.Redis) -> None:
     assert q.stats()["pending"] == 1
 
 
-def test_purge_reports_each_batch(client: redis.Redis) -> None:
+def test_purge_reports_each_batch(client: Any) -> None:
     from pyredis_atomic._core.queue import MAX_BATCH
 
     q = ReliableQueue(client, "purge-batches")
@@ -307,7 +361,7 @@ def test_purge_reports_each_batch(client: redis.Redis) -> None:
     assert [left for _, left in seen] == [total - MAX_BATCH, 7, 0]
 
 
-def test_redrive_selected_ids_skips_unknown(client: redis.Redis) -> None:
+def test_redrive_selected_ids_skips_unknown(client: Any) -> None:
     q = ReliableQueue(client, "redrive", max_deliveries=1)
     q.push_many([b"1", b"2"])
     for m in q.pop_many(2):
@@ -320,7 +374,7 @@ def test_redrive_selected_ids_skips_unknown(client: redis.Redis) -> None:
     assert [m.payload for m in q.pop_many(5)] == [b"2"]
 
 
-def test_requeue_expired_is_bounded_by_limit(client: redis.Redis) -> None:
+def test_requeue_expired_is_bounded_by_limit(client: Any) -> None:
     q = ReliableQueue(client, "ops")
     q.push_many([b"x"] * 30)
     q.pop_many(30)
@@ -330,7 +384,7 @@ def test_requeue_expired_is_bounded_by_limit(client: redis.Redis) -> None:
     assert q.stats()["pending"] == 30
 
 
-def test_bad_input_is_refused_before_anything_is_sent(client: redis.Redis) -> None:
+def test_bad_input_is_refused_before_anything_is_sent(client: Any) -> None:
     with pytest.raises(ValueError, match="max_deliveries"):
         ReliableQueue(client, "bad", max_deliveries=0)
     with pytest.raises(TypeError, match="max_deliveries"):
@@ -347,6 +401,8 @@ def test_bad_input_is_refused_before_anything_is_sent(client: redis.Redis) -> No
         q.push(123)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="payload"):
         q.push(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="payload"):
+        q.push(1.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"payloads\[1\]"):
         q.push_many([b"ok", 5])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="payloads"):
@@ -387,7 +443,7 @@ def test_bad_input_is_refused_before_anything_is_sent(client: redis.Redis) -> No
     assert other.ack(theirs) is True
 
 
-def test_wrong_type_key_names_the_key(client: redis.Redis) -> None:
+def test_wrong_type_key_names_the_key(client: Any) -> None:
     q = ReliableQueue(client, "typed")
     client.set(q.keys["pending"], "not a list")
     with pytest.raises(WrongTypeError) as info:
@@ -401,7 +457,7 @@ def test_wrong_type_key_names_the_key(client: redis.Redis) -> None:
     assert info2.value.key == q.keys["inflight"]
 
 
-def test_prefix_and_brace_names_never_collide(client: redis.Redis) -> None:
+def test_prefix_and_brace_names_never_collide(client: Any) -> None:
     a = ReliableQueue(client, "a}:{b")
     b = ReliableQueue(client, "a")
     c = ReliableQueue(client, "a", prefix="tenant2:")
@@ -419,7 +475,7 @@ def test_prefix_and_brace_names_never_collide(client: redis.Redis) -> None:
     assert c.keys["pending"].startswith("tenant2:queue:")
 
 
-def test_messages_compare_by_value_and_are_immutable(client: redis.Redis) -> None:
+def test_messages_compare_by_value_and_are_immutable(client: Any) -> None:
     q = ReliableQueue(client, "values")
     q.push(b"v")
     m = q.pop()
@@ -432,7 +488,7 @@ def test_messages_compare_by_value_and_are_immutable(client: redis.Redis) -> Non
     assert "deliveries=1" in repr(m)
 
 
-def test_ack_cost_is_flat_with_100k_in_flight(make_client: Callable[..., redis.Redis]) -> None:
+def test_ack_cost_is_flat_with_100k_in_flight(make_client: Callable[..., Any]) -> None:
     client = make_client()
     q = ReliableQueue(client, "big", visibility_timeout=3600)
     small = ReliableQueue(client, "small", visibility_timeout=3600)
@@ -453,12 +509,12 @@ def test_ack_cost_is_flat_with_100k_in_flight(make_client: Callable[..., redis.R
         q.push_many([b"p"] * 1000)
         q.pop_many(1000)
     assert q.stats()["in_flight"] == 100_000
-    base = min(per_ack(small) for _ in range(2))
-    loaded = min(per_ack(q) for _ in range(2))
+    base = min([per_ack(small) for _ in range(2)])
+    loaded = min([per_ack(q) for _ in range(2)])
     assert loaded < base * 3, (base, loaded)  # flat: O(log n) ZREM, no scans
 
 
-def test_wake_up_tokens_stay_bounded_without_consumers(client: redis.Redis) -> None:
+def test_wake_up_tokens_stay_bounded_without_consumers(client: Any) -> None:
     # Nobody blocks, so every push's token is surplus: the list stops at 1024 (SIGNAL_CAP),
     # by single pushes and batches alike; pushes then write no token at all.
     q = ReliableQueue(client, "tokens")
@@ -474,18 +530,17 @@ def test_wake_up_tokens_stay_bounded_without_consumers(client: redis.Redis) -> N
     assert len(q.pop_many(5100)) == 5100
     assert q.pop() is None
     assert client.llen(signal) == 0
-    pusher = threading.Timer(0.2, lambda: q.push(b"late"))
-    pusher.start()
+    pusher = spawn(q.push, b"late", delay=0.2)
     start = time.monotonic()
     msg = q.pop(timeout=5)
-    pusher.join(5)
+    pusher.result(5)
     assert msg is not None
     assert msg.payload == b"late"
     assert time.monotonic() - start < 2.0
 
 
 @pytest.mark.parametrize("batch", [False, True])
-def test_an_entry_whose_payload_was_purged_is_skipped(client: redis.Redis,
+def test_an_entry_whose_payload_was_purged_is_skipped(client: Any,
                                                       batch: bool) -> None:
     # One claim (n=1) and a batched claim take different paths through the script.
     q = ReliableQueue(client, f"purged-{batch}")
@@ -499,7 +554,7 @@ def test_an_entry_whose_payload_was_purged_is_skipped(client: redis.Redis,
     assert q.stats()["in_flight"] == 1
 
 
-def test_an_error_in_the_claim_behind_a_wait_is_raised_not_resent(client: redis.Redis) -> None:
+def test_an_error_in_the_claim_behind_a_wait_is_raised_not_resent(client: Any) -> None:
     # A blocked pop sends its next claim behind the BLPOP. A claim that fails half-way
     # (Lua does not roll back) must be reported, not sent a second time.
     q = ReliableQueue(client, "halfway")
@@ -512,13 +567,12 @@ def test_an_error_in_the_claim_behind_a_wait_is_raised_not_resent(client: redis.
         except BaseException as exc:  # recorded for the assertion
             errors.append(exc)
 
-    t = threading.Thread(target=consumer)
-    t.start()
-    time.sleep(0.3)  # blocked
+    consuming = spawn(consumer)
+    sleep(0.3)  # blocked
     client.set(k["payload"], "not a hash")  # the claim's HGET will fail after its LPOP
     client.rpush(k["pending"], "1-1/0", "1-2/0")
     client.rpush(k["signal"], "1")
-    t.join(5)
+    consuming.result(5)
     assert len(errors) == 1
     assert isinstance(errors[0], WrongTypeError)
     assert errors[0].key == k["payload"]
