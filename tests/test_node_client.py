@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import redis
 
-from pyredis_atomic import BoundedCounter, Lock, ReliableQueue
+from pyredis_atomic import BoundedCounter, Lock, ReliableQueue, ScriptRegistry
 
 NODE_DIR = Path(__file__).parent / "node"
 CLIENT = NODE_DIR / "client.mjs"
@@ -290,3 +290,42 @@ def test_the_documented_node_examples_run_as_written(
 
 def test_there_are_documented_node_examples() -> None:
     assert [p.name for p, _ in JS_BLOCKS].count("README.md") == 1
+
+
+@pytest.fixture
+def library(redis_client: redis.Redis, redis_server_version: Any,
+            manifest_path: Path) -> Iterator[bool]:
+    """The Functions library loaded by Python (where the server has Functions), deleted
+    afterwards if this loaded it."""
+    if redis_server_version[1] < (7, 0):
+        yield False
+        return
+    done = ScriptRegistry().load_library(redis_client)
+    try:
+        yield True
+    finally:
+        if "loaded" in done.values():
+            name = json.loads(manifest_path.read_text())["functions"]["library"]
+            redis_client.execute_command("FUNCTION", "DELETE", name)
+
+
+def test_node_calls_the_functions_library_python_loaded(
+    node_client: Any, redis_client: redis.Redis, library: bool
+) -> None:
+    """Functions mode from Node: FCALL / FCALL_RO by the manifest's function names, on the
+    library Python loaded; before Redis 7.0 (manifest functions.min_redis) Node sees that
+    from the server's version and does not try."""
+    supported = library
+    node = node_client("functions", name="fn-lock")
+    result = node.expect("functions")
+    node.finish()
+    assert result["supported"] is supported, result
+    if not supported:
+        return
+    assert result["commands"] == ["FCALL", "FCALL_RO", "FCALL"]
+    assert result["fence"] == 1
+    assert result["inspect"][0] == 2  # held by Node's token, seen through FCALL_RO
+    assert result["released"] == 1
+    lock = Lock(redis_client, "fn-lock")  # EVALSHA from Python: the same state
+    assert lock.acquire()
+    assert lock.fence == 2

@@ -191,9 +191,47 @@ async function noscriptScenario() {
                      sources_not_matching_sha1: bad, scripts: manifest.scripts.length });
 }
 
+// -- Functions mode: the same scripts called as the library's functions ----------------
+// (loaded by Python's `functions load`): FCALL / FCALL_RO by the manifest's function names.
+function versionAtLeast(version, minimum) {
+  const a = version.split('.').map(Number);
+  const b = minimum.split('.').map(Number);
+  for (let i = 0; i < b.length; i += 1) {
+    if ((a[i] ?? 0) !== b[i]) return (a[i] ?? 0) > b[i];
+  }
+  return true;
+}
+
+async function fcall(name, keys, args) {
+  const { function: fn } = scripts.script(name);
+  return redis.call(fn.command, fn.name, keys.length, ...keys, ...args);
+}
+
+async function functionsScenario() {
+  const { name } = params;
+  const info = await redis.info('server');
+  const version = /^(?:valkey|redis)_version:(\S+)/m.exec(info)[1];
+  const supported = versionAtLeast(version, manifest.functions.min_redis);
+  if (!supported) {
+    emit('functions', { supported, version, min_redis: manifest.functions.min_redis });
+    return;
+  }
+  const token = randomBytes(16).toString('hex');
+  const keys = scripts.keys('lock_acquire', { name });
+  const fence = await fcall('lock_acquire', keys, scripts.args('lock_acquire', { token }));
+  const inspect = await fcall('lock_inspect', scripts.keys('lock_inspect', { name }),
+                              scripts.args('lock_inspect', { token }));
+  const released = await fcall('lock_release', scripts.keys('lock_release', { name }),
+                               scripts.args('lock_release', { token, fence }));
+  const commands = ['lock_acquire', 'lock_inspect', 'lock_release']
+    .map((n) => scripts.script(n).function.command);
+  emit('functions', { supported, version, fence, inspect, released, commands,
+                      library: manifest.functions.library });
+}
+
 const scenarios = {
   lock: lockScenario, 'queue-push': queuePush, 'queue-consume': queueConsume,
-  counter: counterScenario, noscript: noscriptScenario,
+  counter: counterScenario, noscript: noscriptScenario, functions: functionsScenario,
 };
 try {
   if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
