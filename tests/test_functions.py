@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -538,3 +539,99 @@ def test_the_bench_compares_fcall_with_evalsha(redis_url: str, functions: bool) 
     assert all(r.ratio is not None and r.ratio > 0 and r.value > 0 for r in fcall)
     assert any(r.case.startswith("server time per FCALL ") for r in rows)
     c.close()
+
+
+def test_every_script_runs_as_a_function(redis_url: str, functions: bool,
+                                         functions_default: ScriptRegistry) -> None:
+    """The benchmark's exercise (it calls every script) in functions mode: each script's
+    function is called (SLOWLOG records every command) and no EVAL/EVALSHA is sent."""
+    from pyredis_atomic.bench.cases import Bench
+    from pyredis_atomic.bench.exercise import exercise
+
+    if not functions:
+        return  # the refusal is the other tests'
+    c = redis.Redis.from_url(redis_url)
+    functions_default.load_library(c)
+    called: set[str] = set()
+    commands: set[str] = set()
+
+    def drain() -> None:
+        for entry in c.slowlog_get(100000):
+            raw = entry.get("command", b"")
+            words = (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).split()
+            if words:
+                commands.add(words[0].upper())
+            if len(words) >= 2 and words[0].upper() in ("FCALL", "FCALL_RO"):
+                called.add(words[1])
+        c.slowlog_reset()
+
+    old = c.config_get("slowlog-*")
+    c.config_set("slowlog-log-slower-than", 0)
+    c.config_set("slowlog-max-len", 100000)
+    try:
+        c.slowlog_reset()
+        exercise(Bench(client=c, url=redis_url, quick=True, say=lambda s: None), drain)
+        drain()
+    finally:
+        for k, v in old.items():
+            if k is not None and v is not None:
+                c.config_set(k, v)
+    missing = {n for n, f in LIB.functions.items() if f not in called}
+    assert not missing, f"never called as a function: {sorted(missing)}"
+    assert not {w for w in commands if w.startswith("EVAL") or w == "SCRIPT"}, commands
+    c.close()
+
+
+def test_cluster_clients_reading_from_replicas_and_asyncio_use_fcall(
+        redis_cluster: RedisClusterHarness, functions: bool) -> None:
+    """The session cluster (3 primaries, a replica each): a sync client reading from
+    replicas sends FCALL_RO to the replica of the key's slot; an asyncio cluster client
+    runs in functions mode too."""
+    redis_cluster.wait_ok()
+    redis_cluster.wait_replicas()  # a replica must be listed to be read from
+    redis_cluster.flushall()
+    client = redis_cluster.client()
+    registry = ScriptRegistry(mode="functions")
+    if not functions:
+        with pytest.raises(ServerVersionError):
+            registry.load_library(client)
+        client.close()
+        return
+    try:
+        registry.load_library(client)
+        replicas = [s.client() for s in redis_cluster.replicas]
+        _eventually(lambda: all(LIB.name in parse_function_list(r.function_list())
+                                for r in replicas), "the library on every replica")
+        BoundedCounter(client, "ro", min=0, max=10, registry=registry).incr(5)
+        for r in replicas:
+            r.config_resetstat()
+        with warnings.catch_warnings():  # redis-py 5.3+ prefers load_balancing_strategy
+            warnings.simplefilter("ignore", DeprecationWarning)
+            reader = redis_cluster.client(read_from_replicas=True)
+        counter = BoundedCounter(reader, "ro", min=0, max=10, registry=registry)
+        _eventually(lambda: counter.get() == 5, "the replica to have the write")
+        for _ in range(6):  # redis-py spreads reads over the slot's primary and replica
+            assert counter.get() == 5
+        assert sum(_calls(r).get("fcall_ro", 0) for r in replicas) >= 1
+        reader.close()
+        for r in replicas:
+            r.close()
+
+        async def on_asyncio() -> tuple[int, bool]:
+            a = redis.asyncio.RedisCluster(host="127.0.0.1",
+                                           port=redis_cluster.primaries[0].port)
+            areg = aio.AsyncScriptRegistry(mode="functions")
+            try:
+                n = aio.BoundedCounter(a, "ro", min=0, max=10, registry=areg)
+                await n.incr()
+                lock = aio.Lock(a, "alock", ttl=30, registry=areg)
+                held = await lock.acquire(blocking=False)
+                await lock.release()
+                return await n.get(), held
+            finally:
+                await a.aclose()
+
+        assert asyncio.run(on_asyncio()) == (6, True)
+    finally:
+        registry.delete_library(client)
+        client.close()

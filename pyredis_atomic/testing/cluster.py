@@ -131,7 +131,7 @@ class RedisClusterHarness:
                 c.close()
 
     def flushall(self) -> None:
-        """Empty every primary (replicas follow) and its script cache."""
+        """Empty every primary (replicas follow), its script cache and its functions."""
         for s in self.nodes:
             if not s.running:
                 continue
@@ -140,6 +140,8 @@ class RedisClusterHarness:
                 if role in (b"master", "master"):
                     c.flushall()
                     c.script_flush()
+                    with contextlib.suppress(redis.ResponseError):  # Functions: 7.0+
+                        c.function_flush()
 
     def cleanup(self) -> None:
         """Stop every node and remove their directories."""
