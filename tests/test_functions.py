@@ -635,3 +635,34 @@ def test_cluster_clients_reading_from_replicas_and_asyncio_use_fcall(
     finally:
         registry.delete_library(client)
         client.close()
+
+
+def test_over_maxmemory_a_function_is_refused_before_it_runs(
+        redis_server_factory: Callable[..., RedisServer], functions: bool) -> None:
+    """The documented difference (docs/operators.md): over maxmemory with noeviction, Redis
+    refuses a function without flags before it runs (deny-oom), also one that would only
+    delete; the same script by EVALSHA runs, and only a memory-growing command fails."""
+    server = redis_server_factory()
+    c = server.client()
+    registry = ScriptRegistry(mode="functions")
+    if not functions:
+        with pytest.raises(ServerVersionError):
+            registry.load_library(c)
+        c.close()
+        return
+    registry.load_library(c)
+    by_fcall = pyredis_atomic.Cache(c, "oom-f", ttl=60, registry=registry)
+    by_evalsha = pyredis_atomic.Cache(c, "oom-e", ttl=60)
+    for cache in (by_fcall, by_evalsha):
+        cache.set("k", 1)
+    c.config_set("maxmemory-policy", "noeviction")
+    c.config_set("maxmemory", int(c.info("memory")["used_memory"]) // 2)
+    try:
+        with pytest.raises(pyredis_atomic.ScriptError, match="OOM") as err:
+            by_fcall.delete("k")
+        assert err.value.code == "OOM"
+        assert by_evalsha.delete("k") is True
+        assert by_fcall.get("k") == 1  # no-writes functions still run
+    finally:
+        c.config_set("maxmemory", 0)
+        c.close()

@@ -21,10 +21,11 @@ What differs between a function and an ``EVAL`` script, and why the wrapping is 
 * Functions names are global on a server: they carry the library's name
   (``<library>__<script>``), so two versions of the package can be loaded side by side
   during a rolling deploy, each calling its own code.
-* Flags: a function without flags is refused as a whole when the server is over
-  ``maxmemory`` (``deny-oom``), even one that would only free memory (a release); an
-  ``EVAL`` script without a shebang runs and only its memory-growing commands fail.
-  Read-only scripts get ``no-writes`` (so ``FCALL_RO`` and replicas accept them).
+* Flags: a function without flags is refused before it runs when the server is over
+  ``maxmemory`` (``deny-oom``), even one that would only delete (``cache_delete``,
+  ``queue_purge``); an ``EVAL`` script without a shebang runs and fails only at its first
+  command that may grow memory. Read-only scripts get ``no-writes`` (so ``FCALL_RO`` and
+  replicas accept them, and they run under OOM).
 * The scripts use no ``redis.setresp``, ``redis.REDIS_VERSION`` or ``#!lua`` shebang of
   their own, and no globals (both kinds of script refuse them).
 """
