@@ -1,5 +1,9 @@
-"""The asyncio Cache: API on every client mode, stampede, hand-over, cancellation during a
-wait and during a load, and the async decorator."""
+"""The asyncio Cache only: cancellation during a wait and during a load, and the asyncio
+cluster client.
+
+The behaviour both APIs share (the API on every client mode, the stampede and hand-over,
+the decorator) is in ``test_cache_shared_async.py`` (and its generated sync twin,
+``test_cache_shared_sync.py``)."""
 
 from __future__ import annotations
 
@@ -10,81 +14,8 @@ import time
 from typing import Any
 
 import pytest
-import redis.asyncio
 
-from pyredis_atomic import DecodeError, EncodeError, WrongTypeError
 from pyredis_atomic.asyncio import Cache
-
-
-async def test_api(aclient: Any) -> None:
-    cache = Cache(aclient, "a", ttl=30)
-    calls: list[int] = []
-
-    async def loader() -> dict[str, Any]:
-        calls.append(1)
-        return {"x": [1, "é"]}
-
-    assert await cache.get_or_set("k", loader) == {"x": [1, "é"]}
-    assert await cache.get_or_set("k", loader) == {"x": [1, "é"]}
-    assert calls == [1]
-    assert await cache.get("k") == {"x": [1, "é"]}
-    assert await cache.get("nope", 3) == 3
-    await cache.set("k2", None)
-    assert await cache.get("k2", 3) is None
-    assert await cache.delete("k2") is True
-    assert await cache.delete("k2") is False
-    assert await cache.get_or_set("sync-loader", lambda: 5) == 5
-    assert (await cache.inspect("k"))["value"] == {"x": [1, "é"]}
-
-
-async def test_binary_values_on_any_client(aclient: Any) -> None:
-    raw = Cache(aclient, "raw", ttl=30, serializer="raw")
-    await raw.set("k", b"\xff\x00\x80")
-    assert await raw.get("k") == b"\xff\x00\x80"
-    pickled = Cache(aclient, "pk", ttl=30, serializer="pickle")
-    assert await pickled.get_or_set("k", lambda: {1, 2}) == {1, 2}
-    assert await pickled.get("k") == {1, 2}
-    with pytest.raises(DecodeError):
-        await Cache(aclient, "pk", ttl=30).get("k")
-
-
-async def test_errors(aclient: Any) -> None:
-    cache = Cache(aclient, "e", ttl=30)
-    with pytest.raises(TypeError, match="loader"):
-        await cache.get_or_set("k", None)  # type: ignore[arg-type]
-    with pytest.raises(EncodeError):
-        await cache.set("k", object())
-    await aclient.set(cache.key_of("w"), "string")
-    with pytest.raises(WrongTypeError) as info:
-        await cache.get_or_set("w", lambda: 1)
-    assert info.value.key == cache.key_of("w")
-
-    async def boom() -> int:
-        raise RuntimeError("db")
-
-    with pytest.raises(RuntimeError):
-        await cache.get_or_set("k", boom)
-    assert (await cache.inspect("k"))["lease"] is None
-
-
-async def test_stampede_and_hand_over(async_redis_client: Any) -> None:
-    cache = Cache(async_redis_client, "s", ttl=30, lock_ttl=20, wait_timeout=10)
-    calls: list[int] = []
-
-    async def loader() -> str:
-        calls.append(1)
-        await asyncio.sleep(0.3)
-        if len(calls) == 1:
-            raise RuntimeError("first load fails")
-        return "v"
-
-    began = time.monotonic()
-    results = await asyncio.gather(*(cache.get_or_set("k", loader) for _ in range(20)),
-                                   return_exceptions=True)
-    assert len(calls) == 2
-    assert sum(isinstance(r, RuntimeError) for r in results) == 1
-    assert results.count("v") == 19
-    assert time.monotonic() - began < 0.6 + 1.5  # woken, never left to lock_ttl
 
 
 async def test_cancel_during_load_frees_the_lease(async_redis_client: Any) -> None:
@@ -153,23 +84,6 @@ async def test_cancel_at_every_point_leaves_no_orphan_lease(async_redis_client: 
         assert info["lease"] is None, (delay, info)
 
 
-async def test_async_decorator(async_redis_client: Any) -> None:
-    cache = Cache(async_redis_client, "fn", ttl=30)
-    calls: list[int] = []
-
-    @cache.cached(ttl=5)
-    async def product(pid: int) -> dict[str, int]:
-        calls.append(pid)
-        return {"pid": pid}
-
-    assert await product(1) == {"pid": 1}
-    assert await product(pid=1) == {"pid": 1}
-    assert calls == [1]
-    assert await product.invalidate(1) is True  # type: ignore[attr-defined]
-    await product(1)
-    assert calls == [1, 1]
-
-
 async def test_async_cluster(redis_cluster: Any) -> None:
     from redis.asyncio.cluster import ClusterNode, RedisCluster
 
@@ -195,16 +109,5 @@ async def test_async_cluster(redis_cluster: Any) -> None:
         assert sorted(calls) == keys
         assert results == [(k, b"\xff") for k in keys for _ in range(4)]
         assert await cache.delete("key0") is True
-    finally:
-        await client.aclose()
-
-
-async def test_decoding_client_reads_bytes(redis_url: str) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True, protocol=3)
-    try:
-        cache = Cache(client, "d", ttl=30, serializer="raw")
-        assert await cache.get_or_set("k", lambda: b"\x80\xff") == b"\x80\xff"
-        assert await cache.get_or_set("k", lambda: b"") == b"\x80\xff"
-        assert await client.ping()  # the connection is still healthy
     finally:
         await client.aclose()

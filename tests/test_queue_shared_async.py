@@ -295,7 +295,7 @@ async def test_blocking_pop_wakes_quickly_on_push(aclient: Any) -> None:
 
 
 async def test_blocking_pop_respects_its_timeout_and_stays_quiet(aclient: Any,
-                                                          redis_url: str) -> None:
+                                                                 redis_url: str) -> None:
     q = ReliableQueue(aclient, "idle")
     watcher = redis.asyncio.Redis.from_url(redis_url)
     await watcher.config_resetstat()
@@ -542,7 +542,7 @@ async def test_wake_up_tokens_stay_bounded_without_consumers(aclient: Any) -> No
 
 @pytest.mark.parametrize("batch", [False, True])
 async def test_an_entry_whose_payload_was_purged_is_skipped(aclient: Any,
-                                                      batch: bool) -> None:
+                                                            batch: bool) -> None:
     # One claim (n=1) and a batched claim take different paths through the script.
     q = ReliableQueue(aclient, f"purged-{batch}")
     first, second = await q.push(b"a"), await q.push(b"b")

@@ -294,7 +294,7 @@ def test_blocking_pop_wakes_quickly_on_push(client: Any) -> None:
 
 
 def test_blocking_pop_respects_its_timeout_and_stays_quiet(client: Any,
-                                                          redis_url: str) -> None:
+                                                           redis_url: str) -> None:
     q = ReliableQueue(client, "idle")
     watcher = redis.Redis.from_url(redis_url)
     watcher.config_resetstat()

@@ -14,9 +14,30 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Spawned", "sleep", "spawn"]
+__all__ = ["Event", "Spawned", "sleep", "spawn"]
 
 sleep = asyncio.sleep
+
+
+class Event:
+    """A flag to wait for: an ``asyncio.Event`` (sync API: a ``threading.Event``)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self, seconds: float = 10.0) -> bool:
+        """True once set; False if ``seconds`` pass first."""
+        try:
+            await asyncio.wait_for(self._event.wait(), seconds)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
 
 class Spawned(Generic[T]):

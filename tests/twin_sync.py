@@ -13,9 +13,26 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Spawned", "sleep", "spawn"]
+__all__ = ["Event", "Spawned", "sleep", "spawn"]
 
 sleep = time.sleep
+
+
+class Event:
+    """A flag to wait for: a ``threading.Event`` (asyncio API: an ``asyncio.Event``)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float = 10.0) -> bool:
+        """True once set; False if ``seconds`` pass first."""
+        return self._event.wait(seconds)
 
 
 class Spawned(Generic[T]):
