@@ -69,19 +69,23 @@ class History:
         self._f.write(json.dumps(record) + "\n")
 
 
-def _retrying(what: Any, *, attempts: int = 200) -> tuple[Any, bool]:
-    """Call ``what`` until it answers; (result, re-sent?)."""
+def _retrying(what: Any, *, patience: float = 300.0) -> tuple[Any, bool]:
+    """Call ``what`` until it answers; (result, re-sent?). Patient: the controller waits up
+    to 180 s for a Sentinel set that is still reconfiguring (an automatic failover after a
+    restart), and a worker that gave up sooner would die with nothing wrong."""
     from pyredis_atomic import AtomicError
 
     resent = False
-    for _ in range(attempts):
+    end = time.monotonic() + patience
+    while True:
         try:
             return what(), resent
         except (redis.ConnectionError, redis.TimeoutError, AtomicError,
                 redis.ResponseError):
+            if time.monotonic() > end:
+                raise
             resent = True
             time.sleep(0.1)
-    raise RuntimeError("no answer after 200 attempts")
 
 
 def _worker(kind: str, wid: str, config: dict[str, Any]) -> None:
@@ -193,7 +197,11 @@ def _worker(kind: str, wid: str, config: dict[str, Any]) -> None:
                 history.add(op="cache_error", error=type(exc).__name__)
                 time.sleep(0.1)
                 continue
-            history.add(op="cache", key=key, ok=value == {"key": key})
+            if value != {"key": key}:
+                history.add(op="cache", key=key, ok=False)
+            n += 1
+            if n % 1000 == 0:  # a record per read would be ~100 MB in 15 minutes
+                history.add(op="cache_ok", n=1000)
     elif kind == "limiter":
         limiter = RateLimiter(client, "soak", rate=RATE, period=1.0, burst=BURST)
         while True:
@@ -234,6 +242,8 @@ class Soak:
         self.fenced = RedisServer()
         self.resource = FencedResource("soak")
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ids: dict[str, str] = {}  # slot -> the id of the worker running in it
+        self.crashes: list[str] = []  # workers that died on their own, and why
         self.spawned = Counter[str]()
         self.faults = Counter[str]()
         self.samples = {"semaphore_max": 0, "bounded_min": 0, "bounded_max": 0}
@@ -250,8 +260,27 @@ class Soak:
         wid = f"{kind}{slot}.{self.spawned[kind]}"
         argv = [sys.executable, "-m", "pyredis_atomic.testing.soak", "--worker", kind,
                 "--id", wid, "--config", json.dumps(self.config())]
-        self.procs[f"{kind}{slot}"] = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                                       stderr=subprocess.DEVNULL)
+        # A worker's stderr goes to <wid>.err: a worker that dies on its own is reported
+        # with the end of it (see reap).
+        with (self.dir / f"{wid}.err").open("wb") as err:
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        self.procs[f"{kind}{slot}"] = proc
+        self.ids[f"{kind}{slot}"] = wid
+
+    def reap(self) -> None:
+        """Respawn every worker that died on its own (not by a fault of ours), and record
+        why: a worker that crashes is a finding (the library raised what the worker did not
+        expect under a fault, or the soak has a bug), reported and counted as a failure."""
+        for slot, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                continue
+            wid = self.ids[slot]
+            tail = (self.dir / f"{wid}.err").read_text(errors="replace").strip().splitlines()
+            why = tail[-1] if tail else f"exit status {proc.returncode}, no output"
+            self.crashes.append(f"{wid}: {why}")
+            self.events.append(f"{time.time():.3f} crashed {wid}: {why}")
+            kind = slot.rstrip("0123456789")
+            self.spawn(kind, int(slot[len(kind):]))
 
     def admin(self) -> redis.Redis:
         return self.harness.current_master().client(socket_timeout=2)
@@ -323,6 +352,7 @@ class Soak:
             end = started + self.minutes * 60
             next_fault = time.monotonic() + self.rng.uniform(1, 4)
             while time.monotonic() < end and self.broken is None:
+                self.reap()
                 self.sample()
                 if time.monotonic() >= next_fault:
                     self.fault()
@@ -387,6 +417,9 @@ class Soak:
         failures: list[str] = []
         if self.broken is not None:
             failures.append(f"the Sentinel set never settled again: {self.broken}")
+        if self.crashes:
+            failures.append(f"{len(self.crashes)} worker(s) died on their own: "
+                            f"{self.crashes[:5]}")
         # queue
         pushed = {r["payload"] for r in records["push"]}
         resent = {r["payload"] for r in records["push"] if r["resent"]}
@@ -467,11 +500,12 @@ class Soak:
                 "lock errors": len(records["lock_error"]),
                 "exact increments acknowledged": len(acked_incr),
                 "bounded increments acknowledged": len(acked_b),
-                "cache reads": len(records["cache"]),
+                "cache reads": len(records["cache"]) + sum(r["n"] for r in records["cache_ok"]),
                 "cache errors": len(records["cache_error"]),
                 "limiter hits allowed": allowed,
                 "semaphore holders at most": self.samples["semaphore_max"],
                 "worker processes started": sum(self.spawned.values()),
+                "workers that died on their own": len(self.crashes),
             },
             "failures": failures,
             "unsettled": [e for e in self.events if " unsettled " in e],
