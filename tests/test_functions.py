@@ -552,33 +552,47 @@ def test_every_script_runs_as_a_function(redis_url: str, functions: bool,
         return  # the refusal is the other tests'
     c = redis.Redis.from_url(redis_url)
     functions_default.load_library(c)
-    called: set[str] = set()
-    commands: set[str] = set()
 
-    def drain() -> None:
-        for entry in c.slowlog_get(100000):
-            raw = entry.get("command", b"")
-            words = (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).split()
-            if words:
-                commands.add(words[0].upper())
-            if len(words) >= 2 and words[0].upper() in ("FCALL", "FCALL_RO"):
-                called.add(words[1])
-        c.slowlog_reset()
+    def run_exercise() -> tuple[set[str], set[str]]:
+        # (the second word of every FCALL*/EVALSHA* sent, the commands sent)
+        called: set[str] = set()
+        commands: set[str] = set()
 
-    old = c.config_get("slowlog-*")
-    c.config_set("slowlog-log-slower-than", 0)
-    c.config_set("slowlog-max-len", 100000)
-    try:
-        c.slowlog_reset()
-        exercise(Bench(client=c, url=redis_url, quick=True, say=lambda s: None), drain)
-        drain()
-    finally:
-        for k, v in old.items():
-            if k is not None and v is not None:
-                c.config_set(k, v)
-    missing = {n for n, f in LIB.functions.items() if f not in called}
-    assert not missing, f"never called as a function: {sorted(missing)}"
+        def drain() -> None:
+            for entry in c.slowlog_get(100000):
+                raw = entry.get("command", b"")
+                words = (raw.decode(errors="replace") if isinstance(raw, bytes)
+                         else str(raw)).split()
+                if words:
+                    commands.add(words[0].upper())
+                if len(words) >= 2 and words[0].upper().startswith(("FCALL", "EVALSHA")):
+                    called.add(words[1])
+            c.slowlog_reset()
+
+        old = c.config_get("slowlog-*")
+        c.config_set("slowlog-log-slower-than", 0)
+        c.config_set("slowlog-max-len", 100000)
+        try:
+            c.slowlog_reset()
+            exercise(Bench(client=c, url=redis_url, quick=True, say=lambda s: None), drain)
+            drain()
+        finally:
+            for k, v in old.items():
+                if k is not None and v is not None:
+                    c.config_set(k, v)
+        return called, commands
+
+    called, commands = run_exercise()
     assert not {w for w in commands if w.startswith("EVAL") or w == "SCRIPT"}, commands
+    missing = {n for n, f in LIB.functions.items() if f not in called}
+    if missing:  # scripts the exercise does not call at all (in scripts mode neither)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(registry_module, "_DEFAULT", ScriptRegistry())
+            by_sha, _ = run_exercise()
+        scripts = ScriptRegistry()
+        uncovered = {n for n in missing if scripts[n].sha1 not in by_sha}
+        assert missing == uncovered, (
+            f"run by EVALSHA but never as a function: {sorted(missing - uncovered)}")
     c.close()
 
 
