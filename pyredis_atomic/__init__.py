@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._core.cache import CacheEntryInfo
 from ._core.calls import Durability
+from ._core.configs import CounterConfig, RateLimitConfig, SemaphoreConfig
 from ._core.counter import MAX_VALUE, MIN_VALUE, CounterResult
 from ._core.near import NearCache, NearStats
 from ._core.queue import Failure, QueueStats
@@ -23,6 +24,7 @@ from .counter import BoundedCounter
 from .errors import (
     AtomicError,
     CacheError,
+    ConfigMismatchError,
     ConnectionLostError,
     DecodeError,
     DurabilityError,
@@ -59,7 +61,9 @@ __all__ = [
     "Cache",
     "CacheEntryInfo",
     "CacheError",
+    "ConfigMismatchError",
     "ConnectionLostError",
+    "CounterConfig",
     "CounterResult",
     "DecodeError",
     "Durability",
@@ -80,6 +84,7 @@ __all__ = [
     "NearStats",
     "QueueError",
     "QueueStats",
+    "RateLimitConfig",
     "RateLimitResult",
     "RateLimiter",
     "ReliableQueue",
@@ -88,6 +93,7 @@ __all__ = [
     "ScriptError",
     "ScriptRegistry",
     "Semaphore",
+    "SemaphoreConfig",
     "SemaphoreError",
     "SemaphoreHolder",
     "SemaphoreLostError",

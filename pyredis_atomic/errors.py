@@ -17,6 +17,7 @@ from redis import exceptions as redis_exc
 __all__ = [
     "AtomicError",
     "CacheError",
+    "ConfigMismatchError",
     "ConnectionLostError",
     "DecodeError",
     "DurabilityError",
@@ -58,6 +59,25 @@ class ScriptError(AtomicError):
         super().__init__(message, key=key)
         self.script = script
         self.code = code  # the first word of the script's error reply, e.g. "NOTINT"
+
+
+class ConfigMismatchError(ScriptError):
+    """A call's configuration differs from the one stored with the primitive's state
+    (a :class:`~pyredis_atomic.BoundedCounter`'s bounds and mode, a
+    :class:`~pyredis_atomic.RateLimiter`'s rate and burst, a
+    :class:`~pyredis_atomic.Semaphore`'s limit): the script changed nothing.
+
+    ``key``: the configuration key. ``stored`` / ``given``: the two configurations as the
+    script compared them (their packed text, e.g. ``"0 100 reject"``); the message shows
+    both readably. Use the stored configuration, or change it explicitly with the
+    primitive's ``reconfigure()`` (CLI: ``pyredis-atomic <kind> reconfigure``).
+    """
+
+    def __init__(self, message: str, *, script: str, key: str | None, stored: str,
+                 given: str) -> None:
+        super().__init__(message, script=script, key=key, code="CONFIGMISMATCH")
+        self.stored = stored
+        self.given = given
 
 
 class WrongTypeError(AtomicError):

@@ -155,10 +155,12 @@ def _samples(name: str = _NAME, prefix: str = _PREFIX, key: str = _KEY,
     add("cache", Call(cache_core.NEAR_READ, (cache.copy_key(entry), entry), ()))
 
     counter = counter_core.CounterSpec(name, prefix=prefix)
-    add("counter", counter.add_call(1, False, request_id), "delta", "bound")
+    add("counter", counter.add_call(1, False, request_id), "delta", "config")
     add("counter", counter.get_call())
-    add("counter", counter.set_call(0), "value")
+    add("counter", counter.set_call(0), "value", "config")
     add("counter", counter.reset_call())
+    add("counter", counter.config_call())
+    add("counter", counter.reconfigure_call(False), "fit", "config")
 
     limiter = ratelimit_core.RateLimiterSpec(name, 10, _signature_default(RateLimiter,
                                                                            "period"),
@@ -182,7 +184,8 @@ _SHAPES = {
     "cache_delete": "integer", "cache_fetch": "string|array", "cache_fill": "integer",
     "cache_inspect": "array", "cache_near_read": "array", "cache_peek": "array",
     "cache_release": "integer",
-    "cache_set": "integer", "counter_add": "integer|array", "counter_get": "integer",
+    "cache_set": "integer", "counter_add": "integer|array", "counter_config": "string|nil",
+    "counter_get": "integer", "counter_reconfigure": "array",
     "counter_reset": "integer", "counter_set": "integer", "lock_acquire": "integer",
     "lock_break": "array", "lock_extend": "integer", "lock_inspect": "array",
     "lock_release": "integer", "queue_claim": "array", "queue_dead": "array",
@@ -287,14 +290,30 @@ _OPERATIONS: dict[str, dict[str, tuple[list[str], str]]] = {
     },
     "counter": {
         "add": (["counter_add"], (
-            "Call counter_add with the signed delta, the bound in its direction (max for "
-            "delta >= 0, else min; +-(2^53-1) for none) and the packed options. KEYS[2] is "
-            "the request key (for a change applied at most once per request id), or KEYS[1] "
+            "Call counter_add with the signed delta, the counter's configuration "
+            "'<min> <max> <mode>' (decimal integers, +-(2^53-1) for no bound, mode reject "
+            "or clamp: exactly the text stored in the config key) and the packed options "
+            "(their clamp flag chooses reject or clamp for this call only). KEYS[3] is the "
+            "request key (for a change applied at most once per request id), or KEYS[1] "
             "again without one. An integer reply: the whole delta was made; an array "
-            "{value, delta made}: it was clamped or rejected.")),
+            "{value, delta made}: it was clamped or rejected. The first call on a counter "
+            "without a stored configuration stores its own; a call with another one fails "
+            "with CONFIGMISMATCH (read the stored one with counter_config) and changes "
+            "nothing.")),
         "get": (["counter_get"], "Read-only."),
-        "set": (["counter_set"], "Check the value against your bounds before sending."),
-        "reset": (["counter_reset"], "Delete the counter (it reads as initial again)."),
+        "set": (["counter_set"], (
+            "The value must lie within the stored bounds (else OUTOFBOUNDS); the "
+            "configuration is checked as for counter_add.")),
+        "reset": (["counter_reset"], (
+            "Delete the counter (it reads as initial again); the stored configuration "
+            "stays.")),
+        "config": (["counter_config"], (
+            "Read-only: the stored configuration '<min> <max> <mode>', or nil.")),
+        "reconfigure": (["counter_reconfigure"], (
+            "The one way to change the stored configuration. fit 0: a value outside the "
+            "new bounds refuses the change (OUTOFBOUNDS, nothing changed); fit 1: it is "
+            "moved to the nearest new bound. Replies {previous configuration or '', value "
+            "or '', moved 0/1}.")),
     },
     "ratelimit": {
         "hit": (["ratelimit_hit"], (

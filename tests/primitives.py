@@ -126,7 +126,9 @@ def _counter(counter: BoundedCounter, i: int, prefix: str) -> Exercised:
     assert counter.get() == 7
     counter.reset()
     assert counter.incr(i, request_id="r2").value == i
-    return Exercised({counter.key}, lambda: counter.get() == i,
+    assert counter.stored_config() == counter.config
+    assert counter.reconfigure(min=counter.min, max=counter.max) == counter.config
+    return Exercised({counter.key, counter.key + ":config"}, lambda: counter.get() == i,
                      prefixes=(counter.key + ":request:",))
 
 

@@ -33,7 +33,8 @@ PRIMITIVES = ("Lock", "ReliableQueue", "Cache", "BoundedCounter", "Semaphore", "
 # Results the library builds (nobody passes them in) and registry plumbing the shells call
 # with already-checked values.
 NOT_INPUTS = {"CounterResult", "LockInfo", "Message", "RateLimitResult", "CacheEntryInfo",
-              "QueueStats", "NearStats", "Failure"}
+              "QueueStats", "NearStats", "Failure", "CounterConfig", "RateLimitConfig",
+              "SemaphoreConfig"}
 # Built without a client: (positional args, keyword args) of a valid constructor call.
 PLAIN = {
     "Retry": ((), {"max_attempts": 5, "backoff": 1.0, "max_backoff": 300.0, "jitter": True}),
@@ -62,8 +63,8 @@ CONSTRUCTORS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "Cache": (("c",), {"ttl": 60.0, "lock_ttl": 10.0, "wait_timeout": 1.0,
                        "early_refresh": 1.0, "stale_ttl": 1.0, "cache_none": False,
                        "fast_hits": True, "near": False}),
-    "BoundedCounter": (("c",), {"min": 0, "max": 100, "initial": 0, "ttl": 60.0,
-                                "request_ttl": 60.0}),
+    "BoundedCounter": (("c",), {"min": 0, "max": 100, "clamp": False, "initial": 0,
+                                "ttl": 60.0, "request_ttl": 60.0}),
     "Semaphore": (("s",), {"limit": 2, "ttl": 30.0, "timeout": None}),
     "RateLimiter": (("r",), {"rate": 10.0, "period": 1.0, "burst": 5}),
 }
@@ -90,6 +91,8 @@ METHODS: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {
     ("BoundedCounter", "incr"): ((), {"n": 1, "clamp": False}),
     ("BoundedCounter", "decr"): ((), {"n": 1, "clamp": False}),
     ("BoundedCounter", "set"): ((), {"value": 1}),
+    ("BoundedCounter", "reconfigure"): ((), {"min": 0, "max": 100, "clamp": False,
+                                             "clamp_value": False}),
     ("Semaphore", "acquire"): ((), {"blocking": True, "timeout": 0.05}),
     ("Semaphore", "extend"): (("permit",), {"ttl": 5.0}),
     ("RateLimiter", "hit"): ((), {"n": 1}),

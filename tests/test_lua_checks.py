@@ -26,13 +26,23 @@ REGISTRY = ScriptRegistry()
 VALID = {"int": "0", "integer": "0", "int >= 0": "0", "int > 0": "1000",
          "number > 0": "1000.5", "0|1": "0", "0..3": "2", "token": "tok", "receipts": "1-1/1",
          "receipts or ''": "", "string": "x"}
-PACKED_VALID = {("cache_fetch", 1): "0 1000 tok json", ("counter_add", 3): "0 0 0 3600000"}
+_COUNTER_CONFIG = "0 100 reject"
+PACKED_VALID = {("cache_fetch", 1): "0 1000 tok json", ("counter_add", 3): "0 0 0 3600000",
+                ("counter_add", 2): _COUNTER_CONFIG, ("counter_set", 2): _COUNTER_CONFIG,
+                ("counter_reconfigure", 2): _COUNTER_CONFIG}
+# A counter configuration is compared byte for byte: only the canonical spelling passes.
+_COUNTER_CONFIG_BAD = ("", "junk", "0 100", "0 100 reject extra", "100 0 reject",
+                       "0 100 maybe", "00 100 reject", "-0 100 reject", "0 1e3 reject",
+                       "0  100 reject", "0 9007199254740992 reject", "0 100 Reject")
 PACKED_MALFORMED = {
     ("cache_fetch", 1): ("", "x", "0 1000 tok", "abc 1000 tok json", "0 abc tok json",
                          "0 0 tok json", "0 1.5 tok json", "-1 1000 tok json",
                          "nan 1000 tok json", "inf 1000 tok json", "0 1000  json"),
     ("counter_add", 3): ("", "2 0 0 1", "0 x 0 1", "0 0 -1 1", "0 0 0 0", "0 0 0 1 extra",
                          "1 0 0"),
+    ("counter_add", 2): _COUNTER_CONFIG_BAD,
+    ("counter_set", 2): _COUNTER_CONFIG_BAD,
+    ("counter_reconfigure", 2): _COUNTER_CONFIG_BAD,
 }
 
 

@@ -23,6 +23,7 @@ from ..errors import (
     ScriptError,
     WrongTypeError,
 )
+from .configs import config_mismatch_error
 from .script import Script
 from .servers import is_wrong_type, parse_error_reply
 
@@ -158,6 +159,8 @@ def script_error(script: Script, keys: Sequence[Key], exc: Exception) -> AtomicE
     text, key = _describe(reply.message, keys)
     if key is None and len(keys) == 1:
         key = keys[0]
+    if reply.code == "CONFIGMISMATCH":
+        return config_mismatch_error(script.name, key, reply.message)
     return ScriptError(f"script {script.name!r} failed: {text}", script=script.name, key=key,
                        code=reply.code)
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .calls import Call, Key
+from .configs import CounterConfig
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
 from .validate import check_flag, check_seconds
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_REQUEST_TTL",
     "MAX_VALUE",
     "MIN_VALUE",
+    "CounterConfig",
     "CounterResult",
     "CounterSpec",
     "bad_delta",
@@ -127,10 +129,17 @@ def _millis(seconds: float) -> int:
 
 
 class CounterSpec:
-    """A validated counter definition and the calls that operate on it."""
+    """A validated counter definition and the calls that operate on it.
 
-    __slots__ = ("_options", "high", "initial", "key", "keys", "low", "max", "min", "name",
-                 "prefix", "request_base", "request_ttl", "ttl")
+    ``config``: the configuration the counter's calls send and the scripts compare with
+    the stored one (bounds and mode); ``initial``, ``ttl`` and ``request_ttl`` are the
+    caller's own settings (not stored: the scripts check that ``initial`` lies within the
+    stored bounds).
+    """
+
+    __slots__ = ("_options", "clamp", "config", "config_arg", "config_key", "initial", "key",
+                 "keys", "max", "min", "name", "prefix", "request_base", "request_ttl", "ttl",
+                 "wire_config_key")
 
     def __init__(
         self,
@@ -138,6 +147,7 @@ class CounterSpec:
         *,
         min: object = None,
         max: object = None,
+        clamp: object = False,
         initial: object = 0,
         ttl: object = None,
         prefix: object = DEFAULT_PREFIX,
@@ -149,20 +159,23 @@ class CounterSpec:
         self.max = _check_bound(max, "max")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) must not be greater than max ({self.max})")
+        self.clamp = check_flag(clamp, "clamp")
         self.initial = _check_value(initial, "initial")
         self.check_in_bounds(self.initial, "initial")
         self.ttl = None if ttl is None else check_seconds(ttl, "ttl")
         self.request_ttl = check_seconds(request_ttl, "request_ttl")
         layout = KeyLayout("counter", self.prefix)
         self.key = layout.key(self.name)
+        self.config_key = layout.key(self.name, "config")
         self.request_base = layout.key(self.name, "request:")
-        # KEYS[2] == KEYS[1] tells counter_add that there is no request id. Pre-encoded,
-        # like ARGV[2] below: the hot path spares redis-py an encode per key per call.
+        self.config = CounterConfig(self.min, self.max, self.clamp)
+        # ARGV[2] of counter_add and counter_set, compared byte for byte with the stored text.
+        self.config_arg = self.config.packed()
+        # KEYS[3] == KEYS[1] tells counter_add that there is no request id. Pre-encoded,
+        # like ARGV[2]: the hot path spares redis-py an encode per key per call.
         wire = self.key.encode()
-        self.keys = (wire, wire)
-        # ARGV[2] of counter_add: the bound in the delta's direction, encoded once.
-        self.low = str(MIN_VALUE if self.min is None else self.min).encode()
-        self.high = str(MAX_VALUE if self.max is None else self.max).encode()
+        self.wire_config_key = self.config_key.encode()
+        self.keys = (wire, self.wire_config_key, wire)
         ttl_ms = 0 if self.ttl is None else _millis(self.ttl)
         request_ttl_ms = _millis(self.request_ttl)
         # clamp -> ARGV[3] of counter_add.
@@ -171,9 +184,9 @@ class CounterSpec:
             for clamp in (False, True)
         }
 
-    def options(self, clamp: bool) -> bytes:
-        """ARGV[3] of ``counter_add``."""
-        return self._options[bool(clamp)]
+    def options(self, clamp: bool | None) -> bytes:
+        """ARGV[3] of ``counter_add`` (``clamp=None``: the counter's mode)."""
+        return self._options[self.clamp if clamp is None else bool(clamp)]
 
     def check_in_bounds(self, value: int, argument: str) -> None:
         """``ValueError`` when ``value`` lies outside ``[min, max]``."""
@@ -182,16 +195,17 @@ class CounterSpec:
             raise ValueError(f"{argument} ({value}) is outside the counter's bounds "
                              f"[{self.min}, {self.max}]")
 
-    def add_call(self, n: object, clamp: bool, request_id: object = None) -> Call[CounterResult]:
-        """The ``counter_add`` call (validates ``n`` and ``request_id``)."""
+    def add_call(self, n: object, clamp: object = None,
+                 request_id: object = None) -> Call[CounterResult]:
+        """The ``counter_add`` call (validates ``n``, ``clamp`` and ``request_id``)."""
         if isinstance(n, bool) or not isinstance(n, int) or not MIN_VALUE <= n <= MAX_VALUE:
             raise bad_delta(n)
         n = int(n)
-        keys: tuple[Key, Key] = self.keys
+        per_call = None if clamp is None else check_flag(clamp, "clamp")
+        keys: tuple[Key, Key, Key] = self.keys
         if request_id is not None:
-            keys = (self.key, self.request_base + check_request_id(request_id))
-        return Call("counter_add", keys, (n, self.high if n >= 0 else self.low,
-                                          self.options(check_flag(clamp, "clamp"))),
+            keys = (self.key, self.config_key, self.request_base + check_request_id(request_id))
+        return Call("counter_add", keys, (n, self.config_arg, self.options(per_call)),
                     decode_result(n))
 
     def get_call(self) -> Call[int]:
@@ -199,20 +213,47 @@ class CounterSpec:
         return Call("counter_get", (self.key,), (self.initial,), as_int)
 
     def set_call(self, value: object) -> Call[None]:
-        """``counter_set`` (``ValueError`` outside the bounds, before anything is sent)."""
+        """``counter_set`` (``ValueError`` outside the bounds, before anything is sent; the
+        script checks the value against the stored bounds again)."""
         checked = _check_value(value, "value")
         self.check_in_bounds(checked, "value")
         ttl_ms = 0 if self.ttl is None else _millis(self.ttl)
-        return Call("counter_set", (self.key,), (checked, ttl_ms), _none)
+        return Call("counter_set", (self.key, self.config_key),
+                    (checked, self.config_arg, ttl_ms), _none)
 
     def reset_call(self) -> Call[None]:
         """``counter_reset``: delete the counter (it reads as initial again)."""
         return Call("counter_reset", (self.key,), (), _none)
 
+    def config_call(self) -> Call[CounterConfig | None]:
+        """``counter_config``: the stored configuration, or None."""
+        return Call("counter_config", (self.config_key,), (), CounterConfig.parse, raw=True)
+
+    def reconfigured(self, min: object, max: object, clamp: object) -> CounterSpec:
+        """This counter with another configuration (``clamp=None``: keep the mode)."""
+        return CounterSpec(self.name, min=min, max=max,
+                           clamp=self.clamp if clamp is None else clamp,
+                           initial=self.initial, ttl=self.ttl,
+                           prefix=self.prefix, request_ttl=self.request_ttl)
+
+    def reconfigure_call(self, clamp_value: object) -> Call[tuple[CounterConfig | None,
+                                                                  int | None, bool]]:
+        """``counter_reconfigure`` to this spec's configuration: (the previous stored
+        configuration, the value after, whether it was moved into the new bounds)."""
+        fit = check_flag(clamp_value, "clamp_value")
+        return Call("counter_reconfigure", (self.key, self.config_key),
+                    (int(fit), self.config_arg), _reconfigured, raw=True)
+
     def describe(self) -> str:
         """``BoundedCounter('name', min=.., max=.., ...)`` for reprs."""
-        return (f"({self.name!r}, min={self.min}, max={self.max}, initial={self.initial}, "
-                f"ttl={self.ttl}, prefix={self.prefix!r})")
+        return (f"({self.name!r}, min={self.min}, max={self.max}, clamp={self.clamp}, "
+                f"initial={self.initial}, ttl={self.ttl}, prefix={self.prefix!r})")
+
+
+def _reconfigured(reply: Any) -> tuple[CounterConfig | None, int | None, bool]:
+    previous, value, moved = reply
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return CounterConfig.parse(previous), (int(text) if text else None), int(moved) == 1
 
 
 def _none(reply: Any) -> None:

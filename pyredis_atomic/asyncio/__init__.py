@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .._core.cache import CacheEntryInfo
 from .._core.calls import Durability
+from .._core.configs import CounterConfig, RateLimitConfig, SemaphoreConfig
 from .._core.counter import CounterResult
 from .._core.near import NearCache, NearStats
 from .._core.queue import Failure, QueueStats
@@ -29,6 +30,7 @@ __all__ = [
     "BoundedCounter",
     "Cache",
     "CacheEntryInfo",
+    "CounterConfig",
     "CounterResult",
     "Durability",
     "Failure",
@@ -39,11 +41,13 @@ __all__ = [
     "NearCache",
     "NearStats",
     "QueueStats",
+    "RateLimitConfig",
     "RateLimitResult",
     "RateLimiter",
     "ReliableQueue",
     "Retry",
     "Semaphore",
+    "SemaphoreConfig",
     "SemaphoreHolder",
     "Worker",
 ]

@@ -105,6 +105,8 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
         if i % 50 == 0:
             counter.set(10)
             counter.reset()
+            counter.stored_config()
+            counter.reconfigure(min=0, max=1000)
 
     steps.append(counter_step)
 
