@@ -221,18 +221,25 @@ def test_node_cannot_move_a_counter_past_the_bounds_python_set(
     node_client: Any, redis_client: redis.Redis
 ) -> None:
     stock = BoundedCounter(redis_client, "stock:{sku}", min=0, max=100)
-    assert stock.incr(95).applied
+    assert stock.incr(95).applied  # stores the configuration "0 100 reject"
+    unbounded = {"min": -(2**53 - 1), "max": 2**53 - 1, "mode": "reject"}
     steps = [
-        {"delta": 10, "bound": 100, "clamp": False},   # would cross max: rejected
-        {"delta": 10, "bound": 100, "clamp": True},    # clamped at max
-        {"delta": -30, "bound": 0, "clamp": False},    # within bounds: made
-        {"delta": -200, "bound": 0, "clamp": True},    # clamped at min
+        {"delta": 10, "clamp": False},   # would cross max: rejected
+        {"delta": 10, "clamp": True},    # clamped at max
+        {"delta": -30, "clamp": False},  # within bounds: made
+        {"delta": -200, "clamp": True},  # clamped at min
+        # The call: bound "none" from Node. Another configuration: refused.
+        {"delta": 145, "clamp": False, "config": unbounded},
+        {"delta": 145, "clamp": False, "config": {"min": 0, "max": 1000, "mode": "reject"}},
     ]
     node = node_client("counter", name="stock:{sku}", steps=steps)
     result = node.expect("counter")
     node.finish()
-    values = [(r["reply"]["value"], r["reply"].get("delta")) for r in result["results"]]
+    assert result["stored"] == "0 100 reject"
+    values = [(r["reply"]["value"], r["reply"].get("delta")) for r in result["results"][:4]]
     assert values == [(95, 0), (100, 5), (70, None), (0, -70)]
+    for refused in result["results"][4:]:
+        assert refused["error"].startswith('CONFIGMISMATCH KEYS[2] stores "0 100 reject"'), refused
     assert result["value"] == 0 == stock.get()
     # Python's view agrees, and it goes on within its bounds.
     assert not stock.decr(1).applied

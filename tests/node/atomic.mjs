@@ -74,8 +74,13 @@ export class Scripts {
         continue;
       }
       if (arg.fields && (value === undefined || typeof value === 'object')) {
-        const defaults = arg.default.split(' ');
-        value = arg.fields.map((f, i) => String(value?.[f] ?? defaults[i])).join(' ');
+        // A configured argument (a counter's configuration) has no default: every field given.
+        const defaults = arg.default === null ? [] : arg.default.split(' ');
+        value = arg.fields.map((f, i) => {
+          const field = value?.[f] ?? defaults[i];
+          if (field === undefined) throw new Error(`${name}: no ${f} for ${arg.name}`);
+          return String(field);
+        }).join(' ');
       }
       value ??= arg.default;
       if (value === null || value === undefined) throw new Error(`${name}: no ${arg.name}`);

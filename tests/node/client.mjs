@@ -145,19 +145,21 @@ function expandReceipt(fields) {
 }
 
 // -- counter ----------------------------------------------------------------------------
-// Each step: {delta, bound, clamp}; bound null = none (the integer format's own limit).
+// Each step: {delta, clamp, config?}. The bounds are the ones stored with the counter (read
+// with counter_config, sent back byte for byte); a step's own config (an object of the
+// packed argument's fields: min, max, mode) is another caller's, which the script refuses.
 async function counterScenario() {
   const { name, steps } = params;
-  const add = scripts.script('counter_add');
-  const limit = add.args.find((a) => a.name === 'bound').schema.maximum;
+  const stored = await scripts.call('counter_config', scripts.keys('counter_config', { name }),
+                                    scripts.args('counter_config'));
   const keys = scripts.keys('counter_add', { name }, {
     request: scripts.key('counter', 'counter', { name }) }); // no request id
   const results = [];
   for (const step of steps) {
-    const bound = step.bound ?? (step.delta >= 0 ? limit : -limit);
     try {
       const reply = await scripts.call('counter_add', keys, scripts.args('counter_add', {
-        delta: step.delta, bound, options: { clamp: step.clamp ? 1 : 0 } }));
+        delta: step.delta, config: step.config ?? stored,
+        options: { clamp: step.clamp ? 1 : 0 } }));
       results.push({ ...step, reply: scripts.decode('counter_add', reply) });
     } catch (err) {
       results.push({ ...step, error: String(err.message) });
@@ -165,7 +167,7 @@ async function counterScenario() {
   }
   const value = await scripts.call('counter_get', scripts.keys('counter_get', { name }),
                                    scripts.args('counter_get'));
-  emit('counter', { results, value });
+  emit('counter', { results, value, stored });
 }
 
 // -- NOSCRIPT: a flushed script cache, recovered with the manifest's sources ------------
