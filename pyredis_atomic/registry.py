@@ -477,6 +477,12 @@ class ScriptRegistry(Catalog):
                         redis_exc.AskError, redis_exc.ClusterDownError,
                         redis_exc.TryAgainError):
                     pass  # to the primary, always safe for a script that writes nothing
+                except redis_exc.ResponseError as exc:
+                    if "function not found" in str(exc).lower() and self.functions:
+                        # the replica lacks it: name the replica, not the key's primary
+                        raise library_missing_error(self.functions, script.name,
+                                                    getattr(node, "name", None)) from exc
+                    raise
             options = _routed(client, keys, options)
         return self._send(client, command, body, script, keys, argv, options)
 
