@@ -23,8 +23,8 @@ from redis.cluster import ClusterPipeline, RedisCluster
 from ._core.validate import ClientKinds, bad_client
 
 __all__ = ["IDLE", "Background", "Client", "Mutex", "check_cached", "check_client", "check_now",
-           "durable_target", "every_node", "node_name", "on_node", "primaries", "run_loader",
-           "settle"]
+           "durable_target", "every_node", "executor", "node_name", "on_node", "primaries",
+           "run_loader", "settle"]
 
 
 def primaries(client: Any) -> list[Any]:
@@ -209,3 +209,9 @@ def check_now(check: Callable[..., Any], *args: Any) -> None:
     """Run ``check(*args)`` now, when an object is built (the asyncio twin cannot await
     there: its objects run the check before their first command instead)."""
     check(*args)
+
+
+def executor(client: Any) -> Callable[..., Any]:
+    """What sends a script command for the registry: the client's own ``execute_command``
+    (the asyncio twin batches the calls of one loop turn into one pipeline)."""
+    return client.execute_command  # type: ignore[no-any-return]

@@ -43,7 +43,7 @@ from ._core.keys import DEFAULT_PREFIX
 from ._core.near import DUE, MISS, NearCache, NearStats, NearStore, marked
 from ._core.serializers import Serializer, SerializerLike
 from ._near import Flight, Tracker, settle, wait_flight
-from ._runtime import Client, check_cached, check_client, run_loader
+from ._runtime import Client, check_cached, check_client, executor, run_loader
 from ._sync import Cancelled, CancelWatch, drive, perform, shielded
 from .registry import ScriptRegistry, default_registry
 
@@ -108,7 +108,8 @@ class Cache:
         # Replies are read as bytes on every client: values may be arbitrary bytes (pickle,
         # raw) that a decode_responses=True client would fail to decode.
         self._fetch = self._registry.bind(client, FETCH, raw=True)
-        self._execute: Callable[..., Any] = self.client.execute_command
+        # The hit's native GET: auto-pipelined with the other calls of the loop turn.
+        self._execute: Callable[..., Any] = executor(self.client)
         config = NearCache.resolve(near)
         if config is not None and not fast_hits:
             raise ValueError("near needs fast_hits=True: a local value lives only as long as "

@@ -3,6 +3,11 @@
 Every class here is the source of its sync namesake in :mod:`pyredis_atomic`, which
 ``scripts/unasync.py`` generates from it (CI fails on any difference), so the two cannot
 drift apart.
+
+Auto-pipelining (asyncio only): the script calls that tasks make on one client in the same
+turn of the event loop go out as one pipeline. It is on by default;
+:func:`set_auto_pipelining` turns it off (for every client, or one) and
+:func:`auto_pipelining` tells whether it is on. See ``docs/asyncio.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from .._core.queue import Failure, QueueStats
 from .._core.ratelimit import RateLimitResult
 from .._core.reports import SemaphoreHolder
 from .._core.worker import HandlerTimeoutError, Retry
+from ._pipelining import auto_pipelining, set_auto_pipelining
 from .cache import Cache
 from .counter import BoundedCounter
 from .lock import Lock, LockInfo
@@ -50,4 +56,6 @@ __all__ = [
     "SemaphoreConfig",
     "SemaphoreHolder",
     "Worker",
+    "auto_pipelining",
+    "set_auto_pipelining",
 ]

@@ -20,10 +20,11 @@ from redis.asyncio.client import Pipeline, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
 from .._core.validate import ClientKinds, bad_client
+from ._pipelining import executor
 
 __all__ = ["Background", "Client", "Mutex", "check_cached", "check_client", "check_now",
-           "durable_target", "every_node", "node_name", "on_node", "primaries", "run_loader",
-           "settle"]
+           "durable_target", "every_node", "executor", "node_name", "on_node", "primaries",
+           "run_loader", "settle"]
 
 
 async def primaries(client: Any) -> list[Any]:

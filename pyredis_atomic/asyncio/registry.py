@@ -67,7 +67,15 @@ from .._core.functions import (
 from .._core.script import Catalog, Script, parse_server_version
 from .._core.servers import is_wrong_type
 from .._core.validate import check_flag
-from ._runtime import check_now, durable_target, every_node, node_name, on_node, primaries
+from ._runtime import (
+    check_now,
+    durable_target,
+    every_node,
+    executor,
+    node_name,
+    on_node,
+    primaries,
+)
 
 __all__ = ["AsyncBoundScript", "AsyncScriptRegistry", "default_registry", "queue_evalsha"]
 
@@ -491,13 +499,12 @@ class AsyncScriptRegistry(Catalog):
         argv: tuple[Any, ...], options: dict[str, Any],
     ) -> Any:
         # Every script a registry sends goes out here: one span per call when instrumented.
+        # executor(): the asyncio client's auto-pipelining batcher (see _pipelining).
         state = _otel.STATE
         if state is None or not state.tracing:
-            return await client.execute_command(
-                command, body, len(keys), *keys, *argv, **options)
+            return await executor(client)(command, body, len(keys), *keys, *argv, **options)
         with _otel.script_span(state, client, command, script.name, keys):
-            return await client.execute_command(
-                command, body, len(keys), *keys, *argv, **options)
+            return await executor(client)(command, body, len(keys), *keys, *argv, **options)
 
     async def _on_replica(self, client: Any, node: Any, script: Script,
                           keys: tuple[Key, ...], argv: tuple[Any, ...],
@@ -579,7 +586,7 @@ class AsyncBoundScript:
         if not callable(execute):
             raise TypeError(f"client must be a redis-py client, got {type(client).__name__}")
         self._client = client
-        self._execute = execute
+        self._execute = executor(client)  # auto-pipelined on an asyncio client
         self._raw = raw
         self._options = _RAW if raw else _DECODED
         self.script = script

@@ -1,0 +1,173 @@
+"""Auto-pipelining for the asyncio API (asyncio only: the sync twin of :func:`executor` in
+``pyredis_atomic/_runtime.py`` returns the client's own ``execute_command``).
+
+The script calls that tasks make on one ``redis.asyncio.Redis`` client in the same turn of
+the event loop go out together, as one pipeline (``transaction=False``) on one connection,
+instead of one round trip on its own pooled connection each; ioredis calls this
+auto-pipelining. Each caller still gets its own reply or error (the pipeline runs with
+``raise_on_error=False``), so the registry's handling above it is per call as before: a
+``NOSCRIPT`` in one reply is recovered (``EVAL``, then ``SCRIPT LOAD``) for that call alone.
+
+What is batched: the registry's script commands (``EVALSHA``/``EVALSHA_RO``, ``FCALL``/
+``FCALL_RO``, the ``EVAL`` of a recovery) on plain ``redis.asyncio.Redis`` clients. Never
+batched: blocking waits (``BLPOP``: the drivers send them themselves), pipelines given as
+the client, ``WAIT`` for durability (its own pipeline), cluster clients (they keep one call
+per command; batching per node is not done yet).
+
+A call that is alone in its turn is sent by its caller as before (no pipeline, no extra
+task): one task sees no change but one more turn of the loop. A caller cancelled before the
+batch is sent is left out of it (nothing of it runs); one cancelled after the batch was
+sent loses its reply only (the script ran, as when a cancellation lands during a single
+call's read), and the other callers are not disturbed.
+
+Turned off (for every client, or one): :func:`set_auto_pipelining`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio.client import Pipeline, Redis
+
+from .._core.validate import check_flag
+
+__all__ = ["auto_pipelining", "executor", "set_auto_pipelining"]
+
+Execute = Callable[..., Awaitable[Any]]
+
+_DEFAULT = {"enabled": True}
+# Per client: its batcher (made on first use), and the explicit choice of set_auto_pipelining.
+_BATCHERS: weakref.WeakKeyDictionary[Any, _Batcher] = weakref.WeakKeyDictionary()
+_CHOICE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+# The answer "run it yourself" given to the caller of a call alone in its turn.
+_SOLO: Any = object()
+# Pipelines in flight: strong references (a task nobody awaits could be collected).
+_IN_FLIGHT: set[asyncio.Task[None]] = set()
+
+
+def set_auto_pipelining(enabled: bool, client: Any = None) -> None:
+    """Turn auto-pipelining on or off for ``client`` (a ``redis.asyncio.Redis``), or, with
+    no client, the default of every client without a choice of its own (on unless turned
+    off). Takes effect from the next call, also for primitives already made."""
+    enabled = check_flag(enabled, "enabled")
+    if client is None:
+        _DEFAULT["enabled"] = enabled
+        return
+    _CHOICE[client] = enabled
+
+
+def auto_pipelining(client: Any = None) -> bool:
+    """Whether calls on ``client`` are auto-pipelined (no client: the default). Cluster
+    clients and pipelines never are."""
+    if client is None:
+        return _DEFAULT["enabled"]
+    if not _batchable(client):
+        return False
+    return _CHOICE.get(client, _DEFAULT["enabled"])
+
+
+_KINDS: dict[type, bool] = {}
+
+
+def _batchable(client: Any) -> bool:
+    kind = type(client)
+    found = _KINDS.get(kind)
+    if found is None:
+        # redis.asyncio.Redis and its subclasses, not its pipelines (a Pipeline is a Redis)
+        found = _KINDS[kind] = issubclass(kind, Redis) and not issubclass(kind, Pipeline)
+    return found
+
+
+def executor(client: Any) -> Execute:
+    """What sends a script command for the registry on ``client``: its batcher's
+    ``execute`` (same signature as ``execute_command``), or ``client.execute_command``
+    itself for a client that is never batched (cluster, pipeline, anything else)."""
+    if not _batchable(client):
+        return client.execute_command  # type: ignore[no-any-return]
+    batcher = _BATCHERS.get(client)
+    if batcher is None:
+        batcher = _BATCHERS[client] = _Batcher(client)
+    return batcher.execute
+
+
+class _Batcher:
+    """The calls of one turn of the loop on one client, and the pipeline that sends them."""
+
+    __slots__ = ("__weakref__", "_client", "_pending")
+
+    def __init__(self, client: Any) -> None:
+        # A weak reference: the batcher lives in a WeakKeyDictionary keyed by the client.
+        self._client = weakref.ref(client)
+        self._pending: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] | None
+        self._pending = None
+
+    async def execute(self, *args: Any, **options: Any) -> Any:
+        client = self._client()
+        if client is None:  # pragma: no cover - the caller holds the client
+            raise RuntimeError("the client was garbage-collected")
+        choice = _CHOICE.get(client)
+        if not (_DEFAULT["enabled"] if choice is None else choice):
+            return await client.execute_command(*args, **options)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = []
+            loop.call_soon(self._flush, pending)
+        pending.append((args, options, future))
+        reply = await future
+        if reply is _SOLO:
+            return await client.execute_command(*args, **options)
+        return reply
+
+    def _flush(self, pending: list[tuple[tuple[Any, ...], dict[str, Any],
+                                         asyncio.Future[Any]]]) -> None:
+        if self._pending is pending:
+            self._pending = None
+        live = [entry for entry in pending if not entry[2].done()]  # cancelled: left out
+        if not live:
+            return
+        if len(live) == 1:
+            live[0][2].set_result(_SOLO)
+            return
+        client = self._client()
+        if client is None:  # pragma: no cover
+            for _, _, future in live:
+                future.cancel()
+            return
+        task = asyncio.get_running_loop().create_task(_send(client, live))
+        _IN_FLIGHT.add(task)
+        task.add_done_callback(_IN_FLIGHT.discard)
+
+
+async def _send(client: Any, batch: list[tuple[tuple[Any, ...], dict[str, Any],
+                                               asyncio.Future[Any]]]) -> None:
+    """One pipeline of the batch's commands; each reply (or error) to its own caller."""
+    try:
+        pipe = client.pipeline(transaction=False)
+        for args, options, _ in batch:
+            pipe.execute_command(*args, **options)
+        replies = await pipe.execute(raise_on_error=False)
+    except asyncio.CancelledError:
+        for _, _, future in batch:
+            if not future.done():
+                future.cancel()
+        raise
+    except BaseException as exc:  # the connection failed: every call sees the error
+        for _, _, future in batch:
+            if not future.done():
+                future.set_exception(copy.copy(exc))
+        if not isinstance(exc, Exception):
+            raise
+        return
+    for (_, _, future), reply in zip(batch, replies, strict=True):
+        if future.done():  # its caller was cancelled meanwhile: the reply is nobody's
+            continue
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
