@@ -21,6 +21,7 @@ import redis.asyncio.cluster
 
 from pyredis_atomic import CounterResult, WrongTypeError
 from pyredis_atomic.asyncio import (
+    AsyncScriptRegistry,
     BoundedCounter,
     Cache,
     Lock,
@@ -356,3 +357,18 @@ async def test_pipelines_and_cluster_clients_are_never_batched(aclient: Any) -> 
     cluster = redis.asyncio.cluster.RedisCluster(host="127.0.0.1", port=1)
     assert not auto_pipelining(cluster)
 
+
+
+async def test_functions_mode_is_batched_too(aclient: Any) -> None:
+    registry = AsyncScriptRegistry(mode="functions")
+    await registry.load_library(aclient)
+    c = BoundedCounter(aclient, "ap:fcall", max=10**9, registry=registry)
+    q = ReliableQueue(aclient, "ap:fcallq", registry=registry)
+    await c.incr(0)
+    await q.push(b"first")
+    with _Batches().watching() as batches:
+        results = await asyncio.gather(*(c.incr() for _ in range(TASKS)),
+                                       *(q.push(b"x") for _ in range(TASKS)))
+    assert batches.sizes == [2 * TASKS]
+    assert sorted(r.value for r in results[:TASKS]) == list(range(1, TASKS + 1))
+    assert (await q.stats())["pending"] == TASKS + 1
