@@ -370,5 +370,5 @@ async def test_functions_mode_is_batched_too(aclient: Any) -> None:
         results = await asyncio.gather(*(c.incr() for _ in range(TASKS)),
                                        *(q.push(b"x") for _ in range(TASKS)))
     assert batches.sizes == [2 * TASKS]
-    assert sorted(r.value for r in results[:TASKS]) == list(range(1, TASKS + 1))
+    assert sorted(r.value for r in results[:TASKS]) == list(range(1, TASKS + 1))  # type: ignore[attr-defined]
     assert (await q.stats())["pending"] == TASKS + 1
