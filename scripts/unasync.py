@@ -138,6 +138,7 @@ TEST_FILES: list[tuple[str, str, list[Rule]]] = [
     ("tests/test_lock_shared_async.py", "tests/test_lock_shared_sync.py", []),
     ("tests/test_queue_shared_async.py", "tests/test_queue_shared_sync.py", []),
     ("tests/test_cache_shared_async.py", "tests/test_cache_shared_sync.py", []),
+    ("tests/test_worker_shared_async.py", "tests/test_worker_shared_sync.py", []),
 ]
 
 # Applied, after RULES, to every line of the test twins only: the test helpers and the

@@ -9,14 +9,23 @@ tasks and ``asyncio.sleep``).
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Event", "Spawned", "sleep", "spawn"]
+__all__ = ["Event", "Spawned", "settle", "sleep", "spawn"]
 
 sleep = asyncio.sleep
+
+
+async def settle(value: Any) -> Any:
+    """``value``, awaited if it is awaitable (a check that may be a coroutine function
+    here and is a plain one in the sync twin); sync API: ``value`` itself."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 class Event:

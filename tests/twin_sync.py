@@ -13,9 +13,14 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Event", "Spawned", "sleep", "spawn"]
+__all__ = ["Event", "Spawned", "settle", "sleep", "spawn"]
 
 sleep = time.sleep
+
+
+def settle(value: Any) -> Any:
+    """``value`` itself (asyncio API: awaited if it is awaitable)."""
+    return value
 
 
 class Event:
