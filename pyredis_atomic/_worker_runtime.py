@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["INTERRUPTS", "Cancelled", "Channel", "Interrupted", "Notice", "abandon",
-           "check_handler", "install_signals", "join", "run_handler", "sleep", "spawn"]
+           "check_handler", "install_signals", "join", "run_handler", "scope", "sleep", "spawn"]
 
 # What interrupts run() from outside (asyncio: the task's cancellation).
 Cancelled = KeyboardInterrupt
@@ -107,6 +107,12 @@ class Channel:
                     break
                 self._cond.wait(left)
             return self._items.popleft() if self._items else None
+
+
+def scope() -> int:
+    """What one heartbeat renewer serves: the whole process (the asyncio twin: the running
+    event loop)."""
+    return 0
 
 
 def sleep(seconds: float) -> None:

@@ -4,8 +4,9 @@
 A worker claims messages, runs the handler on each (``concurrency`` at a time), acks the
 ones it handled, retries the ones that failed with an exponential, capped, jittered
 backoff (:class:`Retry`), dead-letters them with the failure recorded after
-``max_attempts``, keeps every lease it holds alive with one heartbeat (one batched extend
-for all its messages), and shuts down gracefully on SIGTERM / SIGINT / :meth:`stop`.
+``max_attempts``, keeps every lease it holds alive (one heartbeat renewer per process, as
+the lock's auto-renew: one batched extend per queue and client for the messages of every
+worker), and shuts down gracefully on SIGTERM / SIGINT / :meth:`stop`.
 
 The asyncio module is the source of both APIs; the sync module is generated from it by
 ``scripts/unasync.py``. What differs (tasks vs threads, cancelling a handler vs setting
@@ -27,6 +28,7 @@ from . import _worker_runtime as rt
 from ._core.queue import MAX_BATCH, Message, QueueCore
 from ._core.validate import check_int, check_seconds
 from ._core.worker import Counts, HandlerTimeoutError, Retry
+from ._runtime import Background
 from .queue import ReliableQueue
 
 __all__ = ["HandlerTimeoutError", "Retry", "Worker"]
@@ -42,15 +44,22 @@ ERROR_PAUSE = 0.5
 class _Delivery:
     """One claimed message while this worker holds it. ``settled`` is set exactly once, by
     whoever ends the delivery first: the handler's outcome, the heartbeat (lease lost,
-    handler timeout) or the shutdown (given back)."""
+    handler timeout) or the shutdown (given back). Scheduled on the renewer at its
+    ``deadline`` when the worker has a ``handler_timeout``."""
 
-    __slots__ = ("deadline", "interrupt", "msg", "settled")
+    __slots__ = ("deadline", "interrupt", "msg", "settled", "worker")
 
-    def __init__(self, msg: Message) -> None:
+    def __init__(self, msg: Message, worker: Worker) -> None:
         self.msg = msg
+        self.worker = worker
         self.deadline: float | None = None
         self.interrupt: Callable[[], object] = _nothing
         self.settled = False
+
+    @property
+    def active(self) -> bool:
+        """Whether the renewer still has to look at it (its handler timeout)."""
+        return not self.settled
 
 
 def _nothing() -> None:
@@ -88,9 +97,11 @@ class Worker:
       runs in the main thread: the first signal stops gracefully, a second exits at once
       (exit code 128 + signal; the leases bring the messages back).
 
-    Heartbeat: every ``visibility_timeout / 3`` one call extends the leases of every
-    message this worker holds (running, prefetched), so a handler may run far longer than
-    the queue's ``visibility_timeout``. When an extend finds a delivery gone (the lease ran
+    Heartbeat: one renewer per process (sync: a thread; asyncio: a task per event loop),
+    shared by every running worker as the lock's auto-renew is: every ``visibility_timeout
+    / 3`` one call extends the leases of every message the workers on this queue and client
+    hold (running, prefetched), so a handler may run far longer than the queue's
+    ``visibility_timeout``. When an extend finds a delivery gone (the lease ran
     out while the process was paused, or an operator requeued it), the worker logs it, sets
     ``msg.lost`` and (asyncio) cancels the handler; that delivery's ack would be refused.
 
@@ -140,8 +151,6 @@ class Worker:
         self._guard = threading.Lock()
         self._stop = rt.Notice()        # stop() or a signal asked for the shutdown
         self._stopping = rt.Notice()    # the shutdown has begun: claim nothing more
-        self._beat_wake = rt.Notice()
-        self._beat_done = rt.Notice()
         self._fetch_wake = rt.Notice()
         self._buffer = rt.Channel()
         self._acks: list[Message] = []
@@ -181,14 +190,13 @@ class Worker:
         if self._running:
             raise RuntimeError("this Worker is already running")
         self._running = True
-        for notice in (self._stop, self._stopping, self._beat_wake, self._beat_done,
-                       self._fetch_wake):
+        for notice in (self._stop, self._stopping, self._fetch_wake):
             notice.bind()
         restore = rt.install_signals(self._on_signal) if self._signals else _nothing
         tasks: list[Any] = []
         beat = None
         try:
-            beat = rt.spawn(self._heartbeat, name="pyredis-atomic-worker-heartbeat")
+            beat = _Beat.join(self)
             if self.prefetch is None:
                 tasks = [rt.spawn(self._consume, name=f"pyredis-atomic-worker-{i}")
                          for i in range(self.concurrency)]
@@ -204,10 +212,8 @@ class Worker:
             self._shutdown(tasks, 0.0)
             raise
         finally:
-            self._beat_done.set()
-            self._beat_wake.set()
             if beat is not None:
-                rt.join([beat], 5.0)
+                beat.leave(self)
             restore()
             self._running = False
             log.info("worker stopped on queue %r: %s", self.queue.name,
@@ -233,7 +239,7 @@ class Worker:
 
     # -- settling ------------------------------------------------------------------------
     def _hold(self, msg: Message) -> _Delivery:
-        d = _Delivery(msg)
+        d = _Delivery(msg, self)
         with self._guard:
             self._held[msg.receipt] = d
         self.counts.add("claimed")
@@ -284,7 +290,7 @@ class Worker:
         """Run the handler on ``d``; True if it succeeded and the delivery is ours to ack."""
         if self.handler_timeout is not None:
             d.deadline = time.monotonic() + self.handler_timeout
-            self._beat_wake.set()
+            _RENEWER.add(d, d.deadline)
         try:
             rt.run_handler(self._handler, d.msg, d)
         except rt.Interrupted:
@@ -406,24 +412,10 @@ class Worker:
         except Exception as exc:  # not acked: their leases bring them back
             log.warning("could not ack %d message(s): %s", len(acks), exc)
 
-    # -- heartbeat: one batched extend for every message held ----------------------------
-    def _heartbeat(self) -> None:
-        interval = max(0.01, self._core.visibility_timeout / 3.0)
-        next_beat = time.monotonic() + interval
-        while not self._beat_done.is_set():
-            now = time.monotonic()
-            with self._guard:
-                held = list(self._held.values())
-            for d in held:
-                if d.deadline is not None and d.deadline <= now:
-                    self._time_out(d)
-            if now >= next_beat:
-                self._extend(held)
-                next_beat = time.monotonic() + interval
-            wake = min([next_beat] + [d.deadline for d in held
-                                      if d.deadline is not None and not d.settled])
-            self._beat_wake.clear()
-            self._beat_wake.wait(max(0.0, wake - time.monotonic()))
+    # -- heartbeat: the process's renewer (see _Beat) calls these ----------------------
+    def _holding(self) -> list[_Delivery]:
+        with self._guard:
+            return [d for d in self._held.values() if not d.settled]
 
     def _time_out(self, d: _Delivery) -> None:
         if not self._settle(d):
@@ -435,24 +427,107 @@ class Worker:
         self._fail(d, HandlerTimeoutError(
             f"handler ran past handler_timeout={self.handler_timeout} s"))
 
-    def _extend(self, held: list[_Delivery]) -> None:
-        live = [d for d in held if not d.settled]
+    def _lost(self, d: _Delivery) -> None:
+        if not self._settle(d):
+            return
+        d.msg._mark_lost()
+        self.counts.add("lost")
+        log.warning("message %s (delivery %d) was lost: its lease ran out or it was "
+                    "requeued; its ack will be refused", d.msg.id, d.msg.deliveries)
+        d.interrupt()
+
+
+class _Beat:
+    """The heartbeat of every running :class:`Worker` of this process (of this event loop,
+    for the asyncio API) on one queue through one client: every ``visibility_timeout / 3``
+    one script call per :data:`MAX_BATCH` messages extends the leases of every message those
+    workers hold (running and prefetched). Each is an item of :data:`_RENEWER`, the
+    process's one renewer (as the lock's auto-renew: one thread per process, one task per
+    event loop), which also times out handlers at their deadline."""
+
+    __slots__ = ("active", "interval", "key", "queue", "workers")
+
+    def __init__(self, key: tuple[Any, ...], queue: ReliableQueue, interval: float) -> None:
+        self.key = key
+        self.queue = queue
+        self.interval = interval
+        self.workers: list[Worker] = []
+        self.active = True
+
+    @staticmethod
+    def join(worker: Worker) -> _Beat:
+        """The beat ``worker`` joins (created and scheduled if it is the first)."""
+        q, core = worker._q, worker._core
+        key = (rt.scope(), id(q._client), id(q._registry), core._extend_keys, core.lease_ms)
+        with _BEATS_GUARD:
+            beat = _BEATS.get(key)
+            fresh = beat is None
+            if beat is None:
+                interval = max(0.01, core.visibility_timeout / 3.0)
+                beat = _BEATS[key] = _Beat(key, q, interval)
+            beat.workers.append(worker)
+        if fresh:
+            _RENEWER.add(beat, time.monotonic() + beat.interval)
+        return beat
+
+    def leave(self, worker: Worker) -> None:
+        """``worker`` stopped: its messages are no longer extended."""
+        with _BEATS_GUARD:
+            if worker in self.workers:
+                self.workers.remove(worker)
+            if not self.workers:
+                self._end()
+
+    def _end(self) -> None:
+        # Under _BEATS_GUARD. A worker joining from now on starts a new beat.
+        self.active = False
+        if _BEATS.get(self.key) is self:
+            del _BEATS[self.key]
+
+    def _members(self) -> list[Worker]:
+        with _BEATS_GUARD:
+            if not self.workers:
+                self._end()
+            return list(self.workers)
+
+    def beat(self) -> float | None:
+        """Extend every held lease; the next due time, or None when no worker is left."""
+        workers = self._members()
+        if not workers:
+            return None
+        live = [d for w in workers for d in w._holding()]
+        q = self.queue
+        core = workers[0]._core
         for i in range(0, len(live), MAX_BATCH):
             batch = live[i:i + MAX_BATCH]
             try:
-                current = self._q._run(
-                    self._q._client, self._core.extend_many_call([d.msg for d in batch]))
+                current = q._run(q._client, core.extend_many_call([d.msg for d in batch]))
             except Exception as exc:  # tried again at the next beat, well inside the lease
-                log.warning("heartbeat on queue %r failed: %s", self.queue.name, exc)
+                log.warning("heartbeat on queue %r failed: %s", q.name, exc)
                 continue
             for d, ok in zip(batch, current, strict=True):
-                if not ok and self._settle(d):
-                    d.msg._mark_lost()
-                    self.counts.add("lost")
-                    log.warning("message %s (delivery %d) was lost: its lease ran out or it "
-                                "was requeued; its ack will be refused", d.msg.id,
-                                d.msg.deliveries)
-                    d.interrupt()
+                if not ok:
+                    d.worker._lost(d)
+        return time.monotonic() + self.interval
+
+
+def _renew(item: _Beat | _Delivery) -> float | None:
+    """One step of the renewer: a beat, or a handler's deadline. Never raises (a failure
+    must not stop the renewer, which serves every worker of the process)."""
+    try:
+        if isinstance(item, _Delivery):
+            item.worker._time_out(item)
+            return None
+        return item.beat()
+    except Exception:
+        log.exception("worker heartbeat step failed")
+        return time.monotonic() + item.interval if isinstance(item, _Beat) else None
+
+
+# Every running Worker of the process is kept alive by one renewer (see _Beat).
+_BEATS: dict[tuple[Any, ...], _Beat] = {}
+_BEATS_GUARD = threading.Lock()
+_RENEWER = Background(_renew, "pyredis-atomic-worker-renewer")
 
 
 def _with_attempts(queue: ReliableQueue, max_attempts: int) -> ReliableQueue:

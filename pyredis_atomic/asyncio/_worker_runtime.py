@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["INTERRUPTS", "Cancelled", "Channel", "Interrupted", "Notice", "abandon",
-           "check_handler", "install_signals", "join", "run_handler", "sleep", "spawn"]
+           "check_handler", "install_signals", "join", "run_handler", "scope", "sleep", "spawn"]
 
 # What interrupts run() from outside: its task was cancelled (sync: KeyboardInterrupt).
 Cancelled = asyncio.CancelledError
@@ -114,6 +114,12 @@ class Channel:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), timeout)
         return self._items.popleft() if self._items else None
+
+
+def scope() -> int:
+    """What one heartbeat renewer serves: the running event loop (the sync twin: the whole
+    process)."""
+    return id(asyncio.get_running_loop())
 
 
 async def sleep(seconds: float) -> None:

@@ -1,0 +1,119 @@
+"""The asyncio Workers of one event loop share one heartbeat renewer task (as the lock's
+auto-renew), which extends the leases of every worker's messages on a queue in one call;
+a delivery found gone still cancels its own handler. Real Redis. (The sync twin:
+test_worker_renewer.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+import redis.asyncio
+
+from pyredis_atomic.asyncio import Message, ReliableQueue, Worker
+
+_names = itertools.count()
+RENEWER = "pyredis-atomic-worker-renewer"
+
+
+@pytest_asyncio.fixture
+async def ar(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    c = redis.asyncio.Redis.from_url(redis_url)
+    yield c
+    await c.aclose()
+
+
+def _queue(r: Any, **kwargs: Any) -> ReliableQueue:
+    return ReliableQueue(r, f"arenewer-{next(_names)}", **kwargs)
+
+
+def _named(name: str) -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if name in t.get_name() and not t.done()]
+
+
+async def _until(cond: Any, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out waiting"
+        await asyncio.sleep(0.02)
+
+
+async def test_two_workers_share_one_renewer_task_and_both_leases_are_extended(
+        ar: Any) -> None:
+    q = _queue(ar, visibility_timeout=1.0)
+    await q.push_many([b"a", b"b"])
+    seen: list[Message] = []
+    release = asyncio.Event()
+
+    async def handle(msg: Message) -> None:
+        seen.append(msg)
+        await release.wait()
+
+    workers = [Worker(q, handle, poll=0.1) for _ in range(2)]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    await _until(lambda: len(seen) == 2)
+    twin = ReliableQueue(ar, q.name, visibility_timeout=1.0)
+    end = time.monotonic() + 4.0  # 4x the visibility timeout
+    while time.monotonic() < end:
+        assert await twin.pop() is None
+        assert len(_named(RENEWER)) == 1
+        await asyncio.sleep(0.05)
+    assert _named("heartbeat") == []
+    release.set()
+    await _until(lambda: sum(w.counts.snapshot()["acked"] for w in workers) == 2)
+    for w in workers:
+        w.stop()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert [m.deliveries for m in seen] == [1, 1]
+    assert (await q.stats())["in_flight"] == 0
+
+
+async def test_a_lost_delivery_cancels_the_handler_of_its_own_worker(ar: Any) -> None:
+    q = _queue(ar, visibility_timeout=1.0)
+    await q.push_many([b"a", b"b"])
+    started: list[Message] = []
+    cancelled: list[Message] = []
+
+    async def handle(msg: Message) -> None:
+        if msg.deliveries > 1:
+            return  # the requeued message's new delivery
+        started.append(msg)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(msg)
+            raise
+
+    workers = [Worker(q, handle, poll=0.1) for _ in range(2)]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    await _until(lambda: len(started) == 2)
+    for receipt in await ar.zrange(q.keys["inflight"], 0, -1):
+        await ar.zadd(q.keys["inflight"], {receipt: 0}, xx=True)
+    assert await q.requeue_expired() == 2  # an operator requeued both
+    await _until(lambda: len(cancelled) == 2, timeout=20)
+    for w in workers:
+        w.stop(grace=0.5)
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert all(m.lost for m in cancelled)
+    assert [w.counts.snapshot()["lost"] >= 1 for w in workers] == [True, True]
+    # The acks of those deliveries are refused: the requeued messages are new deliveries.
+    assert [await q.ack(m) for m in cancelled] == [False, False]
+
+
+async def test_the_renewer_task_ends_when_its_last_worker_stops(ar: Any) -> None:
+    q = _queue(ar, visibility_timeout=0.3)
+
+    async def handle(msg: Message) -> None:
+        return None
+
+    w = Worker(q, handle, poll=0.1)
+    task = asyncio.create_task(w.run())
+    await _until(lambda: len(_named(RENEWER)) == 1)
+    w.stop()
+    await asyncio.wait_for(task, 10)
+    # Its beat is done at its next due time (a third of the visibility timeout).
+    await _until(lambda: not _named(RENEWER), timeout=30)
