@@ -146,22 +146,24 @@ def test_jittered_backoff_stays_within_its_cap() -> None:
 async def test_a_handler_far_longer_than_the_lease_is_not_redelivered(
     async_redis_client: Any,
 ) -> None:
-    # Leases far shorter than the work, but long enough for a heartbeat on a loaded machine.
-    q = _queue(async_redis_client, visibility_timeout=1.0)
+    # Leases far shorter than the work (1/5), but long enough for a heartbeat on a loaded
+    # machine: 2 s, a heartbeat every 0.67 s (with 1 s, a 0.67 s stall of the event loop
+    # on the loaded 2-core CI machine lost the lease, ~1 run in 5).
+    q = _queue(async_redis_client, visibility_timeout=2.0)
     mid = await q.push(b"long")
     done = Event()
     seen: list[Message] = []
 
     async def slow(msg: Message) -> None:
         seen.append(msg)
-        await sleep(10.0)  # 10x the visibility timeout
+        await sleep(10.0)  # 5x the visibility timeout
         done.set()
 
     w = Worker(q, slow, poll=0.1)
     running = spawn(w.run)
     await _wait(lambda: bool(seen))
     # Another consumer of the same queue keeps trying: it never gets the message.
-    twin = ReliableQueue(async_redis_client, q.name, visibility_timeout=1.0)
+    twin = ReliableQueue(async_redis_client, q.name, visibility_timeout=2.0)
     while not done.is_set():
         assert await twin.pop() is None
         await sleep(0.05)
