@@ -50,6 +50,7 @@ from ._core.calls import (
     encode_args,
     script_error,
     timeout_error,
+    wait_failed,
     wait_millis,
     wrong_type_error,
 )
@@ -382,6 +383,9 @@ class ScriptRegistry(Catalog):
                     raise reply
                 if body is script.source:
                     self._reload(target, script)
+                if isinstance(acknowledged, Exception):
+                    raise wait_failed(script, call.keys, replicas, acknowledged) \
+                        from acknowledged
                 if int(acknowledged) < replicas:
                     raise durability_error(script, call.keys, replicas, int(acknowledged),
                                            timeout)

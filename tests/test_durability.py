@@ -98,3 +98,28 @@ async def test_async_lock_and_queue(pair: tuple[RedisServer, RedisServer]) -> No
             assert ReliableQueue(rc, "q", allow_eviction=True).stats()["pending"] == 1
     finally:
         await client.aclose()
+
+
+def test_a_durable_call_answered_by_a_replica_raises_durability_error(
+        pair: tuple[RedisServer, RedisServer]) -> None:
+    """After a failover a connection may still reach the demoted primary, now a replica.
+    A script that writes nothing there (a re-sent increment whose request id is already
+    recorded) still answers, but the WAIT behind it is refused on a replica: that is a
+    DurabilityError to retry, not a TypeError from reading WAIT's error as a count."""
+    from pyredis_atomic import BoundedCounter
+    from pyredis_atomic.registry import default_registry
+
+    primary, replica = pair
+    with primary.client() as pc, replica.client() as rc:
+        counter = BoundedCounter(pc, "durable-replica", max=100)
+        assert counter.incr(1, request_id="r1").value == 1
+        spec = counter._spec
+        call = spec.add_call(1, False, "r1")
+        deadline = time.monotonic() + 10
+        while rc.get(counter.key) is None:  # the replica has the increment and its id
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(DurabilityError, match="WAIT .* failed") as info:
+            default_registry().run_durable(rc, call, 1, 0.5)
+        assert info.value.acknowledged == 0
+        assert counter.get() == 1  # nothing applied twice

@@ -44,6 +44,7 @@ __all__ = [
     "key_names",
     "script_error",
     "timeout_error",
+    "wait_failed",
     "wait_millis",
     "wrong_type_error",
 ]
@@ -246,6 +247,21 @@ def durability_error(script: Script, keys: Sequence[Key], wanted: int, acknowled
         f"{wanted} replicas acknowledged it within {timeout:g} s: it may be lost if the "
         f"primary fails now",
         key=keys[0] if keys else None, wanted=wanted, acknowledged=acknowledged,
+    )
+
+
+def wait_failed(script: Script, keys: Sequence[Key], wanted: int,
+                error: BaseException) -> AtomicError:
+    """The script answered but the ``WAIT`` behind it failed (it is refused on a replica:
+    a connection still on a demoted primary after a failover, where a script that wrote
+    nothing, such as a re-sent increment found already applied, still runs)."""
+    keys = key_names(keys)
+    where = f" on {keys[0]!r}" if keys else ""
+    return DurabilityError(
+        f"{script.name!r}{where} ran, but the WAIT for {wanted} replica(s) behind it failed "
+        f"({error}): the node may no longer be the primary, so the write is not known to be "
+        f"on any replica; retry it (on the current primary)",
+        key=keys[0] if keys else None, wanted=wanted, acknowledged=0,
     )
 
 
