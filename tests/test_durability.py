@@ -119,7 +119,7 @@ def test_a_durable_call_answered_by_a_replica_raises_durability_error(
         while rc.get(counter.key) is None:  # the replica has the increment and its id
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        with pytest.raises(DurabilityError, match="WAIT .* failed") as info:
+        with pytest.raises(DurabilityError, match=r"WAIT .* failed") as info:
             default_registry().run_durable(rc, call, 1, 0.5)
         assert info.value.acknowledged == 0
         assert counter.get() == 1  # nothing applied twice
