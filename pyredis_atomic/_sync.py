@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from . import otel as _otel
 from ._core.calls import Block, Call, Durability, Sleep, check_wait_error
 from ._core.lock import renewal_timeout, renewal_wait
 from .registry import ScriptRegistry, default_registry
@@ -127,7 +128,12 @@ def _block_then(client: Any, effect: Block, call: Call[Any],
         registry.queue_cached(pipe, script, call)
         return pipe.execute(raise_on_error=False)
 
-    popped, reply = _block(effect, send, script.name)
+    command = registry.command_of(script)
+    with _otel.pipelined_span(client, command, script.name, call.keys,
+                              ("BLPOP", command)) as span:
+        popped, reply = _block(effect, send, script.name)
+        if isinstance(reply, Exception):
+            _otel.reply_failed(span, reply)
     if isinstance(popped, redis_exc.ResponseError):
         check_wait_error(popped, effect.key)
     if isinstance(reply, Exception):

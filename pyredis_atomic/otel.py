@@ -126,6 +126,9 @@ class _NoSpan:
     def set_attribute(self, key: str, value: Any) -> None:
         """Nothing to record."""
 
+    def set_status(self, status: Any) -> None:
+        """Nothing to record."""
+
     def add_link(self, context: Any, attributes: Any = None) -> None:
         """Nothing to record."""
 
@@ -219,15 +222,19 @@ def _server(client: Any) -> dict[str, Any]:
 
 @contextmanager
 def script_span(state: _State, client: Any, command: str, script: str,
-                keys: Sequence[Any]) -> Iterator[Any]:
+                keys: Sequence[Any], pipeline: Sequence[str] = ()) -> Iterator[Any]:
     """The span of one script call (a child of the operation's span). The registry calls
-    it only when ``state.tracing``."""
+    it only when ``state.tracing``. ``pipeline``: the commands of the pipeline the call
+    went out in (``BLPOP`` then the call; the call then ``WAIT``), when it is not alone."""
     attributes: dict[str, Any] = {
         "db.system.name": "redis",
         "db.operation.name": command,
         "db.stored_procedure.name": script,
         **_server(client),
     }
+    if pipeline:
+        attributes["db.operation.batch.size"] = len(pipeline)
+        attributes["pyredis_atomic.pipeline"] = list(pipeline)
     if state.record_keys:
         attributes["pyredis_atomic.keys"] = [
             k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k) for k in keys]
@@ -241,6 +248,27 @@ def script_span(state: _State, client: Any, command: str, script: str,
             span.set_attribute("error.type", error_type(exc))
             span.set_status(state.status_error(type(exc).__qualname__))
             raise
+
+
+def pipelined_span(client: Any, command: str, script: str, keys: Sequence[Any],
+                   pipeline: Sequence[str]) -> Any:
+    """The span of a script call sent in one pipeline with another command (the drivers'
+    ``BLPOP`` + call, ``run_durable``'s call + ``WAIT``): a context manager giving the span,
+    a no-op one when not tracing. Its time is the whole pipeline's (the wait included)."""
+    st = STATE
+    if st is None or not st.tracing:
+        return nullcontext(_NO_SPAN)
+    return script_span(st, client, command, script, keys, pipeline)
+
+
+def reply_failed(span: Any, exc: BaseException) -> None:
+    """Mark ``span`` failed by an error reply that came back as a value (a pipeline run
+    with ``raise_on_error=False``)."""
+    st = STATE
+    if span is _NO_SPAN or st is None:
+        return
+    span.set_attribute("error.type", error_type(exc))
+    span.set_status(st.status_error(type(exc).__qualname__))
 
 
 # -- operation spans ---------------------------------------------------------------------------

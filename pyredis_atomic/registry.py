@@ -215,6 +215,11 @@ class ScriptRegistry(Catalog):
             return "EVALSHA", script.sha1
         return ("FCALL_RO" if script.read_only else "FCALL"), lib.function(script.name)
 
+    def command_of(self, script: Script) -> str:
+        """The command a call by reference sends: ``EVALSHA``, or ``FCALL``/``FCALL_RO`` in
+        functions mode (the name a script span reports as ``db.operation.name``)."""
+        return self._by_reference(script)[0]
+
     def _queued(self, script: Script) -> tuple[str, str]:
         # What a pipeline queues: the source (cannot miss) or the function.
         if self.functions is None:
@@ -374,7 +379,14 @@ class ScriptRegistry(Catalog):
                 pipe = target.pipeline(transaction=False)
                 pipe.execute_command(command, body, n, *call.keys, *call.args)
                 pipe.execute_command("WAIT", replicas, ms)
-                reply, acknowledged = pipe.execute(raise_on_error=False)
+                with _otel.pipelined_span(target, command, script.name, call.keys,
+                                          (command, "WAIT")) as span:
+                    reply, acknowledged = pipe.execute(raise_on_error=False)
+                    if isinstance(reply, Exception):
+                        _otel.reply_failed(span, reply)
+                    elif not isinstance(acknowledged, Exception):
+                        span.set_attribute("pyredis_atomic.replicas.acknowledged",
+                                           int(acknowledged))
                 if isinstance(reply, redis_exc.NoScriptError):
                     continue  # nothing ran; the EVAL round cannot miss
                 if isinstance(reply, redis_exc.ResponseError):

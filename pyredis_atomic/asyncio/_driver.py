@@ -14,6 +14,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from .. import otel as _otel
 from .._core.calls import Block, Call, Durability, Sleep, check_wait_error
 from .._core.lock import renewal_timeout, renewal_wait
 from .._sync import block_seconds
@@ -106,8 +107,13 @@ async def _block_then(client: Any, effect: Block, call: Call[Any],
     pipe = client.pipeline(transaction=False)
     pipe.execute_command("BLPOP", effect.key, block_seconds(client, effect))
     registry.queue_cached(pipe, script, call)
-    popped, reply = await _block(effect, _ended_by_cancel(pipe.execute(raise_on_error=False)),
-                                 script.name)
+    command = registry.command_of(script)
+    with _otel.pipelined_span(client, command, script.name, call.keys,
+                              ("BLPOP", command)) as span:
+        popped, reply = await _block(
+            effect, _ended_by_cancel(pipe.execute(raise_on_error=False)), script.name)
+        if isinstance(reply, Exception):
+            _otel.reply_failed(span, reply)
     if isinstance(popped, redis_exc.ResponseError):
         check_wait_error(popped, effect.key)
     if isinstance(reply, Exception):

@@ -1,0 +1,281 @@
+"""OpenTelemetry instrumentation, the parts tests/test_otel.py does not cover: the script
+span of a call pipelined behind a blocking wait and of a durable write (call + WAIT),
+functions mode (FCALL / FCALL_RO), the cache's stale serves, dead letters of expired
+leases, and the Worker's process span. Real servers, the SDK's in-memory exporter and
+reader; no timing margins (waits are observed on the server, not guessed)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import redis
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+import pyredis_atomic.asyncio as aio
+from pyredis_atomic import (
+    Durability,
+    DurabilityError,
+    Lock,
+    ReliableQueue,
+    ScriptRegistry,
+    default_registry,
+    otel,
+)
+from pyredis_atomic._core.servers import ServerVersion, has_feature
+
+
+@dataclass
+class Recorded:
+    exporter: InMemorySpanExporter
+    reader: InMemoryMetricReader
+
+    def spans(self) -> list[ReadableSpan]:
+        return sorted(self.exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
+
+    def named(self, name: str) -> list[ReadableSpan]:
+        return [s for s in self.spans() if s.name == name]
+
+    def one(self, name: str) -> ReadableSpan:
+        found = self.named(name)
+        assert len(found) == 1, [s.name for s in self.spans()]
+        return found[0]
+
+    def children(self, parent: ReadableSpan) -> list[ReadableSpan]:
+        assert parent.context is not None
+        return [s for s in self.spans()
+                if s.parent is not None and s.parent.span_id == parent.context.span_id]
+
+    def total(self, name: str, **want: Any) -> float:
+        data = self.reader.get_metrics_data()
+        total = 0.0
+        if data is None:
+            return total
+        for rm in data.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name != f"pyredis_atomic.{name}":
+                        continue
+                    for p in m.data.data_points:
+                        if all((p.attributes or {}).get(k) == v for k, v in want.items()):
+                            total += p.value if hasattr(p, "value") else p.count
+        return total
+
+
+@pytest.fixture
+def rec(redis_url: str) -> Iterator[Recorded]:
+    with redis.Redis.from_url(redis_url) as c:
+        default_registry().load(c)
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    otel.instrument(tracer_provider, meter_provider)
+    try:
+        yield Recorded(exporter, reader)
+    finally:
+        otel.uninstrument()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+def attrs(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, what
+        time.sleep(0.01)
+
+
+def _blocked(client: redis.Redis) -> bool:
+    """True once some client of the server is blocked in a BLPOP (the wait pipeline)."""
+    return any(c.get("cmd") == "blpop" for c in client.client_list())
+
+
+def _after_blocked(client: redis.Redis, action: Callable[[], Any]) -> threading.Thread:
+    """Run ``action`` in a thread once a consumer is blocked on the server."""
+    def run() -> None:
+        _eventually(lambda: _blocked(client), "nobody blocked in BLPOP")
+        action()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+# -- the call pipelined behind a blocking wait ---------------------------------------------
+def test_the_call_behind_a_blocking_wait_has_its_script_span(
+        rec: Recorded, redis_client: redis.Redis, redis_url: str) -> None:
+    q = ReliableQueue(redis_client, "blocked")
+    other = redis.Redis.from_url(redis_url)
+    t = _after_blocked(other, lambda: ReliableQueue(other, "blocked").push(b"late"))
+    msg = q.pop(timeout=60)
+    t.join()
+    assert msg is not None
+    assert msg.payload == b"late"
+    pop = rec.one("ReliableQueue.pop")
+    children = rec.children(pop)
+    # The first claim found nothing; the one pipelined behind the BLPOP claimed the message.
+    assert [c.name for c in children][:1] == ["EVALSHA queue_claim"]
+    piped = [c for c in children if "pyredis_atomic.pipeline" in attrs(c)]
+    assert piped, [attrs(c) for c in children]
+    a = attrs(piped[-1])
+    assert piped[-1].name == "EVALSHA queue_claim"
+    assert piped[-1].kind == SpanKind.CLIENT
+    assert a["db.operation.name"] == "EVALSHA"
+    assert a["db.stored_procedure.name"] == "queue_claim"
+    assert a["db.system.name"] == "redis"
+    assert a["db.operation.batch.size"] == 2
+    assert tuple(a["pyredis_atomic.pipeline"]) == ("BLPOP", "EVALSHA")
+    assert "server.port" in a
+    assert piped[-1].status.status_code == StatusCode.UNSET
+    q.ack(msg)
+    other.close()
+
+
+def test_a_blocked_lock_acquire_has_the_pipelined_span(
+        rec: Recorded, redis_client: redis.Redis, redis_url: str) -> None:
+    other = redis.Redis.from_url(redis_url)
+    holder = Lock(other, "busy", ttl=60)
+    assert holder.acquire(blocking=False)
+    t = _after_blocked(other, holder.release)
+    lock = Lock(redis_client, "busy", ttl=60)
+    assert lock.acquire(timeout=60)
+    t.join()
+    lock.release()
+    (acquire,) = [s for s in rec.named("Lock.acquire")
+                  if attrs(s).get("pyredis_atomic.acquired") is True
+                  and s.context is not None and rec.children(s)
+                  and any("pyredis_atomic.pipeline" in attrs(c) for c in rec.children(s))]
+    piped = [c for c in rec.children(acquire) if "pyredis_atomic.pipeline" in attrs(c)]
+    assert piped[-1].name == "EVALSHA lock_acquire"
+    assert tuple(attrs(piped[-1])["pyredis_atomic.pipeline"]) == ("BLPOP", "EVALSHA")
+    other.close()
+
+
+def test_a_noscript_behind_the_wait_fails_its_span_then_eval_runs(
+        rec: Recorded, redis_client: redis.Redis, redis_url: str) -> None:
+    q = ReliableQueue(redis_client, "flushed")
+
+    def flush_then_push() -> None:
+        other.script_flush()
+        ReliableQueue(other, "flushed").push(b"x")
+
+    other = redis.Redis.from_url(redis_url)
+    t = _after_blocked(other, flush_then_push)
+    msg = q.pop(timeout=60)
+    t.join()
+    assert msg is not None
+    children = rec.children(rec.one("ReliableQueue.pop"))
+    piped = [c for c in children if "pyredis_atomic.pipeline" in attrs(c)]
+    assert attrs(piped[-1])["error.type"] == "NOSCRIPT"
+    assert piped[-1].status.status_code == StatusCode.ERROR
+    after = children[children.index(piped[-1]) + 1:]
+    assert [attrs(c)["db.operation.name"] for c in after][:1] == ["EVAL"]
+    other.close()
+
+
+async def test_the_pipelined_span_asyncio(rec: Recorded, async_redis_client: Any,
+                                          redis_url: str) -> None:
+    q = aio.ReliableQueue(async_redis_client, "ablocked")
+    other = redis.Redis.from_url(redis_url)
+    t = _after_blocked(other, lambda: ReliableQueue(other, "ablocked").push(b"late"))
+    msg = await q.pop(timeout=60)
+    await asyncio.to_thread(t.join)
+    assert msg is not None
+    piped = [c for c in rec.children(rec.one("ReliableQueue.pop"))
+             if "pyredis_atomic.pipeline" in attrs(c)]
+    assert piped[-1].name == "EVALSHA queue_claim"
+    assert tuple(attrs(piped[-1])["pyredis_atomic.pipeline"]) == ("BLPOP", "EVALSHA")
+    other.close()
+
+
+# -- durable writes: the call and WAIT in one pipeline --------------------------------------
+def test_a_durable_write_has_its_script_span(rec: Recorded, redis_client: redis.Redis) -> None:
+    # A standalone server has no replica: WAIT answers 0 and the push raises (applied).
+    q = ReliableQueue(redis_client, "durable", durability=Durability(1, timeout=0.05))
+    with pytest.raises(DurabilityError):
+        q.push(b"x")
+    (child,) = rec.children(rec.one("ReliableQueue.push"))
+    a = attrs(child)
+    assert child.name == "EVALSHA queue_push"
+    assert a["db.operation.name"] == "EVALSHA"
+    assert a["db.stored_procedure.name"] == "queue_push"
+    assert tuple(a["pyredis_atomic.pipeline"]) == ("EVALSHA", "WAIT")
+    assert a["pyredis_atomic.replicas.acknowledged"] == 0
+    assert "error.type" not in a  # the script ran; too few replicas is the operation's error
+
+    redis_client.script_flush()
+    rec.exporter.clear()
+    with pytest.raises(DurabilityError):
+        q.push(b"y")
+    first, second = rec.children(rec.one("ReliableQueue.push"))
+    assert (first.name, attrs(first)["error.type"]) == ("EVALSHA queue_push", "NOSCRIPT")
+    assert attrs(second)["db.operation.name"] == "EVAL"
+    assert tuple(attrs(second)["pyredis_atomic.pipeline"]) == ("EVAL", "WAIT")
+
+
+async def test_a_durable_write_asyncio(rec: Recorded, async_redis_client: Any) -> None:
+    q = aio.ReliableQueue(async_redis_client, "adurable",
+                          durability=Durability(1, timeout=0.05))
+    with pytest.raises(DurabilityError):
+        await q.push(b"x")
+    (child,) = rec.children(rec.one("ReliableQueue.push"))
+    assert tuple(attrs(child)["pyredis_atomic.pipeline"]) == ("EVALSHA", "WAIT")
+
+
+# -- functions mode ----------------------------------------------------------------------------
+@pytest.fixture
+def fregistry(redis_client: redis.Redis, redis_server_version: ServerVersion,
+              ) -> Iterator[ScriptRegistry]:
+    if not has_feature(redis_server_version, "functions"):
+        pytest.skip("Redis Functions need Redis 7.0+ (covered on Valkey / Redis 7 runs)")
+    registry = ScriptRegistry(mode="functions")
+    registry.load_library(redis_client, replace=True)
+    yield registry
+    registry.delete_library(redis_client)
+
+
+def test_functions_mode_spans_say_fcall(rec: Recorded, redis_client: redis.Redis,
+                                        redis_url: str, fregistry: ScriptRegistry) -> None:
+    lock = Lock(redis_client, "f", ttl=10, registry=fregistry)
+    assert lock.acquire()
+    (child,) = rec.children(rec.one("Lock.acquire"))
+    assert child.name == "FCALL lock_acquire"
+    assert attrs(child)["db.operation.name"] == "FCALL"
+    assert attrs(child)["db.stored_procedure.name"] == "lock_acquire"
+    assert lock.locked()
+    (ro,) = rec.children(rec.one("Lock.locked"))
+    assert attrs(ro)["db.operation.name"] == "FCALL_RO"
+    lock.release()
+
+    # the call behind the blocking wait, and a durable write
+    q = ReliableQueue(redis_client, "fq", registry=fregistry)
+    other = redis.Redis.from_url(redis_url)
+    t = _after_blocked(other, lambda: ReliableQueue(other, "fq").push(b"late"))
+    assert q.pop(timeout=60) is not None
+    t.join()
+    piped = [c for c in rec.children(rec.one("ReliableQueue.pop"))
+             if "pyredis_atomic.pipeline" in attrs(c)]
+    assert piped[-1].name == "FCALL queue_claim"
+    assert tuple(attrs(piped[-1])["pyredis_atomic.pipeline"]) == ("BLPOP", "FCALL")
+    durable = ReliableQueue(redis_client, "fd", registry=fregistry,
+                            durability=Durability(1, timeout=0.05))
+    with pytest.raises(DurabilityError):
+        durable.push(b"x")
+    (child,) = rec.children(rec.named("ReliableQueue.push")[-1])
+    assert tuple(attrs(child)["pyredis_atomic.pipeline"]) == ("FCALL", "WAIT")
+    other.close()
