@@ -30,7 +30,13 @@ from typing import Any
 import pytest
 import redis
 
-from pyredis_atomic import BoundedCounter, Lock, ReliableQueue, ScriptRegistry
+from pyredis_atomic import (
+    BoundedCounter,
+    ConfigMismatchError,
+    Lock,
+    ReliableQueue,
+    ScriptRegistry,
+)
 
 NODE_DIR = Path(__file__).parent / "node"
 CLIENT = NODE_DIR / "client.mjs"
@@ -220,30 +226,68 @@ def test_binary_messages_from_python_to_a_waiting_node_consumer(
 def test_node_cannot_move_a_counter_past_the_bounds_python_set(
     node_client: Any, redis_client: redis.Redis
 ) -> None:
+    """Node sends the configuration stored with the counter (read with counter_config) and
+    stays within it; with any other configuration, the issue's bound "none" included, and
+    at the very bound, its calls are refused and change nothing."""
     stock = BoundedCounter(redis_client, "stock:{sku}", min=0, max=100)
     assert stock.incr(95).applied  # stores the configuration "0 100 reject"
     unbounded = {"min": -(2**53 - 1), "max": 2**53 - 1, "mode": "reject"}
+    wider = {"min": 0, "max": 1000, "mode": "clamp"}
+    lower = {"min": -1000, "max": 100, "mode": "reject"}
     steps = [
         {"delta": 10, "clamp": False},   # would cross max: rejected
-        {"delta": 10, "clamp": True},    # clamped at max
+        {"delta": 10, "clamp": True},    # clamped at max: 100
+        # At the bound, the issue's call (bound "none": it pushed 100 to 145) and others:
+        {"delta": 45, "clamp": False, "config": unbounded},
+        {"delta": 45, "clamp": True, "config": unbounded},
+        {"delta": 1, "clamp": False, "config": wider},
+        {"delta": 1, "clamp": False, "config": "0 100 clamp"},   # same bounds, other mode
+        {"delta": 1, "clamp": False, "config": "0 0100 reject"},  # not canonical: malformed
         {"delta": -30, "clamp": False},  # within bounds: made
-        {"delta": -200, "clamp": True},  # clamped at min
-        # The issue's call: bound "none" from Node. Another configuration: refused.
-        {"delta": 145, "clamp": False, "config": unbounded},
-        {"delta": 145, "clamp": False, "config": {"min": 0, "max": 1000, "mode": "reject"}},
+        {"delta": -200, "clamp": True},  # clamped at min: 0
+        {"delta": -1, "clamp": False, "config": lower},
+        {"delta": -1, "clamp": True, "config": unbounded},
     ]
     node = node_client("counter", name="stock:{sku}", steps=steps)
     result = node.expect("counter")
     node.finish()
     assert result["stored"] == "0 100 reject"
-    values = [(r["reply"]["value"], r["reply"].get("delta")) for r in result["results"][:4]]
-    assert values == [(95, 0), (100, 5), (70, None), (0, -70)]
-    for refused in result["results"][4:]:
-        assert refused["error"].startswith('CONFIGMISMATCH KEYS[2] stores "0 100 reject"'), refused
+    results = result["results"]
+    assert [r["value_after"] for r in results] == [95, 100, 100, 100, 100, 100, 100, 70, 0, 0, 0]
+    made = [(r["reply"]["value"], r["reply"].get("delta")) for r in results if "reply" in r]
+    assert made == [(95, 0), (100, 5), (70, None), (0, -70)]
+    refused = [r for r in results if "error" in r]
+    assert len(refused) == 7
+    for r in refused:
+        if r["config"] == "0 0100 reject":
+            assert r["error"].startswith(
+                "ERR pyredis-atomic counter_add: ARGV[2] config must be"), r
+        else:
+            assert r["error"].startswith('CONFIGMISMATCH KEYS[2] stores "0 100 reject"'), r
     assert result["value"] == 0 == stock.get()
     # Python's view agrees, and it goes on within its bounds.
     assert not stock.decr(1).applied
     assert stock.incr(100).value == 100
+
+
+def test_a_counter_node_creates_keeps_nodes_bounds_for_python(
+    node_client: Any, redis_client: redis.Redis
+) -> None:
+    """The other way: the first writer is Node, so a Python counter built with other bounds
+    is refused (naming both configurations) and one built with Node's bounds works."""
+    node = node_client("counter-create", name="quota",
+                       config={"min": 0, "max": 10, "mode": "reject"}, delta=7)
+    created = node.expect("created")
+    node.finish()
+    assert created["reply"] == {"value": 7}
+    assert created["stored"] == "0 10 reject"
+    with pytest.raises(ConfigMismatchError) as err:
+        BoundedCounter(redis_client, "quota", min=0, max=100).incr(5)
+    assert err.value.stored == "0 10 reject"
+    assert err.value.given == "0 100 reject"
+    same = BoundedCounter(redis_client, "quota", min=0, max=10)
+    assert not same.incr(5).applied
+    assert same.get() == 7
 
 
 def test_noscript_on_a_flushed_server_is_recovered_with_the_manifest_source(

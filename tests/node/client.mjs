@@ -148,26 +148,42 @@ function expandReceipt(fields) {
 // Each step: {delta, clamp, config?}. The bounds are the ones stored with the counter (read
 // with counter_config, sent back byte for byte); a step's own config (an object of the
 // packed argument's fields: min, max, mode) is another caller's, which the script refuses.
+// Every step's result carries the value read right after it (value_after).
 async function counterScenario() {
   const { name, steps } = params;
   const stored = await scripts.call('counter_config', scripts.keys('counter_config', { name }),
                                     scripts.args('counter_config'));
   const keys = scripts.keys('counter_add', { name }, {
     request: scripts.key('counter', 'counter', { name }) }); // no request id
+  const read = () => scripts.call('counter_get', scripts.keys('counter_get', { name }),
+                                  scripts.args('counter_get'));
   const results = [];
   for (const step of steps) {
+    const result = { ...step };
     try {
       const reply = await scripts.call('counter_add', keys, scripts.args('counter_add', {
         delta: step.delta, config: step.config ?? stored,
         options: { clamp: step.clamp ? 1 : 0 } }));
-      results.push({ ...step, reply: scripts.decode('counter_add', reply) });
+      result.reply = scripts.decode('counter_add', reply);
     } catch (err) {
-      results.push({ ...step, error: String(err.message) });
+      result.error = String(err.message);
     }
+    result.value_after = await read();
+    results.push(result);
   }
-  const value = await scripts.call('counter_get', scripts.keys('counter_get', { name }),
-                                   scripts.args('counter_get'));
-  emit('counter', { results, value, stored });
+  emit('counter', { results, value: await read(), stored });
+}
+
+// A counter Node creates: its first counter_add stores Node's configuration.
+async function counterCreate() {
+  const { name, config, delta } = params;
+  const keys = scripts.keys('counter_add', { name }, {
+    request: scripts.key('counter', 'counter', { name }) });
+  const reply = await scripts.call('counter_add', keys,
+                                   scripts.args('counter_add', { delta, config }));
+  const stored = await scripts.call('counter_config', scripts.keys('counter_config', { name }),
+                                    scripts.args('counter_config'));
+  emit('created', { reply: scripts.decode('counter_add', reply), stored });
 }
 
 // -- NOSCRIPT: a flushed script cache, recovered with the manifest's sources ------------
@@ -233,7 +249,8 @@ async function functionsScenario() {
 
 const scenarios = {
   lock: lockScenario, 'queue-push': queuePush, 'queue-consume': queueConsume,
-  counter: counterScenario, noscript: noscriptScenario, functions: functionsScenario,
+  counter: counterScenario, 'counter-create': counterCreate, noscript: noscriptScenario,
+  functions: functionsScenario,
 };
 try {
   if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
