@@ -15,6 +15,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +41,8 @@ from pyredis_atomic._core.functions import build_library, library_name, parse_fu
 from pyredis_atomic._core.servers import ServerVersion, has_feature
 from pyredis_atomic.cli.main import cli
 from pyredis_atomic.testing import RedisClusterHarness, RedisServer
+
+TEST_LUA = Path(__file__).parent / "lua"
 
 LIB = ScriptRegistry().library()
 
@@ -100,6 +103,11 @@ def test_library_has_one_function_per_script_and_marks_read_only_ones() -> None:
         assert entry["body"] + "\n" == registry[name].source
         assert bool(entry["flags"]) == registry[name].read_only, name
     assert registry.library() is lib  # built once
+    # Other scripts than the package's never take its name: version + digest of the sources
+    custom = ScriptRegistry([TEST_LUA]).library()
+    assert re.fullmatch(rf"{lib.name}_x[0-9a-f]{{10}}", custom.name)
+    assert ScriptRegistry([TEST_LUA]).library().name == custom.name  # the same scripts
+    assert set(custom.functions) > set(lib.functions)
     assert ScriptRegistry().library("custom_lib").name == "custom_lib"
     with pytest.raises(ValueError, match="letters, digits"):
         build_library([], "1.0", "bad-name")

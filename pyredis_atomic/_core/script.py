@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 from ..errors import ServerVersionError
 from .argformats import FORMATS, check_lines
-from .functions import Library, build_library
+from .functions import Library, build_library, library_name
 from .validate import check_flag
 from .wire import lua_constants
 
@@ -491,14 +491,24 @@ class Catalog:
 
     def library(self, name: str | None = None) -> Library:
         """These scripts built into one Redis Functions library (see
-        :mod:`pyredis_atomic._core.functions`), named ``pyredis_atomic_<version>`` unless
-        ``name`` is given; built once."""
-        found = self._libraries.get(name)
+        :mod:`pyredis_atomic._core.functions`), built once. Its name unless ``name`` is
+        given: ``pyredis_atomic_<version>`` for the package's own scripts; for any other
+        set (extra directories, ``builtin=False``) the same followed by ``_x`` and the
+        first 10 hex digits of the SHA1 of the scripts' sources, so such a library never
+        takes (or replaces) the package's name, and the same scripts always get the same
+        name."""
+        key = name
+        found = self._libraries.get(key)
         if found is None:
             from .. import __version__  # the package, initialised by now
 
-            found = self._libraries[name] = build_library(self._scripts.values(), __version__,
-                                                          name)
+            if name is None and self.directories != (builtin_lua_dir(),):
+                digest = hashlib.sha1("".join(
+                    f"{n}\0{self._scripts[n].source}\0" for n in sorted(self._scripts)
+                ).encode()).hexdigest()[:10]
+                name = f"{library_name(__version__)}_x{digest}"
+            found = self._libraries[key] = build_library(self._scripts.values(), __version__,
+                                                         name)
         return found
 
     def manifest(self) -> dict[str, Any]:
