@@ -139,13 +139,16 @@ TEST_FILES: list[tuple[str, str, list[Rule]]] = [
     ("tests/test_queue_shared_async.py", "tests/test_queue_shared_sync.py", []),
     ("tests/test_cache_shared_async.py", "tests/test_cache_shared_sync.py", []),
     ("tests/test_worker_shared_async.py", "tests/test_worker_shared_sync.py", []),
+    ("tests/near_helpers_async.py", "tests/near_helpers_sync.py", []),
+    ("tests/test_cache_near_shared_async.py", "tests/test_cache_near_shared_sync.py", []),
 ]
 
 # Applied, after RULES, to every line of the test twins only: the test helpers and the
 # fixtures that have an asyncio and a sync version of the same name.
 TEST_RULES: list[Rule] = [
-    # tests/twin_async.py (tasks, asyncio.sleep) -> tests/twin_sync.py (threads, time.sleep)
-    (r"\bfrom twin_async import\b", "from twin_sync import"),
+    # tests/twin_async.py (tasks, asyncio.sleep) -> tests/twin_sync.py (threads, time.sleep),
+    # and test helpers generated like the tests: <x>_async.py -> <x>_sync.py
+    (r"^from (\w+)_async import\b", r"from \1_sync import"),
     (r"\bmake_aclient\b", "make_client"),
     (r"\basync_redis_client\b", "redis_client"),
 ]
