@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._core import events
+from ._core.monitor import FailureTypes
 
 __all__ = ["error_type", "instrument", "is_instrumented", "traceparent", "uninstrument"]
 
@@ -135,6 +136,9 @@ class _NoSpan:
 
 _NO_SPAN = _NoSpan()
 
+# error.type of queue.dead_letters: the first 20 failure types keep their name, then _OTHER.
+_FAILURE_TYPES = FailureTypes(20)
+
 
 _COUNTERS = {
     "lock.lost": "Locks found lost while held (lease ran out or broken).",
@@ -148,7 +152,7 @@ _COUNTERS = {
     "queue.acks": "Deliveries acknowledged.",
     "queue.nacks": "Deliveries given back.",
     "queue.dead_letters": "Messages sent to the dead letters by a nack on their last "
-                          "delivery.",
+                          "delivery (error.type: the recorded failure's type).",
     "limiter.allowed": "Rate limiter hits allowed.",
     "limiter.denied": "Rate limiter hits refused.",
 }
@@ -574,8 +578,10 @@ def _on_event(event: str, fields: dict[str, Any]) -> None:
     elif event == "lock.renewal_failed":
         st.count("lock.renewal.failures", 1, {"pyredis_atomic.name": fields.get("lock", "")})
     elif event == "queue.dead_lettered":
-        st.count("queue.dead_letters", 1,
-                 {"messaging.destination.name": fields.get("queue", "")})
+        dead = {"messaging.destination.name": fields.get("queue", "")}
+        if fields.get("failure_type"):  # the recorded failure's type, capped (FailureTypes)
+            dead["error.type"] = _FAILURE_TYPES.label(fields["failure_type"])
+        st.count("queue.dead_letters", 1, dead)
     elif event == "cache.stampede_wait":
         seen = _CACHE_CALL.get()
         if seen is not None:

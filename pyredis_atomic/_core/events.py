@@ -47,7 +47,8 @@ EVENTS: dict[str, tuple[str, int, str]] = {
                          "action, count (how many of the receipts sent)"),
     "queue.dead_lettered": ("pyredis_atomic.queue", _DEBUG,
                             "a nack on the last allowed delivery sent the message to the "
-                            "dead letters: fields queue, message_id, deliveries"),
+                            "dead letters: fields queue, message_id, deliveries, failure_type "
+                            "(the recorded failure's type, \"\" when none)"),
     "queue.eviction_policy": ("pyredis_atomic.queue", _WARNING,
                               "the server's maxmemory-policy may evict the queue's keys and "
                               "allow_eviction=True accepted the risk: fields queue, policy"),

@@ -10,6 +10,9 @@ costs the server a bounded time.
 from __future__ import annotations
 
 import re
+import threading
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +26,13 @@ from .semaphore import SemaphoreSpec
 
 __all__ = [
     "KINDS",
+    "OTHER_FAILURE",
+    "FailureTypes",
     "QueueSample",
     "Targets",
     "counter_spec",
+    "dead_failures",
+    "dead_sample_call",
     "discovery_pattern",
     "lock_call",
     "parse_bounds",
@@ -56,6 +63,60 @@ class QueueSample:
     lag: float
     inflight_age: float | None
     lease_overdue: float
+
+
+# Failure types as metric labels: bounded, so a handler raising ever new exception classes
+# cannot grow a metric's series without bound.
+MAX_FAILURE_TYPES = 10
+OTHER_FAILURE = "_OTHER"   # the types past the cap (OpenTelemetry's error.type convention)
+NO_FAILURE = "none"        # a dead letter without a failure record (e.g. its lease ran out)
+
+
+class FailureTypes:
+    """Label values for failure types: the first ``cap`` distinct types seen keep their
+    name (the recorded :attr:`Failure.type`, a qualified class name), later ones become
+    :data:`OTHER_FAILURE`. Thread-safe; one per process for the OpenTelemetry counters."""
+
+    def __init__(self, cap: int = 20) -> None:
+        self._cap = cap
+        self._seen: set[str] = set()
+        self._guard = threading.Lock()
+
+    def label(self, kind: str) -> str:
+        """``kind`` as a label value."""
+        if kind in self._seen:
+            return kind
+        with self._guard:
+            if len(self._seen) < self._cap:
+                self._seen.add(kind)
+                return kind
+        return OTHER_FAILURE
+
+
+def dead_sample_call(name: str, dead: int, limit: int,
+                     prefix: str = DEFAULT_PREFIX) -> Call[list[Any]]:
+    """The ``queue_dead`` call reading the newest ``limit`` of the ``dead`` dead letters of
+    queue ``name`` (bounded: at most ``limit`` entries, whatever the count)."""
+    return QueueCore(name, prefix=prefix).dead_call(limit, max(0, dead - limit))
+
+
+def dead_failures(letters: Iterable[Any],
+                  cap: int = MAX_FAILURE_TYPES) -> dict[tuple[str, str], int]:
+    """Dead letters counted by ``(dead_reason, failure type)``: the ``cap`` most frequent
+    types by name, the others as :data:`OTHER_FAILURE`, :data:`NO_FAILURE` for a letter
+    without a failure record."""
+    found = Counter((m.dead_reason or "unknown",
+                     (m.failure.type or OTHER_FAILURE) if m.failure else NO_FAILURE)
+                    for m in letters)
+    by_type: Counter[str] = Counter()
+    for (_, kind), n in found.items():
+        if kind != NO_FAILURE:
+            by_type[kind] += n
+    kept = {kind for kind, _ in by_type.most_common(cap)}
+    out: Counter[tuple[str, str]] = Counter()
+    for (reason, kind), n in found.items():
+        out[(reason, kind if kind in kept or kind == NO_FAILURE else OTHER_FAILURE)] += n
+    return dict(out)
 
 
 def _decode_queue(reply: Any) -> QueueSample:

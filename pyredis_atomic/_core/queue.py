@@ -131,12 +131,18 @@ class Failure:
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
+def type_name(kind: type) -> str:
+    """How a failure record names an exception class: its qualified name, without the
+    module for builtins and ``__main__``."""
+    if kind.__module__ in ("builtins", "__main__"):
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
 def failure_of(exc: BaseException, at: float, limit: int = MAX_FAILURE_BYTES) -> Failure:
     """The record of ``exc``: its type, message and the last frames of its traceback, cut so
     that the JSON stays under ``limit`` bytes (the message first keeps 1 kB)."""
-    kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else (
-        f"{kind.__module__}.{kind.__qualname__}")
+    name = type_name(type(exc))
     message = str(exc)[:1024]
     # The last frames, without the worker's own (where the handler was called from).
     frames = [f for f in tb.extract_tb(exc.__traceback__)
@@ -558,7 +564,8 @@ class QueueSpec:
         return Call("queue_nack", self._nack_keys,
                     (msg.receipt, delay_ms, max_deliveries or self.max_deliveries,
                      b"1" if counted else b"0", record),
-                    functools.partial(_decode_nack, name=self.name, msg=msg), raw=True)
+                    functools.partial(_decode_nack, name=self.name, msg=msg,
+                                      failure_type=_failure_type(failure)), raw=True)
 
     def extend_call(self, msg: Message, visibility_timeout: object = None) -> Call[bool]:
         """Extend a delivery's lease to ``visibility_timeout`` (default: the queue's) from
@@ -710,14 +717,15 @@ def _decode_acked(reply: list[Any], queue: str, name: str, sent: int) -> Claim:
     return claim
 
 
-def _decode_nack(reply: Any, name: str, msg: Message) -> int:
+def _decode_nack(reply: Any, name: str, msg: Message, failure_type: str = "") -> int:
     outcome = as_int(reply)
     if outcome == 0:
         _lease_lost(name, "nack", 1, 1)
     elif outcome == 3:
         events.emit("queue.dead_lettered", "queue %r: message %s dead-lettered after %d "
-                    "deliveries (nacked on its last)", name, msg.id, msg.deliveries,
-                    queue=name, message_id=msg.id, deliveries=msg.deliveries)
+                    "deliveries (nacked on its last; failure %s)", name, msg.id,
+                    msg.deliveries, failure_type or "none", queue=name, message_id=msg.id,
+                    deliveries=msg.deliveries, failure_type=failure_type)
     return outcome
 
 
@@ -737,6 +745,15 @@ def _decode_stats(reply: Any) -> QueueStats:
 
 
 _PRIO = tuple(b"%d" % i for i in range(PRIORITIES))
+
+
+def _failure_type(failure: object) -> str:
+    """The recorded type of a nack's ``failure=`` ("" for none or a plain str)."""
+    if isinstance(failure, Failure):
+        return failure.type
+    if isinstance(failure, BaseException):
+        return type_name(type(failure))
+    return ""
 
 
 def _failure_text(failure: object) -> str | bytes:
