@@ -39,6 +39,8 @@ from ._core.monitor import (
     KINDS,
     Targets,
     counter_spec,
+    dead_failures,
+    dead_sample_call,
     discovery_pattern,
     lock_call,
     parse_key,
@@ -55,6 +57,8 @@ NS = "pyredis_atomic"
 # SCAN steps: COUNT per call, and keys examined per node per scrape.
 DEFAULT_SCAN_COUNT = 1000
 DEFAULT_SCAN_BUDGET = 10_000
+# The newest dead letters of a queue read per scrape for the failure types.
+DEFAULT_DEAD_SAMPLE = 100
 
 
 @dataclass
@@ -82,6 +86,12 @@ class _Families:
         self.queue_inflight_age = gauge(
             "queue_oldest_inflight_age_seconds", "Age since its push of the in-flight "
             "message whose lease ends first (0 when nothing is in flight).", "queue")
+        self.queue_dead_failures = gauge(
+            "queue_dead_letters_by_failure", "The newest dead letters of a queue (at most "
+            "the collector's dead_sample), by dead reason (nacked, expired) and the type of "
+            "the failure recorded with them: the 10 most frequent exception classes by "
+            "name, the others as _OTHER, none when no failure was recorded.", "queue",
+            "reason", "failure_type")
         self.queue_overdue = gauge(
             "queue_lease_overdue_seconds", "How long ago the earliest lease ended without "
             "being requeued (0 while every lease runs): consumers have stopped.", "queue")
@@ -120,13 +130,16 @@ class AtomicCollector(Collector):
     ``discover``: also measure every queue, lock, counter and semaphore found under
     ``prefix`` by a ``SCAN`` of at most ``scan_budget`` keys per node per scrape.
     Counters' bounds and semaphores' limits are the applications' configuration, not
-    stored in Redis: they are reported only for targets that give them.
+    stored in Redis: they are reported only for targets that give them. ``dead_sample``:
+    how many of a queue's newest dead letters a scrape reads to count them by recorded
+    failure type (one ``queue_dead`` call, only when the queue has dead letters; 0: none).
     """
 
     def __init__(self, client: Any, targets: Targets | None = None, *,
                  prefix: str = DEFAULT_PREFIX, discover: bool = False,
                  scan_count: int = DEFAULT_SCAN_COUNT, scan_budget: int = DEFAULT_SCAN_BUDGET,
-                 registry: ScriptRegistry | None = None) -> None:
+                 registry: ScriptRegistry | None = None,
+                 dead_sample: int = DEFAULT_DEAD_SAMPLE) -> None:
         if not callable(getattr(client, "execute_command", None)):
             raise TypeError(f"client must be a redis-py client, got {type(client).__name__}")
         if not isinstance(discover, bool):
@@ -139,6 +152,7 @@ class AtomicCollector(Collector):
         self.scan_budget = check_int(scan_budget, "scan_budget", minimum=1,
                                      maximum=100_000_000)
         self.registry = registry if registry is not None else default_registry()
+        self.dead_sample = check_int(dead_sample, "dead_sample", minimum=0, maximum=10_000)
         self._pattern = discovery_pattern(self.prefix)
         self._walks: dict[str, _Walk] = {}
         # Scrapes may come in on several server threads; discovery state is shared.
@@ -231,6 +245,11 @@ class AtomicCollector(Collector):
         fams.queue_lag.add_metric([name], s.lag)
         fams.queue_inflight_age.add_metric([name], s.inflight_age or 0.0)
         fams.queue_overdue.add_metric([name], s.lease_overdue)
+        if s.dead and self.dead_sample:
+            letters = self.registry.run(
+                self.client, dead_sample_call(name, s.dead, self.dead_sample, self.prefix))
+            for (reason, kind), n in sorted(dead_failures(letters).items()):
+                fams.queue_dead_failures.add_metric([name, reason, kind], n)
 
     def _lock_state(self, fams: _Families, name: str) -> None:
         info = self.registry.run(self.client, lock_call(name, self.prefix))
