@@ -168,6 +168,8 @@ def _samples(name: str = _NAME, prefix: str = _PREFIX, key: str = _KEY,
     add("ratelimit", limiter.hit_call(), "", "interval_us burst")
     add("ratelimit", limiter.peek_call(), "", "interval_us burst")
     add("ratelimit", limiter.reset_call())
+    add("ratelimit", limiter.config_call())
+    add("ratelimit", limiter.reconfigure_call(), "interval_us burst")
 
     sem = semaphore_core.SemaphoreSpec(name, 3, _signature_default(Semaphore, "ttl"),
                                        prefix=prefix)
@@ -176,6 +178,8 @@ def _samples(name: str = _NAME, prefix: str = _PREFIX, key: str = _KEY,
     add("semaphore", sem.extend_call("permit"), "permit")
     add("semaphore", sem.count_call())
     add("semaphore", sem.holders_call())
+    add("semaphore", sem.config_call())
+    add("semaphore", sem.reconfigure_call(), "limit")
     return out
 
 
@@ -192,7 +196,9 @@ _SHAPES = {
     "queue_extend": "integer", "queue_metrics": "array", "queue_nack": "integer",
     "queue_purge": "array",
     "queue_push": "string", "queue_redrive": "integer", "queue_stats": "array",
-    "ratelimit_hit": "string", "ratelimit_peek": "string", "ratelimit_reset": "integer",
+    "ratelimit_config": "string|nil", "ratelimit_hit": "string", "ratelimit_peek": "string",
+    "ratelimit_reconfigure": "string", "ratelimit_reset": "integer",
+    "semaphore_config": "string|nil", "semaphore_reconfigure": "string",
     "semaphore_acquire": "array", "semaphore_count": "integer", "semaphore_extend": "integer",
     "semaphore_holders": "array", "semaphore_release": "integer", "server_time": "array",
 }
@@ -319,20 +325,39 @@ _OPERATIONS: dict[str, dict[str, tuple[list[str], str]]] = {
         "hit": (["ratelimit_hit"], (
             "interval_us = period_seconds * 1e6 / rate (a decimal); burst: how many units "
             "a full limiter allows at once; cost: 1 <= cost <= burst. The reply is "
-            "'allowed remaining retry_after_us reset_after_us'.")),
+            "'allowed remaining retry_after_us reset_after_us'. The first hit stores "
+            "'<interval_us> <burst>' in the config key; a later call whose interval "
+            "differs by more than 1e-9 (relative) or whose burst differs fails with "
+            "CONFIGMISMATCH and spends nothing (read the stored one with "
+            "ratelimit_config).")),
         "peek": (["ratelimit_peek"], "Read-only: exactly what ratelimit_hit would answer."),
-        "reset": (["ratelimit_reset"], "Forget the state: the limiter is full again."),
+        "reset": (["ratelimit_reset"], (
+            "Forget the state: the limiter is full again (the stored configuration "
+            "stays).")),
+        "config": (["ratelimit_config"], (
+            "Read-only: the stored configuration '<interval_us> <burst>', or nil.")),
+        "reconfigure": (["ratelimit_reconfigure"], (
+            "The one way to change the stored configuration; units already spent stay "
+            "spent and drain at the new interval from now on. Replies the previous "
+            "configuration ('' for none).")),
     },
     "semaphore": {
         "acquire": (["semaphore_acquire"], (
             "Call semaphore_acquire with a fresh random permit id, the limit and the lease "
             "ttl_ms. {1, ttl_ms}: held. {0, ms}: all permits are taken; BLPOP the signal "
             "key for at most ms (and your own deadline), then call again with the same "
-            "permit id.")),
+            "permit id. The first acquire stores the limit in the config key; a later one "
+            "with another limit fails with CONFIGMISMATCH and takes nothing (read the "
+            "stored one with semaphore_config).")),
         "release": (["semaphore_release"], "Release by permit id; wakes one waiter."),
         "extend": (["semaphore_extend"], "Renew a held permit's lease."),
         "count": (["semaphore_count"], "Read-only."),
         "holders": (["semaphore_holders"], "Read-only."),
+        "config": (["semaphore_config"], "Read-only: the stored limit, or nil."),
+        "reconfigure": (["semaphore_reconfigure"], (
+            "The one way to change the stored limit; refused (OUTOFBOUNDS, nothing "
+            "changed) while more permits are live than the new limit. Replies the previous "
+            "limit ('' for none).")),
     },
 }
 

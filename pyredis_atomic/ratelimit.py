@@ -10,11 +10,11 @@ same token).
 from __future__ import annotations
 
 from ._core.keys import DEFAULT_PREFIX
-from ._core.ratelimit import RateLimiterSpec, RateLimitResult
+from ._core.ratelimit import RateLimitConfig, RateLimiterSpec, RateLimitResult
 from ._runtime import Client, check_client
 from .registry import ScriptRegistry, default_registry
 
-__all__ = ["RateLimitResult", "RateLimiter"]
+__all__ = ["RateLimitConfig", "RateLimitResult", "RateLimiter"]
 
 
 class RateLimiter:
@@ -25,6 +25,14 @@ class RateLimiter:
     at that pace up to ``burst``. ``burst`` defaults to ``rate`` rounded up. Time comes from
     the Redis server (``TIME``, microseconds), so clients' clocks do not matter.
 
+    Stored configuration: the first hit stores ``(period / rate, burst)`` next to the
+    state (``<prefix>ratelimit:{<name>}:config``, kept for good) and every later hit or
+    peek, from any client in any language, is checked against it inside the script: a
+    limiter built with another rate or burst raises
+    :class:`~pyredis_atomic.ConfigMismatchError` and spends nothing (so no caller can
+    allow more than the stored rate). :meth:`reconfigure` changes it. Rates of one ratio
+    (10 per second, 600 per minute) with one burst are the same configuration.
+
     Key: ``<prefix>ratelimit:{<name>}`` (one string, gone once the limiter is full again).
     ``registry``: the script registry to run on (default: the package's).
     """
@@ -34,14 +42,19 @@ class RateLimiter:
                  burst: int | None = None, *, prefix: str = DEFAULT_PREFIX,
                  registry: ScriptRegistry | None = None) -> None:
         client = check_client(client)
-        self._spec = RateLimiterSpec(name, rate, period, burst, prefix=prefix)
+        spec = RateLimiterSpec(name, rate, period, burst, prefix=prefix)
         self._client = client
         self._registry = registry or default_registry()
         self._hit = self._registry.bind(client, "ratelimit_hit")
-        self._hit_keys = (self._spec.key,)
-        self._hit_args = (self._spec.interval_arg, str(self._spec.burst).encode(), b"1")
-        self._peek1 = self._spec.peek_call(1)
-        self._reset = self._spec.reset_call()
+        self._use(spec)
+
+    def _use(self, spec: RateLimiterSpec) -> None:
+        # Everything the hot path sends, precomputed from the spec.
+        self._spec = spec
+        self._hit_keys = tuple(k.encode() for k in spec.keys)
+        self._hit_args = (spec.interval_arg, str(spec.burst).encode(), b"1")
+        self._peek1 = spec.peek_call(1)
+        self._reset = spec.reset_call()
 
 
     @property
@@ -90,5 +103,34 @@ class RateLimiter:
         return self._registry.run(self._client, call)
 
     def reset(self) -> None:
-        """Forget all hits: the limiter is full again. Re-sending is harmless."""
+        """Forget all hits: the limiter is full again (the stored configuration stays).
+        Re-sending is harmless."""
         self._registry.run(self._client, self._reset)
+
+    @property
+    def config(self) -> RateLimitConfig:
+        """This limiter's configuration (what its calls send; see :meth:`stored_config`
+        for what the server holds)."""
+        return self._spec.config
+
+    def stored_config(self) -> RateLimitConfig | None:
+        """The configuration stored with the limiter (None: none stored yet; the next hit
+        or :meth:`reconfigure` stores one). Read-only."""
+        return self._registry.run(self._client, self._spec.config_call())
+
+    def reconfigure(self, rate: float, period: float = 1.0,
+                    burst: int | None = None) -> RateLimitConfig | None:
+        """Replace the stored configuration with ``(rate, period, burst)`` (the
+        constructor's rules: ``burst`` defaults to ``rate`` rounded up) and use it from
+        now on; return the previous stored one (None if there was none).
+
+        Units already spent stay spent: the backlog drains at the new rate from now on (a
+        backlog above the new burst refuses hits until it has drained below it), so the
+        new rate holds from this instant. Other clients still built with the old
+        configuration get :class:`~pyredis_atomic.ConfigMismatchError` from then on.
+        Re-sending is harmless (up to the time that passed in between).
+        """
+        spec = RateLimiterSpec(self._spec.name, rate, period, burst, prefix=self._spec.prefix)
+        previous = self._registry.run(self._client, spec.reconfigure_call())
+        self._use(spec)
+        return previous

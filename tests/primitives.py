@@ -144,7 +144,11 @@ def _semaphore(sem: Semaphore, i: int, prefix: str) -> Exercised:
     mine = f"mine{i}"
     assert sem.acquire(blocking=False, permit=mine) == mine
     signal = sem.key[:-len("holders")] + "signal"
-    return Exercised({sem.key, signal}, lambda: [p for p, _ in sem.holders()] == [mine])
+    assert sem.stored_config() == sem.config
+    assert sem.reconfigure(sem.limit) == sem.config
+    config = sem.key[:-len("holders")] + "config"
+    return Exercised({sem.key, signal, config},
+                     lambda: [p for p, _ in sem.holders()] == [mine])
 
 
 def _ratelimit(limiter: RateLimiter, i: int, prefix: str) -> Exercised:
@@ -155,7 +159,9 @@ def _ratelimit(limiter: RateLimiter, i: int, prefix: str) -> Exercised:
     for _ in range(i):
         assert limiter.hit()
     left = limiter.burst - 2 - i  # what one more hit (the peek) would leave
-    return Exercised({limiter.key}, lambda: limiter.peek().remaining == left)
+    assert limiter.stored_config() == limiter.config
+    return Exercised({limiter.key, limiter.key + ":config"},
+                     lambda: limiter.peek().remaining == left)
 
 
 CATALOG: list[Primitive] = [

@@ -97,6 +97,8 @@ METHODS: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {
     ("Semaphore", "extend"): (("permit",), {"ttl": 5.0}),
     ("RateLimiter", "hit"): ((), {"n": 1}),
     ("RateLimiter", "peek"): ((), {"n": 1}),
+    ("RateLimiter", "reconfigure"): ((), {"rate": 10.0, "period": 1.0, "burst": 5}),
+    ("Semaphore", "reconfigure"): ((), {"limit": 3}),
     ("Retry", "delay"): ((), {"attempt": 2}),
     ("Worker", "stop"): ((), {"grace": 1.0}),
 }

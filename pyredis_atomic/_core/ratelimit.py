@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .calls import Call
+from .configs import RateLimitConfig
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .validate import MAX_SECONDS, check_int, check_seconds
 
 __all__ = [
     "MAX_BURST",
+    "RateLimitConfig",
     "RateLimitResult",
     "RateLimiterSpec",
 ]
@@ -74,8 +76,8 @@ def _check_rate(rate: object) -> float:
 class RateLimiterSpec:
     """A validated GCRA limiter definition and the calls that operate on it."""
 
-    __slots__ = ("burst", "interval", "interval_arg", "key", "name", "period", "prefix",
-                 "rate")
+    __slots__ = ("burst", "config_key", "interval", "interval_arg", "key", "keys", "name",
+                 "period", "prefix", "rate")
 
     def __init__(self, name: object, rate: object, period: object = 1.0,
                  burst: object = None, *, prefix: object = DEFAULT_PREFIX) -> None:
@@ -95,7 +97,10 @@ class RateLimiterSpec:
                              "empty limiter takes to refill)")
         # Sent as a string: Lua keeps the fraction (numbers sent as ints would be truncated).
         self.interval_arg = repr(self.interval * 1e6).encode()
-        self.key = KeyLayout("ratelimit", self.prefix).key(self.name)
+        layout = KeyLayout("ratelimit", self.prefix)
+        self.key = layout.key(self.name)
+        self.config_key = layout.key(self.name, "config")
+        self.keys = (self.key, self.config_key)
 
     def decode(self, reply: Any) -> RateLimitResult:
         """``"allowed remaining retry_after_us reset_after_us"`` as a result."""
@@ -117,18 +122,33 @@ class RateLimiterSpec:
 
     def hit_call(self, n: object = 1) -> Call[RateLimitResult]:
         """``ratelimit_hit`` of cost ``n``."""
-        return Call("ratelimit_hit", (self.key,),
+        return Call("ratelimit_hit", self.keys,
                     (self.interval_arg, self.burst, self.check_cost(n)), self.decode)
 
     def peek_call(self, n: object = 1) -> Call[RateLimitResult]:
         """``ratelimit_peek``: the answer a hit of cost ``n`` would get now, spending
         nothing."""
-        return Call("ratelimit_peek", (self.key,),
+        return Call("ratelimit_peek", self.keys,
                     (self.interval_arg, self.burst, self.check_cost(n)), self.decode)
 
     def reset_call(self) -> Call[None]:
         """``ratelimit_reset``: forget the state (the limiter is full)."""
         return Call("ratelimit_reset", (self.key,), (), _none)
+
+    @property
+    def config(self) -> RateLimitConfig:
+        """The configuration this limiter's calls send (compared with the stored one)."""
+        return RateLimitConfig(float(self.interval_arg) / 1e6, self.burst)
+
+    def config_call(self) -> Call[RateLimitConfig | None]:
+        """``ratelimit_config``: the stored configuration, or None."""
+        return Call("ratelimit_config", (self.config_key,), (), RateLimitConfig.parse,
+                    raw=True)
+
+    def reconfigure_call(self) -> Call[RateLimitConfig | None]:
+        """``ratelimit_reconfigure`` to this spec's configuration: the previous stored one."""
+        return Call("ratelimit_reconfigure", self.keys, (self.interval_arg, self.burst),
+                    RateLimitConfig.parse, raw=True)
 
     def describe(self) -> str:
         """``('name', rate=.., period=.., burst=..)`` for reprs."""

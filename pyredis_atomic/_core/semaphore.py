@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 from .calls import Call, Flow
+from .configs import SemaphoreConfig
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list, as_str
 from .reports import SemaphoreHolder
@@ -22,6 +23,7 @@ from .waiting import Deadline, wait_step, wait_then
 __all__ = [
     "DEFAULT_TTL",
     "MAX_LIMIT",
+    "SemaphoreConfig",
     "SemaphoreSpec",
     "acquire_flow",
     "check_permit",
@@ -68,8 +70,8 @@ def _permit_text(value: Any) -> str:
 class SemaphoreSpec:
     """A validated semaphore definition and the calls that operate on it."""
 
-    __slots__ = ("holders_key", "limit", "name", "prefix", "signal_key", "timeout", "ttl",
-                 "ttl_ms")
+    __slots__ = ("config_key", "holders_key", "limit", "name", "prefix", "signal_key",
+                 "timeout", "ttl", "ttl_ms")
 
     def __init__(self, name: object, limit: object, ttl: object = DEFAULT_TTL, *,
                  timeout: object = None, prefix: object = DEFAULT_PREFIX) -> None:
@@ -82,10 +84,11 @@ class SemaphoreSpec:
         layout = KeyLayout("semaphore", self.prefix)
         self.holders_key = layout.key(self.name, "holders")
         self.signal_key = layout.key(self.name, "signal")
+        self.config_key = layout.key(self.name, "config")
 
     def acquire_call(self, permit: str) -> Call[tuple[bool, float]]:
         """``semaphore_acquire``: (held, seconds until the earliest lease ends if not)."""
-        return Call("semaphore_acquire", (self.holders_key,),
+        return Call("semaphore_acquire", (self.holders_key, self.config_key),
                     (permit, self.limit, self.ttl_ms), _acquired)
 
     def release_call(self, permit: object) -> Call[bool]:
@@ -107,6 +110,27 @@ class SemaphoreSpec:
     def holders_call(self) -> Call[list[SemaphoreHolder]]:
         """``semaphore_holders``: live permits and their remaining lease in seconds."""
         return Call("semaphore_holders", (self.holders_key,), (), decode_holders, raw=True)
+
+    @property
+    def config(self) -> SemaphoreConfig:
+        """The configuration this semaphore's acquires send (compared with the stored one)."""
+        return SemaphoreConfig(self.limit)
+
+    def config_call(self) -> Call[SemaphoreConfig | None]:
+        """``semaphore_config``: the stored configuration, or None."""
+        return Call("semaphore_config", (self.config_key,), (), SemaphoreConfig.parse,
+                    raw=True)
+
+    def reconfigure_call(self) -> Call[SemaphoreConfig | None]:
+        """``semaphore_reconfigure`` to this spec's limit: the previous stored one."""
+        return Call("semaphore_reconfigure", (self.holders_key, self.config_key,
+                                              self.signal_key),
+                    (self.limit, self.ttl_ms), SemaphoreConfig.parse, raw=True)
+
+    def reconfigured(self, limit: object) -> SemaphoreSpec:
+        """This semaphore with another limit."""
+        return SemaphoreSpec(self.name, limit, self.ttl, timeout=self.timeout,
+                             prefix=self.prefix)
 
     def acquire_args(self, blocking: object, timeout: object,
                      permit: object) -> tuple[bool, float | None, str]:

@@ -14,6 +14,7 @@ from .._core.keys import DEFAULT_PREFIX
 from .._core.reports import SemaphoreHolder
 from .._core.semaphore import (
     DEFAULT_TTL,
+    SemaphoreConfig,
     SemaphoreSpec,
     acquire_flow,
     pop_held,
@@ -36,7 +37,15 @@ class Semaphore:
     ``async with sem:`` waits (None: forever). ``prefix``: key namespace. ``registry``: the
     script registry to run on (default: the package's).
 
-    Keys: ``<prefix>semaphore:{<name>}:holders`` (zset) and ``...:signal`` (list).
+    Stored configuration: the first acquire stores ``limit`` next to the holders
+    (``<prefix>semaphore:{<name>}:config``, kept for good) and every later acquire, from
+    any client in any language, is checked against it inside the script: a semaphore
+    built with another limit raises :class:`~pyredis_atomic.ConfigMismatchError` and
+    takes nothing (so no caller can hold more than the stored limit). :meth:`reconfigure`
+    changes it. Release and extend are not checked (they never take a slot).
+
+    Keys: ``<prefix>semaphore:{<name>}:holders`` (zset), ``...:signal`` (list) and
+    ``...:config`` (string).
     """
 
 
@@ -118,6 +127,34 @@ class Semaphore:
     async def holders(self) -> list[SemaphoreHolder]:
         """The live permits and the seconds left on their leases, earliest end first."""
         return await self._registry.run(self._client, self._holders)
+
+    @property
+    def config(self) -> SemaphoreConfig:
+        """This semaphore's configuration (what its acquires send; see
+        :meth:`stored_config` for what the server holds)."""
+        return self._spec.config
+
+    async def stored_config(self) -> SemaphoreConfig | None:
+        """The configuration stored with the semaphore (None: none stored yet; the next
+        acquire or :meth:`reconfigure` stores one). Read-only."""
+        return await self._registry.run(self._client, self._spec.config_call())
+
+    async def reconfigure(self, limit: int) -> SemaphoreConfig | None:
+        """Replace the stored limit and use it from now on; return the previous stored
+        configuration (None if there was none).
+
+        Permits are never revoked: when more permits are live than the new limit, nothing
+        changes and :class:`~pyredis_atomic.ScriptError` (code ``OUTOFBOUNDS``) is raised
+        (retry once enough were released or their leases ended), so the semaphore never
+        holds more than its stored limit. A raised limit wakes waiters for the slots now
+        free. Other clients still built with the old limit get
+        :class:`~pyredis_atomic.ConfigMismatchError` on acquire from then on. Re-sending
+        is harmless.
+        """
+        spec = self._spec.reconfigured(limit)
+        previous = await self._registry.run(self._client, spec.reconfigure_call())
+        self._spec = spec
+        return previous
 
     async def __aenter__(self) -> str:
         permit = await self.acquire(True, self._spec.timeout)

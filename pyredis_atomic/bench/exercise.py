@@ -119,6 +119,9 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
         if permit is not None:
             sem.extend(permit)
             sem.release(permit)
+        if i % 50 == 0:
+            sem.stored_config()
+            sem.reconfigure(3)
 
     steps.append(semaphore_step)
 
@@ -129,6 +132,8 @@ def exercise(b: Bench, drain: Callable[[], None]) -> None:
         limiter.peek()
         if i % 50 == 0:
             limiter.reset()
+            limiter.stored_config()
+            limiter.reconfigure(1000, 1.0, 100)
 
     steps.append(limiter_step)
 
