@@ -4,8 +4,11 @@ the server the harness starts, while Python uses the same primitives.
 
 - a lock taken in Node is handed to a Python waiter blocked on it, and back;
 - binary messages pushed by Node are consumed by Python, and the reverse;
-- a counter whose bounds Python set is not moved past them from Node;
-- on a flushed script cache Node gets NOSCRIPT and recovers with the manifest's source.
+- a counter whose configuration Python stored is not moved past it from Node, whatever
+  bounds Node sends; a counter Node created refuses Python's other bounds;
+- on a flushed script cache Node gets NOSCRIPT and recovers with the manifest's source;
+- Node calls the Functions library Python loaded (FCALL / FCALL_RO), where there is one;
+- the README's and docs/other-languages.md's ```js examples run as written.
 
 ``scripts/test`` installs tests/node/node_modules (``npm ci``) when its lock file is newer;
 without ``node`` on PATH these tests fail and say so (CI installs it: ``.ci/run``).
