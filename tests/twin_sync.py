@@ -13,7 +13,10 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Event", "Spawned", "settle", "sleep", "spawn"]
+# What the reprs of this API's primitives start with: ``asyncio.Lock(...)``, ``Lock(...)``.
+REPR_PREFIX = ""
+
+__all__ = ["REPR_PREFIX", "Event", "Spawned", "settle", "sleep", "spawn"]
 
 sleep = time.sleep
 
