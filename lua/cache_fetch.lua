@@ -4,8 +4,9 @@ Read a cache entry for get_or_set: the value, or a fill lease for this caller, o
 KEYS[1] entry (hash): the entry: value fields (p n f d e s wt) and fill lease fields (lt lx w)
 ARGV[1] spec (packed): "<gap> <lease_ms> <token> <format>": XFetch draw beta * -ln(u) for u uniform in (0, 1] (0: early refresh off), length of a new lease (lock_ttl) in ms, lease token if this caller becomes the loader (unique per call, no spaces), serializer name
 
-Returns: payload (a bare string) for a fresh value (or a stale one while another caller
-  refreshes); {0, '', 1} the same for a stored None;
+Returns: payload (a bare string) for a fresh value; {0, '', 1} the same for a stored None;
+  {5, payload, none} a stale value (past its logical expiry, within stale_ttl) served
+  while another caller refreshes it;
   {1} load: the caller now holds the lease (cold miss, or stale value due for refresh);
   {2, payload, none} early refresh: the value is fresh but the XFetch rule chose this
   caller to reload it (it holds the lease); {3, pttl} wait: another caller holds the lease
@@ -68,6 +69,7 @@ end
 -- refreshes it and now holds the lease).
 local function served_by_refresher()
   if leased and not mine then
+    if now >= tonumber(h[5]) then return {5, payload, none} end
     if none == 1 then return {0, '', 1} end
     return payload
   end

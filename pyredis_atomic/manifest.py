@@ -284,8 +284,9 @@ _OPERATIONS: dict[str, dict[str, tuple[list[str], str]]] = {
             "next waiter takes over); {2, payload, none}: serve the payload and refresh it "
             "the same way; {3, pttl}: another caller is loading: BLPOP the wake key for at "
             "most pttl ms, then call cache_fetch again; {4, format}: the value was written "
-            "with another serializer. cache_fill answers 0 when the lease was lost "
-            "(fenced off): the value was not stored.")),
+            "with another serializer; {5, payload, none}: a stale value (past its ttl, "
+            "within stale_ttl) served while another caller refreshes it. cache_fill "
+            "answers 0 when the lease was lost (fenced off): the value was not stored.")),
         "get": (["cache_peek"], "Read-only: a fresh value or {0}; never loads, never waits."),
         "set": (["cache_set"], "Store unconditionally, revoking any fill lease."),
         "delete": (["cache_delete"], "Delete value, copy and lease; wake every waiter."),

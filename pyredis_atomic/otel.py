@@ -28,8 +28,8 @@ key names are recorded only with ``record_keys=True``.
 Metrics (instrument names): ``pyredis_atomic.lock.wait.duration`` and
 ``pyredis_atomic.lock.hold.duration`` (histograms, s), ``pyredis_atomic.lock.lost``,
 ``pyredis_atomic.lock.renewal.failures``; ``pyredis_atomic.cache.hits``, ``.misses``,
-``.loader.calls``, ``.stampede.waiters``; ``pyredis_atomic.queue.pushes``, ``.claims``,
-``.acks``, ``.nacks``, ``.dead_letters``, ``pyredis_atomic.queue.claim.duration``
+``.loader.calls``, ``.stampede.waiters``, ``.stale_serves``; ``pyredis_atomic.queue.pushes``,
+``.claims``, ``.acks``, ``.nacks``, ``.dead_letters``, ``pyredis_atomic.queue.claim.duration``
 (histogram, s); ``pyredis_atomic.limiter.allowed``, ``.denied``;
 ``pyredis_atomic.semaphore.wait.duration`` (histogram, s).
 """
@@ -67,6 +67,7 @@ class _Cache:
 
     loaded: int = 0
     waited: bool = False
+    stale: bool = False
 
 
 _CACHE_CALL: contextvars.ContextVar[_Cache | None] = contextvars.ContextVar(
@@ -147,6 +148,8 @@ _COUNTERS = {
     "cache.misses": "get_or_set calls that ran the loader because the value was missing.",
     "cache.loader.calls": "Loader calls (misses, early refreshes, loads after a wait).",
     "cache.stampede.waiters": "get_or_set calls that waited for another caller's loader.",
+    "cache.stale_serves": "get_or_set calls answered with a stale value (past its ttl, "
+                          "within stale_ttl) while another caller refreshes it.",
     "queue.pushes": "Messages pushed.",
     "queue.claims": "Messages claimed (delivered).",
     "queue.acks": "Deliveries acknowledged.",
@@ -453,8 +456,11 @@ def _wrap_loader(loader: Any, seen: _Cache) -> Any:
     return counted
 
 
-def _cache_outcome(st: _State, cache: Any, seen: _Cache) -> None:
+def _cache_outcome(st: _State, span: Any, cache: Any, seen: _Cache) -> None:
     attrs = {"pyredis_atomic.name": cache.name}
+    if seen.stale:
+        span.set_attribute("pyredis_atomic.cache.stale", True)
+        st.count("cache.stale_serves", 1, attrs)
     if seen.waited:
         st.count("cache.stampede.waiters", 1, attrs)
     st.count("cache.loader.calls", seen.loaded, attrs)
@@ -504,7 +510,7 @@ def _traced(cls_name: str, method: str, original: Any, op: Op) -> Any:
                     op.after(st, span, obj, args, kwargs, run.result,
                              time.perf_counter() - began)
                 if seen is not None:
-                    _cache_outcome(st, obj, seen)
+                    _cache_outcome(st, span, obj, seen)
         finally:
             _IN_OP.reset(inside)
             if token is not None:
@@ -586,6 +592,10 @@ def _on_event(event: str, fields: dict[str, Any]) -> None:
         seen = _CACHE_CALL.get()
         if seen is not None:
             seen.waited = True
+    elif event == "cache.stale_served":
+        seen = _CACHE_CALL.get()
+        if seen is not None:
+            seen.stale = True
 
 
 # -- trace context carried by queue messages ---------------------------------------------------

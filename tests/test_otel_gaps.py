@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import pyredis_atomic.asyncio as aio
 from pyredis_atomic import (
+    Cache,
     Durability,
     DurabilityError,
     Lock,
@@ -279,3 +280,66 @@ def test_functions_mode_spans_say_fcall(rec: Recorded, redis_client: redis.Redis
     (child,) = rec.children(rec.named("ReliableQueue.push")[-1])
     assert tuple(attrs(child)["pyredis_atomic.pipeline"]) == ("FCALL", "WAIT")
     other.close()
+
+
+# -- the cache's stale serves --------------------------------------------------------------------
+def _expired(cache: Any, key: str) -> Callable[[], bool]:
+    def check() -> bool:
+        info = cache.inspect(key)
+        return info.expires_in is not None and info.expires_in < 0
+    return check
+
+
+def test_stale_serves_are_counted(rec: Recorded, redis_client: redis.Redis,
+                                  caplog: pytest.LogCaptureFixture) -> None:
+    cache = Cache(redis_client, "sc", ttl=0.05, stale_ttl=600, early_refresh=0)
+    cache.set("k", "v1")
+    _eventually(_expired(cache, "k"), "the value never expired")
+    rec.exporter.clear()
+    loading, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        loading.set()
+        assert release.wait(60)
+        return "v2"
+
+    refresher = threading.Thread(target=lambda: cache.get_or_set("k", slow), daemon=True)
+    refresher.start()
+    assert loading.wait(60)
+    with caplog.at_level("DEBUG", logger="pyredis_atomic.cache"):
+        assert cache.get_or_set("k", lambda: pytest.fail("a second loader")) == "v1"
+    release.set()
+    refresher.join(60)
+    assert [r.event for r in caplog.records if hasattr(r, "event")] == ["cache.stale_served"]
+    assert rec.total("cache.stale_serves", **{"pyredis_atomic.name": "sc"}) == 1
+    served = rec.named("Cache.get_or_set")
+    stale = [s for s in served if attrs(s).get("pyredis_atomic.cache.stale")]
+    assert len(stale) == 1
+    loaded = [s for s in served if s is not stale[0]]
+    assert len(loaded) == 1
+    assert rec.total("cache.misses") == 1  # the refresher's load
+    # a fresh hit is no stale serve
+    assert cache.get_or_set("k", lambda: pytest.fail("hit expected")) == "v2"
+    assert rec.total("cache.stale_serves") == 1
+
+
+async def test_stale_serves_asyncio(rec: Recorded, async_redis_client: Any) -> None:
+    cache = aio.Cache(async_redis_client, "asc", ttl=0.05, stale_ttl=600, early_refresh=0)
+    await cache.set("k", "v1")
+    deadline = time.monotonic() + 30
+    while ((await cache.inspect("k")).expires_in or 0) >= 0:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    loading, release = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> str:
+        loading.set()
+        await release.wait()
+        return "v2"
+
+    refresher = asyncio.ensure_future(cache.get_or_set("k", slow))
+    await asyncio.wait_for(loading.wait(), 60)
+    assert await cache.get_or_set("k", lambda: pytest.fail("a second loader")) == "v1"
+    release.set()
+    assert await refresher == "v2"
+    assert rec.total("cache.stale_serves", **{"pyredis_atomic.name": "asc"}) == 1

@@ -68,6 +68,7 @@ __all__ = [
     "LOAD",
     "NEAR_READ",
     "REFRESH",
+    "STALE",
     "UNSET",
     "WAIT",
     "CacheEntryInfo",
@@ -99,7 +100,7 @@ _ROLES: dict[str, tuple[int, ...]] = {
 }
 
 # Reply kinds of cache_fetch.lua
-HIT, LOAD, REFRESH, WAIT, MISMATCH = 0, 1, 2, 3, 4
+HIT, LOAD, REFRESH, WAIT, MISMATCH, STALE = 0, 1, 2, 3, 4, 5
 
 # The fresh copy (see the module docstring): it ends FAST_GAP recompute times before the
 # logical expiry. Larger: fewer hits fall back to the script (exp(-G / beta) of them), but
@@ -468,6 +469,12 @@ class CacheSpec:
                 return self.decode(entry, reply, 0)
             kind = reply[0]
             if kind == HIT:
+                return self.decode(entry, reply[1], reply[2])
+            if kind == STALE:
+                # Past its logical expiry, within stale_ttl, while another caller refreshes.
+                events.emit("cache.stale_served", "cache %r: served a stale value of %r "
+                            "while another caller refreshes it", self.name, entry,
+                            cache=self.name, key=entry)
                 return self.decode(entry, reply[1], reply[2])
             if kind == LOAD:
                 return (yield from self._load(entry, token, opts, release, None))

@@ -65,6 +65,9 @@ EVENTS: dict[str, tuple[str, int, str]] = {
     "cache.fill_lost": ("pyredis_atomic.cache", _WARNING,
                         "a loaded value was not stored because the fill lease was lost: "
                         "fields cache, key"),
+    "cache.stale_served": ("pyredis_atomic.cache", _DEBUG,
+                           "a get_or_set served a stale value (past its ttl, within "
+                           "stale_ttl) while another caller refreshes it: fields cache, key"),
     "cache.stampede_wait": ("pyredis_atomic.cache", _DEBUG,
                             "a get_or_set found another process loading the key and waited "
                             "for its value: fields cache, key"),
