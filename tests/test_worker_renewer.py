@@ -74,7 +74,7 @@ def slowlog(r: redis.Redis) -> Iterator[Callable[[], list[bytes]]]:
 
 def test_two_workers_share_one_renewer_and_one_extend_call(
         r: redis.Redis, slowlog: Callable[[], list[bytes]]) -> None:
-    q = _queue(r, visibility_timeout=1.0)
+    q = _queue(r, visibility_timeout=2.0)
     q.push_many([b"a", b"b"])
     seen: list[Message] = []
     guard = threading.Lock()
@@ -88,9 +88,10 @@ def test_two_workers_share_one_renewer_and_one_extend_call(
     workers = [Worker(q, handle, poll=0.1) for _ in range(2)]
     threads = [_start(w) for w in workers]
     _wait(lambda: len(seen) == 2)
-    twin = ReliableQueue(r, q.name, visibility_timeout=1.0)
-    # 4x the visibility timeout: both leases must be renewed several times meanwhile.
-    end = time.monotonic() + 4.0
+    twin = ReliableQueue(r, q.name, visibility_timeout=2.0)
+    # 3x the visibility timeout (a 2 s lease: the loaded machine's stalls stay well inside
+    # it): both leases must be renewed several times meanwhile.
+    end = time.monotonic() + 6.0
     while time.monotonic() < end:
         assert twin.pop() is None
         assert len(_renewers()) == 1
@@ -113,7 +114,7 @@ def test_two_workers_share_one_renewer_and_one_extend_call(
 
 
 def test_workers_on_two_queues_share_the_renewer_too(r: redis.Redis) -> None:
-    queues = [_queue(r, visibility_timeout=1.0) for _ in range(2)]
+    queues = [_queue(r, visibility_timeout=2.0) for _ in range(2)]
     release = threading.Event()
     started: list[Message] = []
 
@@ -126,8 +127,8 @@ def test_workers_on_two_queues_share_the_renewer_too(r: redis.Redis) -> None:
     workers = [Worker(q, handle, poll=0.1) for q in queues]
     threads = [_start(w) for w in workers]
     _wait(lambda: len(started) == 2)
-    twins = [ReliableQueue(r, q.name, visibility_timeout=1.0) for q in queues]
-    end = time.monotonic() + 3.0
+    twins = [ReliableQueue(r, q.name, visibility_timeout=2.0) for q in queues]
+    end = time.monotonic() + 5.0
     while time.monotonic() < end:
         assert all(t.pop() is None for t in twins)
         assert len(_renewers()) == 1

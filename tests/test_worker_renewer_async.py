@@ -44,7 +44,7 @@ async def _until(cond: Any, timeout: float = 60.0) -> None:
 
 async def test_two_workers_share_one_renewer_task_and_both_leases_are_extended(
         ar: Any) -> None:
-    q = _queue(ar, visibility_timeout=1.0)
+    q = _queue(ar, visibility_timeout=2.0)
     await q.push_many([b"a", b"b"])
     seen: list[Message] = []
     release = asyncio.Event()
@@ -56,8 +56,8 @@ async def test_two_workers_share_one_renewer_task_and_both_leases_are_extended(
     workers = [Worker(q, handle, poll=0.1) for _ in range(2)]
     tasks = [asyncio.create_task(w.run()) for w in workers]
     await _until(lambda: len(seen) == 2)
-    twin = ReliableQueue(ar, q.name, visibility_timeout=1.0)
-    end = time.monotonic() + 4.0  # 4x the visibility timeout
+    twin = ReliableQueue(ar, q.name, visibility_timeout=2.0)
+    end = time.monotonic() + 6.0  # 3x the visibility timeout (a 2 s lease: see the sync twin)
     while time.monotonic() < end:
         assert await twin.pop() is None
         assert len(_named(RENEWER)) == 1
