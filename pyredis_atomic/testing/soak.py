@@ -534,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     directory = Path(args.dir or tempfile.mkdtemp(prefix="pyredis-atomic-soak-"))
     directory.mkdir(parents=True, exist_ok=True)
+    # SIGTERM ends the run like ^C: the servers, workers and namespace are still removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"soak: {args.minutes} min, seed {seed}, history in {directory}", flush=True)
     report = Soak(args.minutes, directory, seed, KINDS).run()
     report["seed"] = seed
