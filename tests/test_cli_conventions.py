@@ -31,6 +31,7 @@ from pyredis_atomic import (
     BoundedCounter,
     Cache,
     Lock,
+    RateLimiter,
     ReliableQueue,
     Semaphore,
     ServerVersionError,
@@ -76,6 +77,10 @@ def _pickled(client: redis.Redis, tmp: Path) -> None:
 
 def _counter(client: redis.Redis, tmp: Path) -> None:
     BoundedCounter(client, "N").incr()
+
+
+def _limiter(client: redis.Redis, tmp: Path) -> None:
+    assert RateLimiter(client, "R", rate=10, burst=3).hit()
 
 
 def _permit(client: redis.Redis, tmp: Path) -> None:
@@ -160,8 +165,18 @@ TABLE = [
     Row(f"cache delete C k absent {U}", _cache, code=NEGATIVE),
     Row(f"counter get N {U}", _counter),
     Row(f"counter get N {U}", code=NEGATIVE),
+    Row(f"counter reconfigure N --min 0 --max 10 {U}", _counter),
+    Row(f"counter reconfigure N --min 5 --max 10 {U}", _counter, code=ERROR, json=False),
+    Row(f"counter reconfigure N --min x --max 10 {U}", code=ERROR, connects=False,
+        json=False),
     Row(f"semaphore show S {U}", _permit),
     Row(f"semaphore show S {U}", code=NEGATIVE),
+    Row(f"semaphore reconfigure S 3 {U}", _permit),
+    Row(f"semaphore reconfigure S 0 {U}", _permit, code=ERROR, json=False),
+    Row(f"ratelimit show R {U}", _limiter),
+    Row(f"ratelimit show R {U}", code=NEGATIVE),
+    Row(f"ratelimit reconfigure R --rate 5 {U}", _limiter),
+    Row(f"ratelimit reconfigure R --rate -1 {U}", _limiter, code=ERROR, json=False),
     Row(f"metrics show --queue Q {U}", _queue),
     Row(f"metrics show {U}", code=ERROR, connects=False, json=False),  # nothing to measure
     Row(f"metrics serve {U}", code=ERROR, connects=False, json=False),

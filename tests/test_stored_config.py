@@ -337,3 +337,58 @@ def test_mixed_callers_never_exceed_the_stored_limit(ops: list[tuple[Any, ...]],
             pass
         assert owner.count() <= SEM_LIMIT, op
     assert owner.stored_config() == SemaphoreConfig(SEM_LIMIT)
+
+
+# -- the CLI ---------------------------------------------------------------------------------
+
+def test_the_cli_shows_and_changes_stored_configurations(redis_client: redis.Redis,
+                                                         redis_url: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from pyredis_atomic import BoundedCounter, CounterConfig
+    from pyredis_atomic.cli.main import cli
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, [*args, "--url", redis_url])
+
+    stock = BoundedCounter(redis_client, "stock", min=0, max=100)
+    stock.incr(80)
+    shown = run("counter", "get", "stock", "--json")
+    assert json.loads(shown.output)["config"] == {"min": 0, "max": 100, "clamp": False}
+    assert "[min=0 max=100 reject]" in run("counter", "get", "stock").output
+    refused = run("counter", "reconfigure", "stock", "--min", "0", "--max", "50")
+    assert refused.exit_code == 2
+    assert "OUTOFBOUNDS" in refused.output
+    done = run("counter", "reconfigure", "stock", "--min", "0", "--max", "50",
+               "--clamp-value", "--json")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.output)
+    assert doc["previous"] == {"min": 0, "max": 100, "clamp": False}
+    assert (doc["config"], doc["value"]) == ({"min": 0, "max": 50, "clamp": False}, 50)
+    assert stock.stored_config() == CounterConfig(0, 50, False)
+    with pytest.raises(ConfigMismatchError):
+        stock.incr()  # built with the old bounds
+    # The mode is kept unless given; 'none' is unbounded.
+    run("counter", "reconfigure", "stock", "--min", "none", "--max", "50", "--clamp")
+    run("counter", "reconfigure", "stock", "--min", "none", "--max", "60")
+    assert stock.stored_config() == CounterConfig(None, 60, True)
+
+    assert RateLimiter(redis_client, "api", rate=10, burst=3).hit()
+    shown = json.loads(run("ratelimit", "show", "api", "--json").output)
+    assert shown["config"] == {"interval": 0.1, "burst": 3, "per_second": 10.0}
+    assert shown["now"]["remaining"] == 1
+    assert run("ratelimit", "reconfigure", "api", "--rate", "20", "--burst", "5").exit_code == 0
+    assert RateLimiter(redis_client, "api", rate=20, burst=5).stored_config() == (
+        RateLimitConfig(0.05, 5))
+    assert run("ratelimit", "show", "nothing").exit_code == 1
+
+    sem = Semaphore(redis_client, "pool", 2, ttl=60)
+    assert sem.acquire(blocking=False)
+    assert sem.acquire(blocking=False)
+    assert json.loads(run("semaphore", "show", "pool", "--json").output)["limit"] == 2
+    assert run("semaphore", "reconfigure", "pool", "1").exit_code == 2
+    done = run("semaphore", "reconfigure", "pool", "4", "--json")
+    assert json.loads(done.output) == {"name": "pool", "limit": 4, "previous": 2, "count": 2}
+    assert "(limit 4)" in run("semaphore", "show", "pool").output

@@ -1,4 +1,4 @@
-"""``pyredis-atomic semaphore``: look at semaphores."""
+"""``pyredis-atomic semaphore``: look at semaphores, change their stored limit."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def command() -> None:
 @url_option
 @handle_errors
 def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) -> None:
-    """List the permits of semaphore NAME held now, with their remaining lease.
+    """List the permits of semaphore NAME held now, with their remaining lease, and its
+    stored limit.
 
     Exit 1 when no permit is held (a semaphore keeps no keys while nobody holds a permit,
     so a misspelt NAME looks the same: the note says so).
@@ -42,15 +43,51 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
         fail(str(exc))
     client = connect(url, cluster)
     # limit does not matter for reading; the holders are what the server has.
-    holders = Semaphore(client, name, limit=1, prefix=prefix).holders()
+    sem = Semaphore(client, name, limit=1, prefix=prefix)
+    holders = sem.holders()
+    config = sem.stored_config()
+    limit = None if config is None else config.limit
     if as_json:
-        emit_json({"name": name, "count": len(holders),
+        emit_json({"name": name, "count": len(holders), "limit": limit,
                    "holders": [{"permit": p, "ttl": left} for p, left in holders]})
     elif not holders:
-        echo(f"{name}: no permit held (or no semaphore of that name under {prefix!r})")
+        stored = f" (stored limit {limit})" if limit is not None else ""
+        echo(f"{name}: no permit held{stored} (or no semaphore of that name under "
+             f"{prefix!r})")
     else:
-        echo(f"{name}: {len(holders)} permit(s) held")
+        stored = f"limit {limit}" if limit is not None else "no stored limit"
+        echo(f"{name}: {len(holders)} permit(s) held ({stored})")
         for permit, left in holders:
             echo(f"  {permit}  lease ends in {left:.3f} s")
     if not holders:
         raise SystemExit(NEGATIVE)
+
+
+@command.command("reconfigure")
+@click.argument("name")
+@click.argument("limit", type=int)
+@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key namespace.")
+@json_option
+@url_option
+@handle_errors
+def reconfigure(name: str, limit: int, prefix: str, as_json: bool, url: str | None,
+                cluster: bool) -> None:
+    """Replace the stored limit of semaphore NAME with LIMIT (the one way to change it;
+    every client must then be built with the new one).
+
+    Refused (exit 2, nothing changed) while more permits are held than LIMIT: permits are
+    never revoked. A raised limit wakes waiters for the slots now free.
+    """
+    try:
+        check_name(name)
+        check_prefix(prefix)
+    except (TypeError, ValueError) as exc:
+        fail(str(exc))
+    client = connect(url, cluster)
+    sem = Semaphore(client, name, limit=limit, prefix=prefix)
+    previous = sem.reconfigure(limit)
+    was = None if previous is None else previous.limit
+    if as_json:
+        emit_json({"name": name, "limit": limit, "previous": was, "count": sem.count()})
+    else:
+        echo(f"{name}: limit {limit} (was: {was if was is not None else 'none stored'})")
