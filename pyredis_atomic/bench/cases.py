@@ -482,6 +482,28 @@ def instrumentation(b: Bench) -> list[Result]:
     return run(b)
 
 
+def _asyncio_tasks(b: Bench) -> list[Result]:
+    """asyncio, 1 and 64 tasks on one client, auto-pipelining on and off (see
+    ``bench/asyncio_tasks.py``)."""
+    from .asyncio_tasks import asyncio_tasks
+
+    return asyncio_tasks(b)
+
+
+def _server_ops(b: Bench) -> list[Result]:
+    """Redis server time per operation, ours vs the native recipes (``bench/server_ops.py``)."""
+    from .server_ops import server_ops
+
+    return server_ops(b)
+
+
+def _saturation(b: Bench) -> list[Result]:
+    """Maximum operations per second of one Redis core (``bench/saturation.py``)."""
+    from .saturation import saturation
+
+    return saturation(b)
+
+
 # -- queue worker ------------------------------------------------------------------------
 # Commands a consumer sends (commandstats also counts the commands run inside scripts:
 # only these top-level ones are summed, so a script's time is counted once).
@@ -639,4 +661,7 @@ CASES: list[tuple[str, Callable[[Bench], list[Result]]]] = [
     ("rate limiter", ratelimit),
     ("instrumentation", instrumentation),
     ("functions (FCALL vs EVALSHA)", functions_vs_scripts),
+    ("asyncio tasks", _asyncio_tasks),
+    ("server time per op", _server_ops),
+    ("saturation", _saturation),
 ]

@@ -130,6 +130,31 @@ def _worker_prefetch(rows: dict[tuple[str, str], Result]) -> tuple[bool, str] | 
     return best.ratio >= 5.0, f"{best.ratio:.2f}x ({best.case.split(', ', 1)[1]})"
 
 
+def _at_most(group: str, case: str, most: float) -> Callable[..., tuple[bool, str] | None]:
+    """A cost ratio (server time per operation against its baseline): lower is better."""
+    def check(rows: dict[tuple[str, str], Result]) -> tuple[bool, str] | None:
+        r = _find(rows, group, case)
+        if r is None or r.ratio is None:
+            return None
+        return r.ratio <= most, f"{r.ratio:.2f}x"
+    return check
+
+
+def _saturation_gain(rows: dict[tuple[str, str], Result]) -> tuple[bool, str] | None:
+    # One Redis core's ceiling for the queue cycle, pipelined (auto-pipelining, many
+    # tasks) against one call per round trip (every client before it).
+    group = "saturation, queue"
+    fast = _find(rows, group, "push + ack_and_pop")
+    slow = _find(rows, group, "push + ack_and_pop, one call per round trip")
+    if fast is None or slow is None:
+        return None
+    a = float(fast.extra.get("ceiling_ops_per_s", 0.0))
+    b = float(slow.extra.get("ceiling_ops_per_s", 0.0))
+    if not b:
+        return None
+    return a / b >= 2.0, f"{a / b:.2f}x ({a:,.0f} vs {b:,.0f} ops/s per Redis core)"
+
+
 TARGETS = [
     Target("uncontended lock >= 0.95x redis-py Lock",
            _ratio("lock, uncontended acquire+release", "pyredis-atomic Lock", 0.95)),
@@ -157,6 +182,23 @@ TARGETS = [
     Target("bounded counter under contention: 0 violations", _no_violations),
     Target("bounded counter under contention >= 2x WATCH/MULTI",
            _ratio("counter, ", "pyredis-atomic BoundedCounter", 2.0)),
+    Target("asyncio, 64 tasks: counter.incr >= 2.5x a one-line INCR script",
+           _ratio("asyncio, 64 tasks on one client: counter.incr",
+                  "BoundedCounter.incr (auto-pipelined)", 2.5)),
+    Target("asyncio, 64 tasks: cache hit >= 2.2x GET",
+           _ratio("asyncio, 64 tasks on one client: cache hit",
+                  "get_or_set hit (auto-pipelined)", 2.2)),
+    Target("Redis time per op: bounded incr <= 1.5x a one-line INCR script",
+           _at_most("server time per operation (INFO commandstats): counter incr",
+                    "BoundedCounter.incr", 1.5)),
+    Target("Redis time per op: lock acquire + release <= 2x redis-py Lock",
+           _at_most("server time per operation (INFO commandstats): lock acquire + release",
+                    "Lock", 2.0)),
+    Target("Redis time per op: queue push + ack_and_pop <= 4x LPUSH/LMOVE/LREM",
+           _at_most("server time per operation (INFO commandstats): queue cycle",
+                    "push + ack_and_pop", 4.0)),
+    Target("queue saturation (one Redis core) >= 2x one call per round trip",
+           _saturation_gain),
     Target("rate limiter >= limits moving window",
            _ratio("rate limiter, hit", "pyredis-atomic RateLimiter.hit (GCRA)", 1.0)),
 ]
