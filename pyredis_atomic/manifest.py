@@ -219,6 +219,11 @@ _LAYOUTS: dict[str, dict[str, Any]] = {
     "ratelimit_peek": {"fields": ["allowed", "remaining", "retry_after_us",
                                   "reset_after_us"]},
     "semaphore_acquire": {"items": [{"name": "held"}, {"name": "ms"}]},
+    # The stored configurations (nil when none is stored): fields named as the arguments
+    # they go back into (counter_add's config fields; the limiter's and semaphore's args).
+    "counter_config": {"fields": ["min", "max", "mode"]},
+    "ratelimit_config": {"fields": ["interval_us", "burst"]},
+    "semaphore_config": {"fields": ["limit"]},
 }
 
 # The operations of each primitive: the scripts a caller runs, and how.

@@ -24,6 +24,7 @@ from pyredis_atomic import (
     Semaphore,
     default_registry,
 )
+from pyredis_atomic._core.calls import Call
 from pyredis_atomic._core.keys import escape_name
 from pyredis_atomic.cli.main import cli
 from pyredis_atomic.manifest import (
@@ -292,3 +293,36 @@ def test_reply_layouts_take_real_replies_apart(redis_client: redis.Redis) -> Non
     taken = _raw(redis_client, "semaphore_acquire", ["p2", "1", "30000"], name="s")
     assert taken["held"] == 0
     assert 0 < taken["ms"] <= 30_000
+
+
+def test_stored_configurations_decode_into_the_arguments_they_go_back_into(
+    redis_client: redis.Redis
+) -> None:
+    """A configuration read with <kind>_config, taken apart by its layout, gives the values
+    of the configured arguments the Python core sends (the counter: its config's fields)."""
+    counter = BoundedCounter(redis_client, "c", min=-5, max=10, clamp=True)
+    counter.incr(1)
+    limiter = RateLimiter(redis_client, "r", rate=7, period=3.0, burst=4)
+    limiter.hit()
+    sem = Semaphore(redis_client, "s", limit=3)
+    assert sem.acquire() is not None
+    calls: list[tuple[str, Call[Any]]] = [
+        ("counter_add", counter._spec.add_call(1, False)),
+        ("ratelimit_hit", limiter._spec.hit_call()),
+        ("semaphore_acquire", sem._spec.acquire_call("p"))]
+    for script, call in calls:
+        kind = script.split("_")[0]
+        config = SCRIPTS[f"{kind}_config"]
+        key = expand_template(config["keys"][0]["template"], prefix="atomic:", name=kind[0])
+        reply = redis_client.execute_command("EVAL", config["source"], 1, key)
+        fields = _take_apart(config["returns"]["layout"], reply)
+        args = [a.decode() if isinstance(a, bytes) else str(a) for a in call.args]
+        sent = {a["name"]: args[a["index"] - 1] for a in SCRIPTS[script]["args"]}
+        if script == "counter_add":
+            packed = next(a for a in SCRIPTS[script]["args"] if a["name"] == "config")
+            assert list(fields) == packed["fields"]
+            assert " ".join(fields.values()) == sent["config"]
+        else:
+            assert fields == {name: sent[name] for name in fields}, script
+    empty = SCRIPTS["semaphore_config"]
+    assert redis_client.execute_command("EVAL", empty["source"], 1, "{none}") is None

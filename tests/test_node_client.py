@@ -37,8 +37,10 @@ from pyredis_atomic import (
     BoundedCounter,
     ConfigMismatchError,
     Lock,
+    RateLimiter,
     ReliableQueue,
     ScriptRegistry,
+    Semaphore,
 )
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -291,6 +293,38 @@ def test_a_counter_node_creates_keeps_nodes_bounds_for_python(
     same = BoundedCounter(redis_client, "quota", min=0, max=10)
     assert not same.incr(5).applied
     assert same.get() == 7
+
+
+def test_node_keeps_to_the_semaphore_limit_and_rate_python_stored(
+    node_client: Any, redis_client: redis.Redis
+) -> None:
+    """Node's own limit and burst (or a faster rate) are refused with CONFIGMISMATCH; with
+    the stored configuration, read with semaphore_config / ratelimit_config, Node finds the
+    semaphore full until Python releases a permit, and the limiter's burst spent."""
+    sem = Semaphore(redis_client, "pdf", limit=2)
+    first = sem.acquire()
+    assert first is not None
+    assert sem.acquire() is not None
+    limiter = RateLimiter(redis_client, "api", rate=1, period=3600.0, burst=3)
+    assert limiter.hit().allowed
+    node = node_client("limits", semaphore="pdf", limiter="api", own_limit=5, own_burst=100,
+                       go="test:go")
+    full = node.expect("semaphore-full")
+    assert full["stored"] == {"limit": "2"}
+    assert full["own"]["error"].startswith('CONFIGMISMATCH KEYS[2] stores "2"'), full
+    assert full["full"]["held"] == 0
+    assert sem.count() == 2
+    assert sem.release(first)
+    redis_client.lpush("test:go", "released")
+    assert node.expect("semaphore-held")["held"]["held"] == 1
+    assert sem.count() == 2  # Node holds the freed permit: never more than the limit
+    result = node.expect("ratelimit")
+    node.finish()
+    assert result["stored"]["burst"] == "3"
+    for refused in (result["own"], result["faster"]):
+        assert refused["error"].startswith("CONFIGMISMATCH KEYS[2] stores"), refused
+    assert [h["allowed"] for h in result["hits"]] == ["1", "1", "0"]
+    assert not limiter.peek().allowed
 
 
 def test_noscript_on_a_flushed_server_is_recovered_with_the_manifest_source(

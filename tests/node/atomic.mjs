@@ -112,7 +112,7 @@ export class Scripts {
 }
 
 export function decodeLayout(layout, reply) {
-  if (!layout) return reply;
+  if (!layout || reply === null) return reply;
   if (layout.items) {
     if (!Array.isArray(reply)) {
       // an integer|array reply that is an integer: layout.integer names it

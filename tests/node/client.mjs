@@ -186,6 +186,40 @@ async function counterCreate() {
   emit('created', { reply: scripts.decode('counter_add', reply), stored });
 }
 
+// -- semaphore and rate limiter: their stored configurations ---------------------------
+// Another limit / rate is refused; the stored one, read with <kind>_config and taken apart
+// by its layout into the arguments it goes back into, is what Node then uses.
+async function limitsScenario() {
+  const { semaphore, limiter, own_limit: ownLimit, own_burst: ownBurst } = params;
+  const attempt = async (fn) => {
+    try { return { reply: await fn() }; } catch (err) { return { error: String(err.message) }; }
+  };
+  const config = async (kind, name) => scripts.decode(`${kind}_config`, await scripts.call(
+    `${kind}_config`, scripts.keys(`${kind}_config`, { name }), scripts.args(`${kind}_config`)));
+
+  const permit = randomBytes(8).toString('hex');
+  const semKeys = scripts.keys('semaphore_acquire', { name: semaphore });
+  const acquire = async (given) => scripts.decode('semaphore_acquire', await scripts.call(
+    'semaphore_acquire', semKeys, scripts.args('semaphore_acquire', { permit, ...given })));
+  const semStored = await config('semaphore', semaphore);
+  const semOwn = await attempt(() => acquire({ limit: ownLimit }));
+  const full = await acquire(semStored);
+  emit('semaphore-full', { stored: semStored, own: semOwn, full });
+  await go();
+  const held = await acquire(semStored);
+  emit('semaphore-held', { held });
+
+  const rlKeys = scripts.keys('ratelimit_hit', { name: limiter });
+  const hit = async (given) => scripts.decode('ratelimit_hit', await scripts.call(
+    'ratelimit_hit', rlKeys, scripts.args('ratelimit_hit', given)));
+  const rlStored = await config('ratelimit', limiter);
+  const rlOwn = await attempt(() => hit({ ...rlStored, burst: ownBurst }));
+  const faster = await attempt(() => hit({ ...rlStored, interval_us: '1' }));
+  const hits = [];
+  for (let i = 0; i < 3; i += 1) hits.push(await hit(rlStored));
+  emit('ratelimit', { stored: rlStored, own: rlOwn, faster, hits });
+}
+
 // -- NOSCRIPT: a flushed script cache, recovered with the manifest's sources ------------
 async function noscriptScenario() {
   const { name } = params;
@@ -250,7 +284,7 @@ async function functionsScenario() {
 const scenarios = {
   lock: lockScenario, 'queue-push': queuePush, 'queue-consume': queueConsume,
   counter: counterScenario, 'counter-create': counterCreate, noscript: noscriptScenario,
-  functions: functionsScenario,
+  functions: functionsScenario, limits: limitsScenario,
 };
 try {
   if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
