@@ -1,67 +1,18 @@
-"""The asyncio Semaphore: limit, wake-ups, async with, and cancellation at every await
-point leaving no permit without an owner."""
+"""The asyncio Semaphore only: cancellation at every await point leaves no permit without
+an owner.
+
+The behaviour both APIs share (limit, wake-ups, async with) is in
+``test_semaphore_shared_async.py`` (and its generated sync twin,
+``test_semaphore_shared_sync.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any
 
 import pytest
 import redis.asyncio
 
-from pyredis_atomic import SemaphoreLostError, SemaphoreTimeoutError
 from pyredis_atomic.asyncio import Semaphore
-
-
-async def test_acquire_release_count(aclient: Any) -> None:
-    sem = Semaphore(aclient, "a", limit=2, ttl=10)
-    p1 = await sem.acquire()
-    p2 = await sem.acquire(blocking=False)
-    assert p1 is not None
-    assert p2 is not None
-    assert await sem.acquire(blocking=False) is None
-    assert await sem.count() == 2
-    assert len(await sem.holders()) == 2
-    assert await sem.release(p1) is True
-    assert await sem.release(p1) is False
-    assert await sem.extend(p2, ttl=20) is True
-    assert await sem.acquire(permit="again") == "again"
-    assert await sem.acquire(permit="again", blocking=False) == "again"
-    assert await sem.count() == 2
-
-
-async def test_tasks_never_exceed_the_limit_and_are_woken(aclient: Any) -> None:
-    sem = Semaphore(aclient, "tasks", limit=3, ttl=30)
-    inside = 0
-    most = 0
-
-    async def work() -> None:
-        nonlocal inside, most
-        async with sem:
-            inside += 1
-            most = max(most, inside)
-            await asyncio.sleep(0.02)
-            inside -= 1
-
-    started = time.monotonic()
-    await asyncio.gather(*(work() for _ in range(12)))
-    assert most == 3
-    assert await sem.count() == 0
-    # 4 rounds of 20 ms, woken by releases: nowhere near the 30 s lease
-    assert time.monotonic() - started < 10
-
-
-async def test_async_with_timeout_and_lost(aclient: Any) -> None:
-    sem = Semaphore(aclient, "ctx", limit=1, timeout=0.2)
-    async with sem:
-        with pytest.raises(SemaphoreTimeoutError):
-            async with sem:
-                pass
-    short = Semaphore(aclient, "short", limit=1, ttl=0.1)
-    with pytest.raises(SemaphoreLostError):
-        async with short:
-            await asyncio.sleep(0.2)
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.001, 0.003, 0.01, 0.05, 0.2])
