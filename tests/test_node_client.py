@@ -5,7 +5,8 @@ the server the harness starts, while Python uses the same primitives.
 - a lock taken in Node is handed to a Python waiter blocked on it, and back;
 - binary messages pushed by Node are consumed by Python, and the reverse;
 - a counter whose configuration Python stored is not moved past it from Node, whatever
-  bounds Node sends; a counter Node created refuses Python's other bounds;
+  bounds Node sends; a counter Node created refuses Python's other bounds; a semaphore's
+  limit and a rate limiter's rate and burst likewise;
 - on a flushed script cache Node gets NOSCRIPT and recovers with the manifest's source;
 - Node calls the Functions library Python loaded (FCALL / FCALL_RO), where there is one;
 - the README's and docs/other-languages.md's ```js examples run as written.
