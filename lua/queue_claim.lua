@@ -19,11 +19,12 @@ ARGV[3] n (int >= 0): how many messages to claim (0 = none: ack and housekeeping
 ARGV[4] reclaim (int >= 0): at most this many expired leases and due delayed messages to move
 ARGV[5] acks (receipts or ''): receipts "id/delivery" separated by spaces, acknowledged first ("" = none)
 
-Returns: {"acked reclaimed wait_ms id1 deliveries1 id2 deliveries2 ...", payload1,
+Returns: {"acked reclaimed wait_ms dead id1 deliveries1 id2 deliveries2 ...", payload1,
   payload2, ...}: one string of space-separated fields (clients read one bulk string much
   faster than several integers), then the payloads of the claimed messages in order.
   acked counts the acks that matched a current delivery; reclaimed counts the expired
-  leases moved; wait_ms (only when nothing was claimed) is the time until the next
+  leases moved; dead how many of those went to the dead letters (their last allowed
+  delivery's lease ran out); wait_ms (only when nothing was claimed) is the time until the next
   delayed message is due or the next lease expires, -1 if neither exists
 Redis: 6.2
 ]]
@@ -96,7 +97,7 @@ end
 
 -- 2. Expired leases go back to the front of their priority's pending list (earliest expiry first), or to the
 --    dead letters once delivered max_deliveries times. Bounded per call.
-local reclaimed = 0
+local reclaimed, buried_count = 0, 0
 local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, reclaim_limit)
 if #expired > 0 then
   redis.call('ZREM', inflight, unpack(expired))
@@ -122,6 +123,7 @@ if #expired > 0 then
     redis.call('ZADD', dead, unpack(z))
     redis.call('HSET', deadinfo, unpack(info))
     forget_dedup(buried)
+    buried_count = #buried
   end
   reclaimed = #expired
 end
@@ -209,5 +211,5 @@ if n > 0 and #out == 1 then
     end
   end
 end
-out[1] = string.format('%d %d %d', acked, reclaimed, wait) .. claimed
+out[1] = string.format('%d %d %d %d', acked, reclaimed, wait, buried_count) .. claimed
 return out

@@ -211,7 +211,8 @@ _SHAPES = {
 # replies with these layouts and compares them with what the Python API reports.
 _LAYOUTS: dict[str, dict[str, Any]] = {
     "queue_push": {"fields": [], "repeat": ["id"]},
-    "queue_claim": {"items": [{"name": "header", "fields": ["acked", "reclaimed", "wait_ms"],
+    "queue_claim": {"items": [{"name": "header",
+                               "fields": ["acked", "reclaimed", "wait_ms", "dead"],
                                "repeat": ["id", "deliveries"]}],
                     "rest": "payloads"},
     "counter_add": {"integer": "value", "items": [{"name": "value"}, {"name": "delta"}]},
@@ -259,7 +260,7 @@ _OPERATIONS: dict[str, dict[str, tuple[list[str], str]]] = {
         "pop": (["queue_claim"], (
             "Call queue_claim with the lease, max_deliveries, n (how many to claim), "
             "reclaim (housekeeping bound) and the receipts to acknowledge ('' for none). "
-            "The reply's first element is 'acked reclaimed wait_ms id1 deliveries1 ...' "
+            "The reply's first element is 'acked reclaimed wait_ms dead id1 deliveries1 ...' "
             "followed by the payloads; the receipt of a claimed message is "
             "'<id>/<deliveries>'. When nothing was claimed and you want to wait, BLPOP the "
             "signal key for at most wait_ms (when it is >= 0; else until your own "

@@ -154,8 +154,10 @@ _COUNTERS = {
     "queue.claims": "Messages claimed (delivered).",
     "queue.acks": "Deliveries acknowledged.",
     "queue.nacks": "Deliveries given back.",
-    "queue.dead_letters": "Messages sent to the dead letters by a nack on their last "
-                          "delivery (error.type: the recorded failure's type).",
+    "queue.dead_letters": "Messages sent to the dead letters: by a nack on their last "
+                          "delivery (pyredis_atomic.dead_letter.reason=nacked; error.type: "
+                          "the recorded failure's type), or by a claim's sweep when the "
+                          "lease of their last delivery ran out (reason=expired).",
     "limiter.allowed": "Rate limiter hits allowed.",
     "limiter.denied": "Rate limiter hits refused.",
 }
@@ -584,10 +586,15 @@ def _on_event(event: str, fields: dict[str, Any]) -> None:
     elif event == "lock.renewal_failed":
         st.count("lock.renewal.failures", 1, {"pyredis_atomic.name": fields.get("lock", "")})
     elif event == "queue.dead_lettered":
-        dead = {"messaging.destination.name": fields.get("queue", "")}
+        dead = {"messaging.destination.name": fields.get("queue", ""),
+                "pyredis_atomic.dead_letter.reason": "nacked"}
         if fields.get("failure_type"):  # the recorded failure's type, capped (FailureTypes)
             dead["error.type"] = _FAILURE_TYPES.label(fields["failure_type"])
         st.count("queue.dead_letters", 1, dead)
+    elif event == "queue.expired_dead_lettered":
+        st.count("queue.dead_letters", int(fields.get("count", 0)),
+                 {"messaging.destination.name": fields.get("queue", ""),
+                  "pyredis_atomic.dead_letter.reason": "expired"})
     elif event == "cache.stampede_wait":
         seen = _CACHE_CALL.get()
         if seen is not None:
@@ -611,16 +618,57 @@ def traceparent() -> str | None:
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
-def _link(st: _State, span: Any, traceparent: str) -> None:
-    """Link ``span`` to the producer's span named by ``traceparent`` (malformed: ignored)."""
+def _span_context(st: _State, traceparent: str) -> Any:
+    """The remote span context a ``traceparent`` names (None: malformed or invalid)."""
     try:
         _, trace_id, span_id, flags = traceparent.split("-")
         ctx = st.trace_api.SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
                                        trace_flags=st.trace_api.TraceFlags(int(flags, 16)))
     except ValueError:
-        return
-    if ctx.is_valid:
+        return None
+    return ctx if ctx.is_valid else None
+
+
+def _link(st: _State, span: Any, traceparent: str) -> None:
+    """Link ``span`` to the producer's span named by ``traceparent`` (malformed: ignored)."""
+    ctx = _span_context(st, traceparent)
+    if ctx is not None:
         span.add_link(ctx, {"messaging.operation.type": "send"})
+
+
+# -- the Worker's process span -------------------------------------------------------------------
+def process_span(queue: str, msg: Any) -> Any:
+    """The span of a Worker's handler call on ``msg`` (messaging conventions: kind CONSUMER,
+    ``messaging.operation.type=process``), linked to the producer's span when the message
+    carries its ``traceparent``; the handler's own spans are its children. A no-op context
+    manager when not tracing."""
+    st = STATE
+    if st is None or not st.active() or not st.tracing:
+        return nullcontext(_NO_SPAN)
+    return _process(st, queue, msg)
+
+
+@contextmanager
+def _process(st: _State, queue: str, msg: Any) -> Iterator[Any]:
+    attributes = {"messaging.system": "redis", "messaging.operation.type": "process",
+                  "messaging.operation.name": "process", "messaging.destination.name": queue,
+                  "messaging.message.id": msg.id,
+                  "pyredis_atomic.message.delivery_count": msg.deliveries}
+    links = []
+    if msg.traceparent is not None:
+        ctx = _span_context(st, msg.traceparent)
+        if ctx is not None:
+            links.append(st.trace_api.Link(ctx, {"messaging.operation.type": "send"}))
+    with st.tracer.start_as_current_span(f"process {queue}", kind=st.kinds["CONSUMER"],
+                                         attributes=attributes, links=links,
+                                         record_exception=True,
+                                         set_status_on_exception=False) as span:
+        try:
+            yield span
+        except BaseException as exc:
+            span.set_attribute("error.type", error_type(exc))
+            span.set_status(st.status_error(type(exc).__qualname__))
+            raise
 
 
 # -- public API --------------------------------------------------------------------------------

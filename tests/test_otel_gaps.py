@@ -28,8 +28,10 @@ from pyredis_atomic import (
     Durability,
     DurabilityError,
     Lock,
+    Message,
     ReliableQueue,
     ScriptRegistry,
+    Worker,
     default_registry,
     otel,
 )
@@ -343,3 +345,150 @@ async def test_stale_serves_asyncio(rec: Recorded, async_redis_client: Any) -> N
     release.set()
     assert await refresher == "v2"
     assert rec.total("cache.stale_serves", **{"pyredis_atomic.name": "asc"}) == 1
+
+
+# -- dead letters of expired leases --------------------------------------------------------------
+def _lease_ran_out(q: Any, client: redis.Redis) -> Callable[[], bool]:
+    """True once the earliest in-flight lease of ``q`` has ended (server time; the test
+    claims its messages in one call, so they share one deadline)."""
+    def check() -> bool:
+        seconds, micros = client.time()
+        now_ms = seconds * 1000 + micros // 1000
+        first: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
+            q.keys["inflight"], 0, 0, withscores=True)
+        return bool(first) and float(first[0][1]) < now_ms
+    return check
+
+
+def test_dead_letters_of_expired_leases_are_counted(
+        rec: Recorded, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    q = ReliableQueue(redis_client, "expiring", visibility_timeout=0.05, max_deliveries=1)
+    q.push_many([b"a", b"b"])
+    assert len(q.pop_many(2)) == 2  # their only allowed delivery, never acked
+    _eventually(_lease_ran_out(q, redis_client), "the leases never ran out")
+    with caplog.at_level("DEBUG", logger="pyredis_atomic.queue"):
+        assert q.pop() is None  # this claim's sweep buries both
+    (record,) = [r for r in caplog.records
+                 if getattr(r, "event", None) == "queue.expired_dead_lettered"]
+    assert (getattr(record, "queue", None), getattr(record, "count", None)) == ("expiring", 2)
+    assert q.stats().dead == 2
+    assert rec.total("queue.dead_letters", **{"messaging.destination.name": "expiring",
+                                              "pyredis_atomic.dead_letter.reason":
+                                                  "expired"}) == 2
+
+    # a nack on the last delivery is counted with its own reason
+    q2 = ReliableQueue(redis_client, "nacking", max_deliveries=1)
+    q2.push(b"c")
+    msg = q2.pop()
+    assert msg is not None
+    q2.nack(msg)
+    assert rec.total("queue.dead_letters", **{"messaging.destination.name": "nacking",
+                                              "pyredis_atomic.dead_letter.reason":
+                                                  "nacked"}) == 1
+    assert rec.total("queue.dead_letters", **{"messaging.destination.name": "expiring"}) == 2
+
+
+async def test_dead_letters_of_expired_leases_asyncio(rec: Recorded, async_redis_client: Any,
+                                                      redis_client: redis.Redis) -> None:
+    q = aio.ReliableQueue(async_redis_client, "aexpiring", visibility_timeout=0.05,
+                          max_deliveries=1)
+    await q.push(b"a")
+    assert await q.pop() is not None
+    check = _lease_ran_out(q, redis_client)
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    assert await q.requeue_expired() == 1  # the operator's sweep is a claim too
+    assert rec.total("queue.dead_letters", **{"pyredis_atomic.dead_letter.reason":
+                                              "expired"}) == 1
+
+
+# -- the Worker's process span -------------------------------------------------------------------
+def _process_checks(rec: Recorded, queue: str, pushed_ok: str, pushed_bad: str,
+                    push_span: ReadableSpan) -> None:
+    spans = {attrs(s)["messaging.message.id"]: s for s in rec.named(f"process {queue}")}
+    ok, bad = spans[pushed_ok], spans[pushed_bad]
+    for s in (ok, bad):
+        a = attrs(s)
+        assert s.kind == SpanKind.CONSUMER
+        assert a["messaging.operation.type"] == "process"
+        assert a["messaging.system"] == "redis"
+        assert a["messaging.destination.name"] == queue
+        assert a["pyredis_atomic.message.delivery_count"] == 1
+    assert push_span.context is not None
+    (link,) = ok.links
+    assert link.context.span_id == push_span.context.span_id
+    assert link.context.trace_id == push_span.context.trace_id
+    assert not bad.links  # pushed without trace=True
+    assert ok.status.status_code == StatusCode.UNSET
+    assert bad.status.status_code == StatusCode.ERROR
+    assert attrs(bad)["error.type"] == "ValueError"
+    # the handler's own span is a child of the process span
+    (inner,) = [s for s in rec.named("handler work")
+                if s.parent is not None and ok.context is not None
+                and s.parent.span_id == ok.context.span_id]
+    assert inner is not None
+
+
+def test_the_worker_process_span_links_to_the_producer(rec: Recorded,
+                                                      redis_client: redis.Redis) -> None:
+    tracer = otel.STATE.tracer if otel.STATE is not None else None
+    assert tracer is not None
+    q = ReliableQueue(redis_client, "wq", max_deliveries=1)
+    with tracer.start_as_current_span("POST /orders"):
+        good = q.push(b"ok", trace=True)
+    push_span = rec.one("ReliableQueue.push")
+    bad = q.push(b"bad")
+    handled: list[str] = []
+
+    def handle(msg: Message) -> None:
+        with tracer.start_as_current_span("handler work"):
+            handled.append(msg.id)
+        if msg.payload == b"bad":
+            raise ValueError("cannot")
+
+    w = Worker(q, handle, poll=0.1, signals=False)
+    t = threading.Thread(target=w.run, daemon=True)
+    t.start()
+    _eventually(lambda: q.stats().pending == 0 and q.stats().in_flight == 0, "not drained")
+    w.stop()
+    t.join(60)
+    assert sorted(handled) == sorted([good, bad])
+    _process_checks(rec, "wq", good, bad, push_span)
+
+
+async def test_the_worker_process_span_asyncio(rec: Recorded, async_redis_client: Any) -> None:
+    tracer = otel.STATE.tracer if otel.STATE is not None else None
+    assert tracer is not None
+    q = aio.ReliableQueue(async_redis_client, "awq", max_deliveries=1)
+    with tracer.start_as_current_span("POST /orders"):
+        good = await q.push(b"ok", trace=True)
+    push_span = rec.one("ReliableQueue.push")
+    bad = await q.push(b"bad")
+
+    async def handle(msg: Message) -> None:
+        with tracer.start_as_current_span("handler work"):
+            await asyncio.sleep(0)
+        if msg.payload == b"bad":
+            raise ValueError("cannot")
+
+    w = aio.Worker(q, handle, poll=0.1, signals=False)
+    running = asyncio.ensure_future(w.run())
+    deadline = time.monotonic() + 60
+    while True:
+        s = await q.stats()
+        if s.pending == 0 and s.in_flight == 0:
+            break
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    w.stop()
+    await asyncio.wait_for(running, 60)
+    _process_checks(rec, "awq", good, bad, push_span)
+
+
+def test_no_process_span_without_instrumentation(redis_client: redis.Redis) -> None:
+    q = ReliableQueue(redis_client, "plain")
+    msg_id = q.push(b"x")
+    with otel.process_span("plain", Message(msg_id, b"x", 1, "plain")) as span:
+        assert span is otel._NO_SPAN

@@ -49,6 +49,10 @@ EVENTS: dict[str, tuple[str, int, str]] = {
                             "a nack on the last allowed delivery sent the message to the "
                             "dead letters: fields queue, message_id, deliveries, failure_type "
                             "(the recorded failure's type, \"\" when none)"),
+    "queue.expired_dead_lettered": ("pyredis_atomic.queue", _DEBUG,
+                                    "a claim's sweep sent messages whose last allowed "
+                                    "delivery's lease ran out to the dead letters: fields "
+                                    "queue, count"),
     "queue.eviction_policy": ("pyredis_atomic.queue", _WARNING,
                               "the server's maxmemory-policy may evict the queue's keys and "
                               "allow_eviction=True accepted the risk: fields queue, policy"),

@@ -363,16 +363,22 @@ def _traced(mid: str, body: bytes, deliveries: int, queue: str, **extra: Any) ->
                    traceparent=body[:TRACEPARENT_LEN].decode("ascii", "replace"), **extra)
 
 
-def _decode_claim(reply: list[Any], queue: str) -> Claim:
-    # {"acked reclaimed wait_ms id1 deliveries1 ...", payload1, ...}: see queue_claim.lua.
+def _decode_claim(reply: list[Any], queue: str, name: str) -> Claim:
+    # {"acked reclaimed wait_ms dead id1 deliveries1 ...", payload1, ...}: see
+    # queue_claim.lua.
     head = reply[0]
     parts = (head.decode() if isinstance(head, bytes) else head).split(" ")
     wait_ms = int(parts[2])
+    dead = int(parts[3])
+    if dead:
+        events.emit("queue.expired_dead_lettered", "queue %r: %d message(s) dead-lettered: "
+                    "the lease of their last allowed delivery ran out", name, dead,
+                    queue=name, count=dead)
     messages = [(Message if TRACE_MARK not in parts[j] else _traced)(
                     parts[j], as_bytes(reply[i]), int(parts[j + 1]), queue)
-                for i, j in enumerate(range(3, len(parts), 2), start=1)]
+                for i, j in enumerate(range(4, len(parts), 2), start=1)]
     return Claim(int(parts[0]), int(parts[1]), messages,
-                 None if wait_ms < 0 else wait_ms / 1000.0)
+                 None if wait_ms < 0 else wait_ms / 1000.0, dead)
 
 
 @dataclass(frozen=True)
@@ -384,6 +390,8 @@ class Claim:
     reclaimed: int
     messages: list[Message]
     wait: float | None
+    #: how many of the reclaimed leases were dead-lettered (their last delivery expired)
+    dead: int = 0
 
 
 class QueueSpec:
@@ -435,7 +443,8 @@ class QueueSpec:
         self._redrive_keys = keyed("queue_redrive", self.keys)
         self._purge_keys = keyed("queue_purge", self.keys)
         self._claim_head = (b"%d" % self.lease_ms, b"%d" % self.max_deliveries)
-        self._decode_claim = functools.partial(_decode_claim, queue=self.base)
+        self._decode_claim = functools.partial(_decode_claim, queue=self.base,
+                                              name=self.name)
         self._decode_ack1 = functools.partial(_decode_acked, queue=self.base, name=self.name,
                                               sent=1)
 
@@ -678,7 +687,7 @@ class QueueSpec:
                 step = Sleep(max(step.seconds, min(TAIL_POLL, left if left is not None
                                                    else TAIL_POLL, claim.wait or TAIL_POLL)))
             claim = yield from wait_then(step, self.claim_call(n), deadline)
-        return Claim(acked, claim.reclaimed, claim.messages, claim.wait)
+        return Claim(acked, claim.reclaimed, claim.messages, claim.wait, claim.dead)
 
 
 def check_limit(limit: object, argument: str = "limit") -> int:
@@ -711,7 +720,7 @@ def _lease_lost(name: str, action: str, count: int, sent: int) -> None:
 
 
 def _decode_acked(reply: list[Any], queue: str, name: str, sent: int) -> Claim:
-    claim = _decode_claim(reply, queue)
+    claim = _decode_claim(reply, queue, name)
     if claim.acked < sent:
         _lease_lost(name, "ack", sent - claim.acked, sent)
     return claim

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import otel as _otel
 from .._core.queue import MAX_BATCH, Message, QueueCore
 from .._core.validate import check_int, check_seconds
 from .._core.worker import Counts, HandlerTimeoutError, Retry
@@ -291,7 +292,8 @@ class Worker:
             d.deadline = time.monotonic() + self.handler_timeout
             _RENEWER.add(d, d.deadline)
         try:
-            await rt.run_handler(self._handler, d.msg, d)
+            with _otel.process_span(self.queue.name, d.msg):
+                await rt.run_handler(self._handler, d.msg, d)
         except rt.Interrupted:
             return False  # settled by whoever interrupted it
         except Exception as exc:
