@@ -372,3 +372,19 @@ async def test_functions_mode_is_batched_too(aclient: Any) -> None:
     assert batches.sizes == [2 * TASKS]
     assert sorted(r.value for r in results[:TASKS]) == list(range(1, TASKS + 1))  # type: ignore[attr-defined]
     assert (await q.stats())["pending"] == TASKS + 1
+
+
+async def test_a_batch_left_by_a_stopped_loop_is_not_joined(aclient: Any) -> None:
+    # A loop that stopped before its flush ran leaves its pending batch behind: a call on
+    # another loop starts a batch of its own instead of waiting for that one for ever.
+    c = BoundedCounter(aclient, "ap:stale", max=10**9)
+    await c.incr(0)
+    batcher = _pipelining._BATCHERS[aclient]
+    other = asyncio.new_event_loop()
+    try:
+        batcher._pending = []
+        batcher._loop = other
+        results = await asyncio.wait_for(asyncio.gather(*(c.incr() for _ in range(4))), 30)
+    finally:
+        other.close()
+    assert sorted(r.value for r in results) == [1, 2, 3, 4]

@@ -97,13 +97,16 @@ def executor(client: Any) -> Execute:
 class _Batcher:
     """The calls of one turn of the loop on one client, and the pipeline that sends them."""
 
-    __slots__ = ("__weakref__", "_client", "_pending")
+    __slots__ = ("__weakref__", "_client", "_loop", "_pending")
 
     def __init__(self, client: Any) -> None:
         # A weak reference: the batcher lives in a WeakKeyDictionary keyed by the client.
         self._client = weakref.ref(client)
         self._pending: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] | None
         self._pending = None
+        # The loop of the pending batch: a batch left behind by a loop that stopped before
+        # its flush ran is never joined by a call on another loop.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def execute(self, *args: Any, **options: Any) -> Any:
         client = self._client()
@@ -115,8 +118,9 @@ class _Batcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         pending = self._pending
-        if pending is None:
+        if pending is None or self._loop is not loop:
             pending = self._pending = []
+            self._loop = loop
             loop.call_soon(self._flush, pending)
         pending.append((args, options, future))
         reply = await future
@@ -139,7 +143,12 @@ class _Batcher:
             for _, _, future in live:
                 future.cancel()
             return
-        task = asyncio.get_running_loop().create_task(_send(client, live))
+        try:
+            task = asyncio.get_running_loop().create_task(_send(client, live))
+        except RuntimeError as exc:  # the loop is closing: nobody waits for ever
+            for _, _, future in live:
+                future.set_exception(exc)
+            return
         _IN_FLIGHT.add(task)
         task.add_done_callback(_IN_FLIGHT.discard)
 
