@@ -2,7 +2,8 @@
 """Helpers of the near-cache tests (not a test module): warm a key, wait for tracking, read
 until a value comes back within a bound.
 
-The asyncio source; ``scripts/unasync.py`` writes ``near_helpers_sync.py`` from it.
+Written once, for asyncio, in ``near_helpers_async.py``; ``scripts/unasync.py`` writes
+``near_helpers_sync.py`` from it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Helpers shared by the queue tests (not a test module)."""
+# GENERATED from tests/queue_helpers_async.py by scripts/unasync.py: do not edit.
+"""Helpers shared by the queue tests (not a test module).
+
+Written once, for asyncio, in ``queue_helpers_async.py``; ``scripts/unasync.py`` writes
+the sync ``queue_helpers.py`` (which the sync suites import) from it.
+"""
 
 from __future__ import annotations
 

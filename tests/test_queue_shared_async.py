@@ -15,36 +15,13 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
+from queue_helpers_async import all_payload_ids, expire_all, make_due
 from twin_async import sleep, spawn
 
 from pyredis_atomic import WrongTypeError
 from pyredis_atomic.asyncio import Message, ReliableQueue
 
 ALL_BYTES = bytes(range(256))
-
-
-async def expire_all(client: Any, queue: Any) -> int:
-    """Stand for time passing: put every lease deadline of ``queue`` into the past."""
-    key = queue.keys["inflight"]
-    members = await client.zrange(key, 0, -1)
-    if members:
-        await client.zadd(key, dict.fromkeys(members, 0), xx=True)
-    return len(members)
-
-
-async def make_due(client: Any, queue: Any) -> int:
-    """Make every delayed message of ``queue`` due now."""
-    key = queue.keys["delayed"]
-    members = await client.zrange(key, 0, -1)
-    if members:
-        await client.zadd(key, dict.fromkeys(members, 0), xx=True)
-    return len(members)
-
-
-async def all_payload_ids(client: Any, queue: Any) -> set[str]:
-    """Ids that still have a stored payload (queued, in flight, delayed or dead)."""
-    return {k.decode() if isinstance(k, bytes) else k
-            for k in await client.hkeys(queue.keys["payload"])}
 
 
 async def test_push_pop_ack_roundtrip(aclient: Any) -> None:

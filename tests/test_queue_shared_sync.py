@@ -15,35 +15,12 @@ from typing import Any
 
 import pytest
 import redis
+from queue_helpers import all_payload_ids, expire_all, make_due
 from twin_sync import sleep, spawn
 
 from pyredis_atomic import Message, ReliableQueue, WrongTypeError
 
 ALL_BYTES = bytes(range(256))
-
-
-def expire_all(client: Any, queue: Any) -> int:
-    """Stand for time passing: put every lease deadline of ``queue`` into the past."""
-    key = queue.keys["inflight"]
-    members = client.zrange(key, 0, -1)
-    if members:
-        client.zadd(key, dict.fromkeys(members, 0), xx=True)
-    return len(members)
-
-
-def make_due(client: Any, queue: Any) -> int:
-    """Make every delayed message of ``queue`` due now."""
-    key = queue.keys["delayed"]
-    members = client.zrange(key, 0, -1)
-    if members:
-        client.zadd(key, dict.fromkeys(members, 0), xx=True)
-    return len(members)
-
-
-def all_payload_ids(client: Any, queue: Any) -> set[str]:
-    """Ids that still have a stored payload (queued, in flight, delayed or dead)."""
-    return {k.decode() if isinstance(k, bytes) else k
-            for k in client.hkeys(queue.keys["payload"])}
 
 
 def test_push_pop_ack_roundtrip(client: Any) -> None:
