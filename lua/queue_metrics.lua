@@ -9,13 +9,15 @@ KEYS[5] pending1 (list): ready entries of priority 1
 KEYS[6] pending2 (list): ready entries of priority 2
 KEYS[7] pending3 (list): ready entries of priority 3
 
-Returns: {pending (every priority), in_flight, delayed, dead, lag_ms, inflight_age_ms, overdue_ms} (ms of
+Returns: {pending (every priority), in_flight, delayed, dead, lag_ms, inflight_age_ms, overdue_ms, lease_left_ms} (ms of
   server TIME). lag_ms: how long the oldest message that a claim could take now has been
   claimable (0 when none): the head of a pending list since its push, a delayed message since it
   became due, an expired lease since it expired; delayed messages not yet due do not
   count. inflight_age_ms: age since its push of the message whose lease ends first (-1
   when nothing is in flight). overdue_ms: how long ago that lease ended (0 when it has
-  not). Every step is O(1) or O(log n), whatever the queue's length.
+  not). lease_left_ms: that lease's deadline minus now (negative once it has ended, 0 when
+  nothing is in flight); a monitor that knows the queue's lease length L gets the lease's
+  age as L - lease_left_ms (the zset stores deadlines, not when a lease began). Every step is O(1) or O(log n), whatever the queue's length.
 Flags: read-only
 Redis: 6.2
 ]]
@@ -42,10 +44,11 @@ end
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
 if due[2] then lag = math.max(lag, now - tonumber(due[2])) end
 
-local age, overdue = -1, 0
+local age, overdue, left = -1, 0, 0
 local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if first[2] then
   local deadline = tonumber(first[2])
+  left = deadline - now
   local at = pushed(first[1])
   if at then age = math.max(0, now - at) end
   if deadline <= now then
@@ -56,4 +59,4 @@ if first[2] then
 end
 
 local inflight, delayed, dead = queue_counts(KEYS[2], KEYS[3], KEYS[4])
-return {ready, inflight, delayed, dead, math.max(0, lag), age, overdue}
+return {ready, inflight, delayed, dead, math.max(0, lag), age, overdue, left}

@@ -86,6 +86,12 @@ class _Families:
         self.queue_inflight_age = gauge(
             "queue_oldest_inflight_age_seconds", "Age since its push of the in-flight "
             "message whose lease ends first (0 when nothing is in flight).", "queue")
+        self.queue_lease_age = gauge(
+            "queue_oldest_lease_age_seconds", "How long ago the lease that ends first began "
+            "(claimed or last extended): the queue's lease (given as --queue NAME=SECONDS) "
+            "minus the time that lease has left; exact while the queue's deliveries are "
+            "leased for that long (0 when nothing is in flight; only for queues whose lease "
+            "is given).", "queue")
         self.queue_dead_failures = gauge(
             "queue_dead_letters_by_failure", "The newest dead letters of a queue (at most "
             "the collector's dead_sample), by dead reason (nacked, expired) and the type of "
@@ -218,7 +224,7 @@ class AtomicCollector(Collector):
                     fams.discovered.add_metric([kind], found.count(kind))
                 targets = targets.merged(found)
             for name in sorted(targets.queues):
-                self._measure(fams, "queue", name, self._queue)
+                self._measure(fams, "queue", name, self._queue, targets.leases.get(name))
             for name in sorted(targets.locks):
                 self._measure(fams, "lock", name, self._lock_state)
             for name, bounds in sorted(targets.counters.items()):
@@ -237,13 +243,15 @@ class AtomicCollector(Collector):
         except (AtomicError, redis_exc.RedisError) as exc:
             fams.errors.add_metric([kind, name, type(exc).__name__], 1.0)
 
-    def _queue(self, fams: _Families, name: str) -> None:
+    def _queue(self, fams: _Families, name: str, lease: float | None) -> None:
         s = self.registry.run(self.client, queue_call(name, self.prefix))
         for state, value in (("pending", s.pending), ("in_flight", s.in_flight),
                              ("delayed", s.delayed), ("dead", s.dead)):
             fams.queue_messages.add_metric([name, state], value)
         fams.queue_lag.add_metric([name], s.lag)
         fams.queue_inflight_age.add_metric([name], s.inflight_age or 0.0)
+        if lease is not None:
+            fams.queue_lease_age.add_metric([name], s.lease_age(lease) or 0.0)
         fams.queue_overdue.add_metric([name], s.lease_overdue)
         if s.dead and self.dead_sample:
             letters = self.registry.run(

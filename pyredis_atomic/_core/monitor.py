@@ -13,7 +13,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import Call
@@ -37,6 +37,7 @@ __all__ = [
     "lock_call",
     "parse_bounds",
     "parse_key",
+    "parse_lease",
     "parse_limit",
     "queue_call",
 ]
@@ -53,7 +54,8 @@ class QueueSample:
     none; delayed messages that are not yet due never count). ``inflight_age``: age since
     its push of the message whose lease ends first (None when nothing is in flight).
     ``lease_overdue``: how long ago that lease ended (0 while it runs): leases that ran out
-    and no consumer requeued.
+    and no consumer requeued. ``lease_left``: that lease's deadline minus now (negative once
+    it ended; None when nothing is in flight).
     """
 
     pending: int
@@ -63,6 +65,17 @@ class QueueSample:
     lag: float
     inflight_age: float | None
     lease_overdue: float
+    lease_left: float | None = None
+
+    def lease_age(self, lease: float) -> float | None:
+        """How long ago the lease that ends first began (its claim or last extension),
+        for a queue whose deliveries are leased for ``lease`` seconds: ``lease -
+        lease_left``. The queue stores each lease's deadline, not its start, so this is
+        exact for a delivery leased (claimed or extended) for ``lease`` seconds, and that
+        lease is then the oldest one too; None when nothing is in flight."""
+        if self.lease_left is None:
+            return None
+        return max(0.0, lease - self.lease_left)
 
 
 # Failure types as metric labels: bounded, so a handler raising ever new exception classes
@@ -122,7 +135,7 @@ def dead_failures(letters: Iterable[Any],
 def _decode_queue(reply: Any) -> QueueSample:
     v = [as_int(x) for x in as_list(reply)]
     return QueueSample(v[0], v[1], v[2], v[3], v[4] / 1000, None if v[5] < 0 else v[5] / 1000,
-                       v[6] / 1000)
+                       v[6] / 1000, None if v[5] < 0 else v[7] / 1000)
 
 
 def queue_call(name: str, prefix: str = DEFAULT_PREFIX) -> Call[QueueSample]:
@@ -182,6 +195,23 @@ def counter_spec(name: str, low: int | None, high: int | None,
     return CounterSpec(name, min=low, max=high, initial=initial, prefix=prefix)
 
 
+def parse_lease(spec: str) -> tuple[str, float | None]:
+    """``NAME`` or ``NAME=SECONDS`` (the queue's lease, its ``visibility_timeout``) ->
+    (name, lease)."""
+    name, rest = _split(spec, "queue")
+    if rest is None:
+        return name, None
+    try:
+        lease = float(rest)
+    except ValueError:
+        raise ValueError(f"queue {spec!r}: lease {rest!r} is not a number of seconds") from None
+    try:
+        QueueCore(name, visibility_timeout=lease)  # validates the lease
+    except ValueError as exc:
+        raise ValueError(f"queue {spec!r}: {exc}") from None
+    return name, lease
+
+
 def parse_limit(spec: str) -> tuple[str, int | None]:
     """``NAME`` or ``NAME=LIMIT`` -> (name, limit)."""
     name, rest = _split(spec, "semaphore")
@@ -198,12 +228,14 @@ def parse_limit(spec: str) -> tuple[str, int | None]:
 @dataclass
 class Targets:
     """The primitives one exporter measures: names, and for counters and semaphores the
-    bounds and limit that live in the applications' configuration (None: not known)."""
+    bounds and limit that live in the applications' configuration (None: not known); for
+    queues, their lease (``visibility_timeout``, seconds) where given (``leases``)."""
 
     queues: set[str]
     locks: set[str]
     counters: dict[str, tuple[int | None, int | None]]
     semaphores: dict[str, int | None]
+    leases: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Targets:
@@ -226,7 +258,9 @@ class Targets:
     def merged(self, other: Targets) -> Targets:
         """The union; settings given in ``self`` win."""
         out = Targets(set(self.queues), set(self.locks), dict(self.counters),
-                      dict(self.semaphores))
+                      dict(self.semaphores), dict(self.leases))
+        for name, lease in other.leases.items():
+            out.leases.setdefault(name, lease)
         out.queues |= other.queues
         out.locks |= other.locks
         for name, bounds in other.counters.items():

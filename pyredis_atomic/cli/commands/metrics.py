@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from ..._core.keys import DEFAULT_PREFIX
-from ..._core.monitor import Targets, parse_bounds, parse_limit
+from ..._core.monitor import Targets, parse_bounds, parse_lease, parse_limit
 from .._common import connect, echo, emit_json, fail, handle_errors, json_option, url_option
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -20,8 +20,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _target_options(func: F) -> F:
     options = [
-        click.option("--queue", "queues", multiple=True, metavar="NAME",
-                     help="Measure this queue (repeatable)."),
+        click.option("--queue", "queues", multiple=True, metavar="NAME[=LEASE]",
+                     help="Measure this queue (repeatable); with its lease (its "
+                          "visibility_timeout, in seconds) also the age of its oldest "
+                          "lease."),
         click.option("--lock", "locks", multiple=True, metavar="NAME",
                      help="Measure this lock (repeatable)."),
         click.option("--counter", "counters", multiple=True, metavar="NAME[=MIN:MAX]",
@@ -53,7 +55,12 @@ def _collector(url: str | None, cluster: bool, queues: tuple[str, ...],
         fail("the exporter needs prometheus-client: pip install 'pyredis-atomic[prometheus]'")
     # Validate everything before connecting, so bad input never waits on the network.
     try:
-        targets = Targets(set(queues), set(locks), {}, {})
+        targets = Targets(set(), set(locks), {}, {})
+        for spec in queues:
+            name, lease = parse_lease(spec)
+            targets.queues.add(name)
+            if lease is not None:
+                targets.leases[name] = lease
         for spec in counters:
             name, low, high = parse_bounds(spec)
             targets.counters[name] = (low, high)
