@@ -117,3 +117,38 @@ async def test_the_renewer_task_ends_when_its_last_worker_stops(ar: Any) -> None
     await asyncio.wait_for(task, 10)
     # Its beat is done at its next due time (a third of the visibility timeout).
     await _until(lambda: not _named(RENEWER), timeout=30)
+
+
+async def test_a_handler_that_swallows_its_interruption_does_not_stop_the_worker(
+        ar: Any) -> None:
+    q = _queue(ar, visibility_timeout=1.0)
+    await q.push(b"first")
+    started = asyncio.Event()
+    swallowed: list[Message] = []
+    handled: list[bytes] = []
+
+    async def handle(msg: Message) -> None:
+        if msg.payload == b"first" and msg.deliveries == 1:
+            started.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                swallowed.append(msg)  # and returns normally: its outcome is ignored
+                return
+        handled.append(msg.payload)
+
+    w = Worker(q, handle, poll=0.1)
+    task = asyncio.create_task(w.run())
+    await asyncio.wait_for(started.wait(), 10)
+    for receipt in await ar.zrange(q.keys["inflight"], 0, -1):
+        await ar.zadd(q.keys["inflight"], {receipt: 0}, xx=True)
+    assert await q.requeue_expired() == 1
+    await _until(lambda: len(swallowed) == 1, timeout=20)
+    await q.push(b"second")
+    # The same worker slot goes on: the requeued delivery and the next message.
+    await _until(lambda: sorted(handled) == [b"first", b"second"], timeout=20)
+    w.stop()
+    await asyncio.wait_for(task, 10)
+    assert swallowed[0].lost
+    assert w.counts.snapshot()["lost"] == 1
+    assert w.counts.snapshot()["acked"] == 2

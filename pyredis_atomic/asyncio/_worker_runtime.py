@@ -153,23 +153,35 @@ async def run_handler(handler: Callable[[Any], Any], msg: Any, delivery: Any) ->
     """Run ``await handler(msg)`` in a task of its own, so that ``delivery.interrupt()``
     (a lost lease, a handler timeout, the end of the grace period) cancels the handler and
     nothing else. Raises what the handler raised; :class:`Interrupted` if it was
-    interrupted; a cancellation of the caller cancels the handler too."""
+    interrupted; a cancellation of the caller cancels the handler too (awaiting the task
+    directly: no ``asyncio.wait`` future and callbacks per message)."""
     task = asyncio.ensure_future(handler(msg))
-    delivery.interrupt = task.cancel
-    try:
-        await asyncio.wait({task})
-    except asyncio.CancelledError:
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
         task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+
+    delivery.interrupt = interrupt
+    try:
+        await task
+    except asyncio.CancelledError:
+        if task.cancelled() and not _caller_cancelled(interrupted):
+            raise Interrupted from None
         raise
     finally:
         delivery.interrupt = _nothing
-    if task.cancelled():
-        raise Interrupted
-    exc = task.exception()
-    if exc is not None:
-        raise exc
+
+
+def _caller_cancelled(interrupted: bool) -> bool:
+    """Whether the task running the handler's caller was cancelled (Python 3.11+ counts
+    cancellation requests; on 3.10, a handler cancelled without an interrupt is taken for
+    the caller's cancellation)."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    if cancelling is not None:
+        return bool(cancelling() > 0)
+    return not interrupted
 
 
 def _nothing() -> None:

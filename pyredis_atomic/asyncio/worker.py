@@ -245,6 +245,17 @@ class Worker:
         self.counts.add("claimed")
         return d
 
+    def _hold_many(self, msgs: list[Message]) -> list[_Delivery]:
+        """:meth:`_hold` for a claimed batch: one lock and one count for all."""
+        ds = [_Delivery(m, self) for m in msgs]
+        if ds:
+            with self._guard:
+                held = self._held
+                for d in ds:
+                    held[d.msg.receipt] = d
+            self.counts.add("claimed", len(ds))
+        return ds
+
     def _settle(self, d: _Delivery) -> bool:
         """Claim the right to end ``d`` (True once, for the first caller)."""
         with self._guard:
@@ -337,20 +348,30 @@ class Worker:
 
     # -- consuming with prefetch: one fetcher claims and acks in batches -----------------
     async def _work(self) -> None:
+        # The fetcher is woken only when it has something to do (room for a batch, a batch
+        # of acks, the first ack it must send within ACK_INTERVAL), not once per message: a
+        # wake-up per message cost a thread (or task) switch per message.
+        prefetch = self.prefetch or 1
+        threshold = _threshold(prefetch)
+        buffer = self._buffer
         while not self._stopping.is_set():
-            d = await self._buffer.get(self.poll)
+            d = await buffer.get(self.poll)
             if d is None:
                 continue
-            self._fetch_wake.set()  # room in the buffer
+            if prefetch - len(buffer) >= threshold:
+                self._fetch_wake.set()  # room for a batch
             if self._stopping.is_set():
                 await self._give_back([d])
                 break
             if await self._handle(d):
                 with self._guard:
-                    if not self._acks:
+                    acks = self._acks
+                    if not acks:
                         self._first_ack = time.monotonic()
-                    self._acks.append(d.msg)
-                self._fetch_wake.set()
+                    acks.append(d.msg)
+                    pending = len(acks)
+                if pending == 1 or pending >= threshold:
+                    self._fetch_wake.set()
 
     def _take_acks(self) -> list[Message]:
         with self._guard:
@@ -372,7 +393,7 @@ class Worker:
 
     async def _fetch(self) -> None:
         prefetch = self.prefetch or 1
-        threshold = max(1, prefetch // 2)
+        threshold = _threshold(prefetch)
         while not self._stopping.is_set():
             self._fetch_wake.clear()
             now, wait = self._due(threshold)
@@ -393,7 +414,7 @@ class Worker:
             if claim is None:
                 continue
             self._acked(len(acks), claim.acked)
-            ds = [self._hold(m) for m in claim.messages]
+            ds = self._hold_many(claim.messages)
             if self._stopping.is_set():
                 await self._give_back(ds)
                 break
@@ -529,6 +550,12 @@ async def _renew(item: _Beat | _Delivery) -> float | None:
 _BEATS: dict[tuple[Any, ...], _Beat] = {}
 _BEATS_GUARD = threading.Lock()
 _RENEWER = Background(_renew, "pyredis-atomic-worker-renewer")
+
+
+def _threshold(prefetch: int) -> int:
+    """How many free places in the buffer (or acks waiting) make a prefetching worker's
+    fetcher call: half the prefetch, so one batch is claimed while the other is handled."""
+    return max(1, prefetch // 2)
 
 
 def _with_attempts(queue: ReliableQueue, max_attempts: int) -> ReliableQueue:
