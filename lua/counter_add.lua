@@ -99,8 +99,16 @@ end
 local delta = tonumber(ARGV[1])
 -- The bound in the delta's direction, from the configuration (now known to be the stored
 -- one): max for delta >= 0, else min.
-local bound = tonumber(string.match(ARGV[2], (delta >= 0) and '^%S+ (%S+) ' or '^(%S+) '))
-if bound == nil then
+-- (Plain finds and a sub: cheaper than a pattern match, on every call.)
+local space = string.find(ARGV[2], ' ', 1, true)
+local bound
+if space and delta >= 0 then
+  local after = string.find(ARGV[2], ' ', space + 1, true)
+  bound = after and tonumber(string.sub(ARGV[2], space + 1, after - 1))
+elseif space then
+  bound = tonumber(string.sub(ARGV[2], 1, space - 1))
+end
+if not bound then
   -- Only a stored text that something else wrote can get here (it equals ARGV[2]).
   return redis.error_reply('BADCONFIG KEYS[2] does not hold a counter configuration')
 end
