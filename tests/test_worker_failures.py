@@ -56,9 +56,9 @@ def _by_failure(collector: AtomicCollector) -> dict[tuple[str, str, str], float]
     return out
 
 
-def _dead_letter_points(reader: InMemoryMetricReader) -> dict[tuple[str, str], float]:
+def _dead_letter_points(reader: InMemoryMetricReader) -> dict[tuple[str, str, str], float]:
     data = reader.get_metrics_data()
-    out: dict[tuple[str, str], float] = {}
+    out: dict[tuple[str, str, str], float] = {}
     if data is None:
         return out
     for rm in data.resource_metrics:
@@ -68,6 +68,7 @@ def _dead_letter_points(reader: InMemoryMetricReader) -> dict[tuple[str, str], f
                     for p in m.data.data_points:
                         a = dict(p.attributes or {})
                         key = (str(a.get("messaging.destination.name")),
+                               str(a.get("pyredis_atomic.dead_letter.reason", "")),
                                str(a.get("error.type", "")))
                         out[key] = out.get(key, 0) + getattr(p, "value", 0)
     return out
@@ -124,8 +125,11 @@ def test_worker_failures_reach_dead_letters_cli_exporter_and_otel(redis_url: str
         assert _by_failure(AtomicCollector(r, Targets({"failing"}, set(), {}, {}),
                                            dead_sample=0)) == {}
 
+        # the expired one is counted by the claim's sweep that dead-lettered it (#21), with
+        # no error.type: there is no failure record
         assert _dead_letter_points(reader) == {
-            ("failing", "ValueError"): 1, ("failing", "KeyError"): 1, ("failing", boom): 1}
+            ("failing", "nacked", "ValueError"): 1, ("failing", "nacked", "KeyError"): 1,
+            ("failing", "nacked", boom): 1, ("failing", "expired", ""): 1}
     finally:
         otel.uninstrument()
         provider.shutdown()
