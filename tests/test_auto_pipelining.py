@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -69,6 +69,19 @@ class _Batches:
             yield self
         finally:
             _pipelining._send = send
+
+
+@contextlib.asynccontextmanager
+async def _round_trip_in_flight(client: Any) -> AsyncIterator[None]:
+    """Keep a round trip in flight on ``client`` (a BLPOP of a key nobody pushes to, sent
+    through the batcher, alone): the calls made meanwhile are all batched, none of them
+    goes out at once on its own (what a call does when nothing is in flight)."""
+    blocker = asyncio.ensure_future(_pipelining.executor(client)("BLPOP", "ap:never", 1))
+    await asyncio.sleep(0)
+    try:
+        yield
+    finally:
+        await blocker
 
 
 async def test_counter_many_tasks_one_client(aclient: Any) -> None:
@@ -234,8 +247,9 @@ async def test_noscript_in_one_reply_of_a_batch(aclient: Any, redis_server: Redi
     admin = redis.asyncio.Redis.from_url(redis_server.url)
     await admin.script_flush()
     await admin.aclose()
-    with _Batches().watching() as batches:
-        results = await asyncio.gather(*(c.incr() for _ in range(TASKS)))
+    async with _round_trip_in_flight(aclient):
+        with _Batches().watching() as batches:
+            results = await asyncio.gather(*(c.incr() for _ in range(TASKS)))
     # the EVALSHAs in one pipeline, every reply NOSCRIPT; then their EVALs, batched too
     assert batches.sizes == [TASKS, TASKS]
     assert sorted(r.value for r in results) == list(range(1, TASKS + 1))
@@ -249,8 +263,9 @@ async def test_an_error_in_one_reply_reaches_its_caller_only(aclient: Any) -> No
     await aclient.delete(bad.key)
     await aclient.rpush(bad.key, "not a counter")
     calls = [good.incr() for _ in range(10)] + [bad.incr()] + [good.incr() for _ in range(10)]
-    with _Batches().watching() as batches:
-        results = await asyncio.gather(*calls, return_exceptions=True)
+    async with _round_trip_in_flight(aclient):
+        with _Batches().watching() as batches:
+            results = await asyncio.gather(*calls, return_exceptions=True)
     assert batches.sizes == [21]
     assert isinstance(results[10], WrongTypeError)
     values = sorted(r.value for i, r in enumerate(results) if i != 10)  # type: ignore[union-attr]
@@ -279,11 +294,12 @@ async def test_a_connection_failure_reaches_every_caller_of_the_batch(
 async def test_cancelled_before_the_batch_is_sent_runs_nothing(aclient: Any) -> None:
     c = BoundedCounter(aclient, "ap:cancel", max=10**9)
     await c.incr(0)
-    tasks = [asyncio.ensure_future(c.incr()) for _ in range(TASKS)]
-    await asyncio.sleep(0)  # every task has queued its call; the batch is not sent yet
-    for t in tasks[::2]:
-        t.cancel()
-    done = await asyncio.gather(*tasks, return_exceptions=True)
+    async with _round_trip_in_flight(aclient):
+        tasks = [asyncio.ensure_future(c.incr()) for _ in range(TASKS)]
+        await asyncio.sleep(0)  # every task has queued its call; the batch is not sent yet
+        for t in tasks[::2]:
+            t.cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
     kept = [r for r in done if not isinstance(r, BaseException)]
     assert all(isinstance(r, asyncio.CancelledError) for r in done[::2])
     assert sorted(r.value for r in kept) == list(range(1, TASKS // 2 + 1))
@@ -336,7 +352,8 @@ async def test_the_switch(make_aclient: Any) -> None:
     set_auto_pipelining(True, client)
     with _Batches().watching() as batches:
         await asyncio.gather(*(c.incr() for _ in range(16)))
-    assert batches.sizes == [16]
+    # the first goes at once (nothing was in flight), the 15 made in the same turn together
+    assert batches.sizes == [15]
     # the default, for every client without a choice of its own
     set_auto_pipelining(False)
     assert not auto_pipelining(other)
@@ -366,9 +383,10 @@ async def test_functions_mode_is_batched_too(aclient: Any) -> None:
     q = ReliableQueue(aclient, "ap:fcallq", registry=registry)
     await c.incr(0)
     await q.push(b"first")
-    with _Batches().watching() as batches:
-        results = await asyncio.gather(*(c.incr() for _ in range(TASKS)),
-                                       *(q.push(b"x") for _ in range(TASKS)))
+    async with _round_trip_in_flight(aclient):
+        with _Batches().watching() as batches:
+            results = await asyncio.gather(*(c.incr() for _ in range(TASKS)),
+                                           *(q.push(b"x") for _ in range(TASKS)))
     assert batches.sizes == [2 * TASKS]
     assert sorted(r.value for r in results[:TASKS]) == list(range(1, TASKS + 1))  # type: ignore[attr-defined]
     assert (await q.stats())["pending"] == TASKS + 1

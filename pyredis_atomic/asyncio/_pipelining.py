@@ -14,8 +14,10 @@ batched: blocking waits (``BLPOP``: the drivers send them themselves), pipelines
 the client, ``WAIT`` for durability (its own pipeline), cluster clients (they keep one call
 per command; batching per node is not done yet).
 
-A call that is alone in its turn is sent by its caller as before (no pipeline, no extra
-task): one task sees no change but one more turn of the loop. A caller cancelled before the
+A call made while nothing is in flight on the client and no batch is being gathered is
+sent at once by its caller, as without auto-pipelining (one task sees no change); the
+calls that follow it in the same turn form the next batch. A batch that ends up with one
+call is sent the same way, by its caller. A caller cancelled before the
 batch is sent is left out of it (nothing of it runs); one cancelled after the batch was
 sent loses its reply only (the script ran, as when a cancellation lands during a single
 call's read), and the other callers are not disturbed.
@@ -97,7 +99,7 @@ def executor(client: Any) -> Execute:
 class _Batcher:
     """The calls of one turn of the loop on one client, and the pipeline that sends them."""
 
-    __slots__ = ("__weakref__", "_client", "_loop", "_pending")
+    __slots__ = ("__weakref__", "_busy", "_client", "_loop", "_pending")
 
     def __init__(self, client: Any) -> None:
         # A weak reference: the batcher lives in a WeakKeyDictionary keyed by the client.
@@ -107,6 +109,9 @@ class _Batcher:
         # The loop of the pending batch: a batch left behind by a loop that stopped before
         # its flush ran is never joined by a call on another loop.
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Round trips in flight (direct calls and pipelines): a call that finds none, and
+        # no batch being gathered, has nobody to share a round trip with and goes at once.
+        self._busy = 0
 
     async def execute(self, *args: Any, **options: Any) -> Any:
         client = self._client()
@@ -116,8 +121,10 @@ class _Batcher:
         if not (_DEFAULT["enabled"] if choice is None else choice):
             return await client.execute_command(*args, **options)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
         pending = self._pending
+        if self._busy == 0 and (pending is None or self._loop is not loop):
+            return await self._direct(client, args, options)
+        future: asyncio.Future[Any] = loop.create_future()
         if pending is None or self._loop is not loop:
             pending = self._pending = []
             self._loop = loop
@@ -125,8 +132,23 @@ class _Batcher:
         pending.append((args, options, future))
         reply = await future
         if reply is _SOLO:
-            return await client.execute_command(*args, **options)
+            return await self._direct(client, args, options)
         return reply
+
+    async def _direct(self, client: Any, args: tuple[Any, ...],
+                      options: dict[str, Any]) -> Any:
+        # A call alone: sent by its caller, as without auto-pipelining.
+        self._busy += 1
+        try:
+            return await client.execute_command(*args, **options)
+        finally:
+            self._busy -= 1
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        # A pipeline's task ended. Its callers were woken before this runs (their wake-ups
+        # were scheduled first), so their next calls joined a batch of their own.
+        _IN_FLIGHT.discard(task)
+        self._busy -= 1
 
     def _flush(self, pending: list[tuple[tuple[Any, ...], dict[str, Any],
                                          asyncio.Future[Any]]]) -> None:
@@ -150,7 +172,8 @@ class _Batcher:
                 future.set_exception(exc)
             return
         _IN_FLIGHT.add(task)
-        task.add_done_callback(_IN_FLIGHT.discard)
+        self._busy += 1
+        task.add_done_callback(self._done)
 
 
 async def _send(client: Any, batch: list[tuple[tuple[Any, ...], dict[str, Any],
