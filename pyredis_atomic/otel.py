@@ -136,6 +136,8 @@ class _NoSpan:
 
 
 _NO_SPAN = _NoSpan()
+# What the hooks return when not tracing: one reusable no-op context manager.
+_OFF = nullcontext(_NO_SPAN)
 
 # error.type of queue.dead_letters: the first 20 failure types keep their name, then _OTHER.
 _FAILURE_TYPES = FailureTypes(20)
@@ -266,7 +268,7 @@ def pipelined_span(client: Any, command: str, script: str, keys: Sequence[Any],
     a no-op one when not tracing. Its time is the whole pipeline's (the wait included)."""
     st = STATE
     if st is None or not st.tracing:
-        return nullcontext(_NO_SPAN)
+        return _OFF
     return script_span(st, client, command, script, keys, pipeline)
 
 
@@ -644,7 +646,7 @@ def process_span(queue: str, msg: Any) -> Any:
     manager when not tracing."""
     st = STATE
     if st is None or not st.active() or not st.tracing:
-        return nullcontext(_NO_SPAN)
+        return _OFF
     return _process(st, queue, msg)
 
 
