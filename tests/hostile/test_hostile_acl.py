@@ -24,8 +24,8 @@ from pyredis_atomic.testing import RedisServer
 # Commands the client sends itself, then every command the scripts call (ACL checks those
 # too). Nothing else: no CONFIG, no KEYS/SCAN, no SCRIPT FLUSH, no pub/sub.
 CLIENT_COMMANDS = ["evalsha", "evalsha_ro", "eval", "script|load", "blpop", "type", "ping"]
-SCRIPT_COMMANDS = ["time", "get", "set", "del", "incr", "incrby", "pexpire", "pttl", "hget",
-                   "hset", "hmget", "hdel", "hexists", "hincrby", "lpush", "rpush", "lpop",
+SCRIPT_COMMANDS = ["time", "get", "set", "del", "exists", "incr", "incrby", "pexpire", "pttl",
+                   "hget", "hset", "hmget", "hdel", "hexists", "hincrby", "lpush", "rpush", "lpop",
                    "llen", "lindex", "ltrim", "zadd", "zrem", "zcard", "zcount", "zscore",
                    "zmscore", "zrange", "zrangebyscore", "zremrangebyscore"]
 ACL_RULES = ["on", ">app-secret", "resetkeys", "~app:*", "resetchannels", "-@all",
