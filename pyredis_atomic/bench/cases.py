@@ -3,6 +3,7 @@ same server in the same run. Each case function returns rows for the table."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import statistics
@@ -522,11 +523,11 @@ def _server_usec(c: Any) -> float:
 
 def queue_worker(b: Bench) -> list[Result]:
     """The queue worker's throughput with an empty handler (concurrency 1 and 16, prefetch
-    off and on) against the consumer loops people write today: the raw list recipe (LMOVE
-    to a processing list, LREM when done) and Streams (XREADGROUP / XACK). Each variant
-    drains the same number of pre-filled messages per round, variants in rotating turns;
-    Redis server time per message (INFO commandstats, the consumer's commands only) is shown
-    next to it."""
+    off and on; the asyncio Worker at concurrency 16) against the consumer loops people
+    write today: the raw list recipe (LMOVE to a processing list, LREM when done) and
+    Streams (XREADGROUP / XACK). Each variant drains the same number of pre-filled messages
+    per round, variants in rotating turns; Redis server time per message (INFO
+    commandstats, the consumer's commands only) is shown next to it."""
     from pyredis_atomic import ReliableQueue, Worker
 
     c: Any = b.client
@@ -554,6 +555,49 @@ def queue_worker(b: Bench) -> list[Result]:
             return lambda: _stop(w, t)
 
         return _timed(c, fill, drain)
+
+    def async_worker_variant(concurrency: int,
+                             prefetch: int | None) -> Callable[[], tuple[float, float]]:
+        # The asyncio Worker on its own event loop and redis.asyncio client; timed from
+        # its start to its n-th ack (the client's connection set up before).
+        name = b.fresh()
+        q = ReliableQueue(c, name, visibility_timeout=30.0)
+
+        async def consume() -> tuple[float, float]:
+            import redis.asyncio
+
+            from pyredis_atomic.asyncio import ReliableQueue as AsyncQueue
+            from pyredis_atomic.asyncio import Worker as AsyncWorker
+
+            ac = redis.asyncio.Redis.from_url(b.url)
+            try:
+                await ac.ping()
+                aq = AsyncQueue(ac, name, visibility_timeout=30.0)
+
+                async def handle(msg: Any) -> None:
+                    return None
+
+                w = AsyncWorker(aq, handle, concurrency=concurrency, prefetch=prefetch,
+                                poll=0.05, signals=False)
+                c.config_resetstat()
+                start = time.perf_counter()
+                task = asyncio.create_task(w.run())
+                while w.counts.acked < n:  # polled like the sync variant's  # noqa: ASYNC110
+                    await asyncio.sleep(0.001)
+                elapsed = time.perf_counter() - start
+                usec = _server_usec(c)  # before the stop, as for the sync worker
+                w.stop(grace=5.0)
+                await asyncio.wait_for(task, 10.0)
+                return elapsed, usec
+            finally:
+                await ac.aclose()
+
+        def run() -> tuple[float, float]:
+            for i in range(0, n, 1000):
+                q.push_many([payload] * min(1000, n - i))
+            return asyncio.run(consume())
+
+        return run
 
     def recipe() -> Callable[[], tuple[float, float]]:
         src, proc = b.fresh(), b.fresh()
@@ -599,6 +643,8 @@ def queue_worker(b: Bench) -> list[Result]:
         "Worker, concurrency 16, no prefetch": worker_variant(16, None),
         "Worker, concurrency 1, prefetch 100": worker_variant(1, 100),
         "Worker, concurrency 16, prefetch 100": worker_variant(16, 100),
+        "asyncio Worker, concurrency 16, no prefetch": async_worker_variant(16, None),
+        "asyncio Worker, concurrency 16, prefetch 100": async_worker_variant(16, 100),
     }
     samples: dict[str, list[float]] = {k: [] for k in variants}
     usec: dict[str, list[float]] = {k: [] for k in variants}
