@@ -17,11 +17,14 @@ has the script registry open a child span per script call; :func:`uninstrument` 
 original methods back.
 
 Spans follow the OpenTelemetry semantic conventions: script calls those for Redis
-(``db.system.name=redis``, ``db.operation.name`` ``EVALSHA``/``EVALSHA_RO``/``EVAL``,
+(``db.system.name=redis``, ``db.operation.name`` ``EVALSHA``/``EVALSHA_RO``/``EVAL``, or
+``FCALL``/``FCALL_RO`` in functions mode; also for the call pipelined behind a blocking
+wait and a durable write's call + ``WAIT``,
 ``db.stored_procedure.name`` the script, ``db.namespace`` the database index,
 ``server.address``/``server.port``, ``error.type`` the error prefix such as ``WRONGTYPE`` or
 ``NOSCRIPT``, else the exception class); queue operations those for messaging
-(``messaging.operation.type`` send/receive/settle, ``messaging.destination.name``,
+(``messaging.operation.type`` send/receive/settle, and process for a Worker's handler
+call, ``messaging.destination.name``,
 ``messaging.message.id``, ``pyredis_atomic.message.delivery_count``). Cache keys and Redis
 key names are recorded only with ``record_keys=True``.
 
