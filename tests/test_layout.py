@@ -151,3 +151,35 @@ def test_lock_and_cache_calls_send_their_keys_in_header_order() -> None:
         sent = [role[k.decode() if isinstance(k, bytes) else k] for k in call.keys]
         assert sent == list(header_keys(call.script)), call.script
     assert [role[k] for k in cache.call_keys("cache_near_read", entry)] == ["copy", "entry"]
+
+
+def test_counter_semaphore_and_limiter_calls_send_their_keys_in_header_order() -> None:
+    from pyredis_atomic._core.calls import Call
+    from pyredis_atomic._core.counter import CounterSpec
+    from pyredis_atomic._core.ratelimit import RateLimiterSpec
+    from pyredis_atomic._core.script import header_keys
+    from pyredis_atomic._core.semaphore import SemaphoreSpec
+
+    def names(call: Any, role: dict[str, str]) -> list[str]:
+        return [role[k.decode() if isinstance(k, bytes) else k] for k in call.keys]
+
+    n = CounterSpec("n", min=0, max=9)
+    role = {n.key: "counter", n.config_key: "config", n.request_base + "r": "request"}
+    calls: list[Call[Any]] = [n.add_call(1, None, "r"), n.get_call(), n.set_call(1),
+                              n.reset_call(), n.config_call(), n.reconfigure_call(False)]
+    for call in calls:
+        assert names(call, role) == list(header_keys(call.script)), call.script
+    # no request id: KEYS[3] is the counter again (the script's "no request" sign)
+    assert names(n.add_call(1), {**role, n.key: "counter"}) == ["counter", "config", "counter"]
+    s = SemaphoreSpec("s", 2)
+    role = {s.holders_key: "holders", s.signal_key: "signal", s.config_key: "config"}
+    calls = [s.acquire_call("p"), s.release_call("p"), s.extend_call("p"), s.count_call(),
+             s.holders_call(), s.config_call(), s.reconfigure_call()]
+    for call in calls:
+        assert names(call, role) == list(header_keys(call.script)), call.script
+    r = RateLimiterSpec("r", 10, 1, 5)
+    role = {r.key: "state", r.config_key: "config"}
+    calls = [r.hit_call(), r.peek_call(), r.reset_call(), r.config_call(),
+             r.reconfigure_call()]
+    for call in calls:
+        assert names(call, role) == list(header_keys(call.script)), call.script

@@ -18,6 +18,7 @@ from .calls import Call, Key
 from .configs import CounterConfig
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int
+from .script import keyed
 from .validate import check_flag, check_seconds
 
 __all__ = [
@@ -128,6 +129,10 @@ def _millis(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
+SCRIPTS = ("counter_add", "counter_get", "counter_set", "counter_reset", "counter_config",
+           "counter_reconfigure")
+
+
 class CounterSpec:
     """A validated counter definition and the calls that operate on it.
 
@@ -137,9 +142,9 @@ class CounterSpec:
     stored bounds).
     """
 
-    __slots__ = ("_options", "clamp", "config", "config_arg", "config_key", "initial", "key",
-                 "keys", "max", "min", "name", "prefix", "request_base", "request_ttl", "ttl",
-                 "wire_config_key")
+    __slots__ = ("_keys", "_options", "_roles", "clamp", "config", "config_arg", "config_key",
+                 "initial", "key", "keys", "max", "min", "name", "prefix", "request_base",
+                 "request_ttl", "ttl", "wire_config_key")
 
     def __init__(
         self,
@@ -175,7 +180,10 @@ class CounterSpec:
         # like ARGV[2]: the hot path spares redis-py an encode per key per call.
         wire = self.key.encode()
         self.wire_config_key = self.config_key.encode()
-        self.keys = (wire, self.wire_config_key, wire)
+        self._roles = {"counter": wire, "config": self.wire_config_key, "request": wire}
+        # Each script's KEYS, picked by the names its header gives them.
+        self._keys = {script: keyed(script, self._roles) for script in SCRIPTS}
+        self.keys = self._keys["counter_add"]
         ttl_ms = 0 if self.ttl is None else _millis(self.ttl)
         request_ttl_ms = _millis(self.request_ttl)
         # clamp -> ARGV[3] of counter_add.
@@ -202,15 +210,16 @@ class CounterSpec:
             raise bad_delta(n)
         n = int(n)
         per_call = None if clamp is None else check_flag(clamp, "clamp")
-        keys: tuple[Key, Key, Key] = self.keys
+        keys: tuple[Key, ...] = self.keys
         if request_id is not None:
-            keys = (self.key, self.config_key, self.request_base + check_request_id(request_id))
+            request = self.request_base + check_request_id(request_id)
+            keys = keyed("counter_add", {**self._roles, "request": request})
         return Call("counter_add", keys, (n, self.config_arg, self.options(per_call)),
                     decode_result(n))
 
     def get_call(self) -> Call[int]:
         """``counter_get``: the value, or the initial value of an absent counter."""
-        return Call("counter_get", (self.key,), (self.initial,), as_int)
+        return Call("counter_get", self._keys["counter_get"], (self.initial,), as_int)
 
     def set_call(self, value: object) -> Call[None]:
         """``counter_set`` (``ValueError`` outside the bounds, before anything is sent; the
@@ -218,16 +227,17 @@ class CounterSpec:
         checked = _check_value(value, "value")
         self.check_in_bounds(checked, "value")
         ttl_ms = 0 if self.ttl is None else _millis(self.ttl)
-        return Call("counter_set", (self.key, self.config_key),
+        return Call("counter_set", self._keys["counter_set"],
                     (checked, self.config_arg, ttl_ms), _none)
 
     def reset_call(self) -> Call[None]:
         """``counter_reset``: delete the counter (it reads as initial again)."""
-        return Call("counter_reset", (self.key,), (), _none)
+        return Call("counter_reset", self._keys["counter_reset"], (), _none)
 
     def config_call(self) -> Call[CounterConfig | None]:
         """``counter_config``: the stored configuration, or None."""
-        return Call("counter_config", (self.config_key,), (), CounterConfig.parse, raw=True)
+        return Call("counter_config", self._keys["counter_config"], (), CounterConfig.parse,
+                    raw=True)
 
     def reconfigured(self, min: object, max: object, clamp: object) -> CounterSpec:
         """This counter with another configuration (``clamp=None``: keep the mode)."""
@@ -241,7 +251,7 @@ class CounterSpec:
         """``counter_reconfigure`` to this spec's configuration: (the previous stored
         configuration, the value after, whether it was moved into the new bounds)."""
         fit = check_flag(clamp_value, "clamp_value")
-        return Call("counter_reconfigure", (self.key, self.config_key),
+        return Call("counter_reconfigure", self._keys["counter_reconfigure"],
                     (int(fit), self.config_arg), _reconfigured, raw=True)
 
     def describe(self) -> str:

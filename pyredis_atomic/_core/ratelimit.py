@@ -17,6 +17,7 @@ from typing import Any
 from .calls import Call
 from .configs import RateLimitConfig
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
+from .script import keyed
 from .validate import MAX_SECONDS, check_int, check_seconds
 
 __all__ = [
@@ -73,10 +74,14 @@ def _check_rate(rate: object) -> float:
     return value
 
 
+SCRIPTS = ("ratelimit_hit", "ratelimit_peek", "ratelimit_reset", "ratelimit_config",
+           "ratelimit_reconfigure")
+
+
 class RateLimiterSpec:
     """A validated GCRA limiter definition and the calls that operate on it."""
 
-    __slots__ = ("burst", "config_key", "interval", "interval_arg", "key", "keys", "name",
+    __slots__ = ("_keys", "burst", "config_key", "interval", "interval_arg", "key", "keys", "name",
                  "period", "prefix", "rate")
 
     def __init__(self, name: object, rate: object, period: object = 1.0,
@@ -100,7 +105,10 @@ class RateLimiterSpec:
         layout = KeyLayout("ratelimit", self.prefix)
         self.key = layout.key(self.name)
         self.config_key = layout.key(self.name, "config")
-        self.keys = (self.key, self.config_key)
+        # Each script's KEYS, picked by the names its header gives them.
+        roles = {"state": self.key, "config": self.config_key}
+        self._keys = {script: keyed(script, roles) for script in SCRIPTS}
+        self.keys = self._keys["ratelimit_hit"]
 
     def decode(self, reply: Any) -> RateLimitResult:
         """``"allowed remaining retry_after_us reset_after_us"`` as a result."""
@@ -122,18 +130,18 @@ class RateLimiterSpec:
 
     def hit_call(self, n: object = 1) -> Call[RateLimitResult]:
         """``ratelimit_hit`` of cost ``n``."""
-        return Call("ratelimit_hit", self.keys,
+        return Call("ratelimit_hit", self._keys["ratelimit_hit"],
                     (self.interval_arg, self.burst, self.check_cost(n)), self.decode)
 
     def peek_call(self, n: object = 1) -> Call[RateLimitResult]:
         """``ratelimit_peek``: the answer a hit of cost ``n`` would get now, spending
         nothing."""
-        return Call("ratelimit_peek", self.keys,
+        return Call("ratelimit_peek", self._keys["ratelimit_peek"],
                     (self.interval_arg, self.burst, self.check_cost(n)), self.decode)
 
     def reset_call(self) -> Call[None]:
         """``ratelimit_reset``: forget the state (the limiter is full)."""
-        return Call("ratelimit_reset", (self.key,), (), _none)
+        return Call("ratelimit_reset", self._keys["ratelimit_reset"], (), _none)
 
     @property
     def config(self) -> RateLimitConfig:
@@ -142,12 +150,13 @@ class RateLimiterSpec:
 
     def config_call(self) -> Call[RateLimitConfig | None]:
         """``ratelimit_config``: the stored configuration, or None."""
-        return Call("ratelimit_config", (self.config_key,), (), RateLimitConfig.parse,
+        return Call("ratelimit_config", self._keys["ratelimit_config"], (), RateLimitConfig.parse,
                     raw=True)
 
     def reconfigure_call(self) -> Call[RateLimitConfig | None]:
         """``ratelimit_reconfigure`` to this spec's configuration: the previous stored one."""
-        return Call("ratelimit_reconfigure", self.keys, (self.interval_arg, self.burst),
+        return Call("ratelimit_reconfigure", self._keys["ratelimit_reconfigure"],
+                    (self.interval_arg, self.burst),
                     RateLimitConfig.parse, raw=True)
 
     def describe(self) -> str:

@@ -17,6 +17,7 @@ from .configs import SemaphoreConfig
 from .keys import DEFAULT_PREFIX, KeyLayout, check_name, check_prefix
 from .replies import as_int, as_list, as_str
 from .reports import SemaphoreHolder
+from .script import keyed
 from .validate import check_flag, check_int, check_seconds, check_timeout, to_millis
 from .waiting import Deadline, wait_step, wait_then
 
@@ -67,11 +68,15 @@ def _permit_text(value: Any) -> str:
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else as_str(value)
 
 
+SCRIPTS = ("semaphore_acquire", "semaphore_release", "semaphore_extend", "semaphore_count",
+           "semaphore_holders", "semaphore_config", "semaphore_reconfigure")
+
+
 class SemaphoreSpec:
     """A validated semaphore definition and the calls that operate on it."""
 
-    __slots__ = ("config_key", "holders_key", "limit", "name", "prefix", "signal_key",
-                 "timeout", "ttl", "ttl_ms")
+    __slots__ = ("_keys", "config_key", "holders_key", "limit", "name", "prefix",
+                 "signal_key", "timeout", "ttl", "ttl_ms")
 
     def __init__(self, name: object, limit: object, ttl: object = DEFAULT_TTL, *,
                  timeout: object = None, prefix: object = DEFAULT_PREFIX) -> None:
@@ -85,15 +90,19 @@ class SemaphoreSpec:
         self.holders_key = layout.key(self.name, "holders")
         self.signal_key = layout.key(self.name, "signal")
         self.config_key = layout.key(self.name, "config")
+        # Each script's KEYS, picked by the names its header gives them.
+        roles = {"holders": self.holders_key, "signal": self.signal_key,
+                 "config": self.config_key}
+        self._keys = {script: keyed(script, roles) for script in SCRIPTS}
 
     def acquire_call(self, permit: str) -> Call[tuple[bool, float]]:
         """``semaphore_acquire``: (held, seconds until the earliest lease ends if not)."""
-        return Call("semaphore_acquire", (self.holders_key, self.config_key),
+        return Call("semaphore_acquire", self._keys["semaphore_acquire"],
                     (permit, self.limit, self.ttl_ms), _acquired)
 
     def release_call(self, permit: object) -> Call[bool]:
         """``semaphore_release``: True if the permit was held (and is now released)."""
-        return Call("semaphore_release", (self.holders_key, self.signal_key),
+        return Call("semaphore_release", self._keys["semaphore_release"],
                     (check_permit(permit), self.limit, self.ttl_ms), _flag)
 
     def extend_call(self, permit: object, ttl: object = None) -> Call[bool]:
@@ -101,15 +110,16 @@ class SemaphoreSpec:
         (default: the semaphore's) from now."""
         checked = check_permit(permit)
         ttl_ms = self.ttl_ms if ttl is None else to_millis(check_seconds(ttl, "ttl"))
-        return Call("semaphore_extend", (self.holders_key,), (checked, ttl_ms), _flag)
+        return Call("semaphore_extend", self._keys["semaphore_extend"], (checked, ttl_ms), _flag)
 
     def count_call(self) -> Call[int]:
         """``semaphore_count``: live permits now."""
-        return Call("semaphore_count", (self.holders_key,), (), as_int)
+        return Call("semaphore_count", self._keys["semaphore_count"], (), as_int)
 
     def holders_call(self) -> Call[list[SemaphoreHolder]]:
         """``semaphore_holders``: live permits and their remaining lease in seconds."""
-        return Call("semaphore_holders", (self.holders_key,), (), decode_holders, raw=True)
+        return Call("semaphore_holders", self._keys["semaphore_holders"], (), decode_holders,
+                    raw=True)
 
     @property
     def config(self) -> SemaphoreConfig:
@@ -118,13 +128,12 @@ class SemaphoreSpec:
 
     def config_call(self) -> Call[SemaphoreConfig | None]:
         """``semaphore_config``: the stored configuration, or None."""
-        return Call("semaphore_config", (self.config_key,), (), SemaphoreConfig.parse,
+        return Call("semaphore_config", self._keys["semaphore_config"], (), SemaphoreConfig.parse,
                     raw=True)
 
     def reconfigure_call(self) -> Call[SemaphoreConfig | None]:
         """``semaphore_reconfigure`` to this spec's limit: the previous stored one."""
-        return Call("semaphore_reconfigure", (self.holders_key, self.config_key,
-                                              self.signal_key),
+        return Call("semaphore_reconfigure", self._keys["semaphore_reconfigure"],
                     (self.limit, self.ttl_ms), SemaphoreConfig.parse, raw=True)
 
     def reconfigured(self, limit: object) -> SemaphoreSpec:
