@@ -17,7 +17,7 @@ from ._core.counter import MAX_VALUE, MIN_VALUE, CounterResult
 from ._core.near import NearCache, NearStats
 from ._core.queue import Failure, QueueStats
 from ._core.ratelimit import RateLimitResult
-from ._core.reports import SemaphoreHolder
+from ._core.reports import SemaphoreHolder, SemaphoreInfo
 from ._core.worker import HandlerTimeoutError, Retry
 from .cache import Cache
 from .counter import BoundedCounter
@@ -96,6 +96,7 @@ __all__ = [
     "SemaphoreConfig",
     "SemaphoreError",
     "SemaphoreHolder",
+    "SemaphoreInfo",
     "SemaphoreLostError",
     "SemaphoreTimeoutError",
     "ServerVersionError",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from ._core.keys import DEFAULT_PREFIX
-from ._core.reports import SemaphoreHolder
+from ._core.reports import SemaphoreHolder, SemaphoreInfo
 from ._core.semaphore import (
     DEFAULT_TTL,
     SemaphoreConfig,
@@ -128,6 +128,14 @@ class Semaphore:
     def holders(self) -> list[SemaphoreHolder]:
         """The live permits and the seconds left on their leases, earliest end first."""
         return self._registry.run(self._client, self._holders)
+
+    def inspect(self) -> SemaphoreInfo:
+        """The semaphore's state as the server has it: its stored limit, the permits held
+        and their leases (read-only; two reads, so a permit may come or go between them)."""
+        holders = self.holders()
+        stored = self.stored_config()
+        return SemaphoreInfo(self._spec.name, None if stored is None else stored.limit,
+                             len(holders), tuple(holders))
 
     @property
     def config(self) -> SemaphoreConfig:

@@ -258,3 +258,23 @@ async def test_a_waiter_fails_at_once_on_a_signal_key_of_another_type(aclient: A
     assert time.monotonic() - start < 2.0
     assert info.value.key == signal_key
     assert await sem.count() == 1
+
+
+async def test_inspect_reports_the_stored_limit_and_the_holders(aclient: Any) -> None:
+    from pyredis_atomic import SemaphoreInfo
+
+    sem = Semaphore(aclient, "inspected", 3, ttl=30)
+    empty = await sem.inspect()
+    assert empty == SemaphoreInfo("inspected", None, 0, ())  # nothing stored, nobody holds
+    a = await sem.acquire(blocking=False, permit="a")
+    b = await sem.acquire(blocking=False, permit="b")
+    assert (a, b) == ("a", "b")
+    info = await sem.inspect()
+    assert (info.name, info.limit, info.count) == ("inspected", 3, 2)
+    assert [h.permit for h in info.holders] == ["a", "b"]
+    assert all(0 < h.ttl <= 30 for h in info.holders)
+    doc = info.as_dict()
+    assert doc["holders"][0]["permit"] == "a" and doc["limit"] == 3 and doc["count"] == 2
+    await sem.release("a")
+    await sem.release("b")
+    assert (await sem.inspect()).count == 0

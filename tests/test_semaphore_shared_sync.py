@@ -258,3 +258,23 @@ def test_a_waiter_fails_at_once_on_a_signal_key_of_another_type(client: Any) -> 
     assert time.monotonic() - start < 2.0
     assert info.value.key == signal_key
     assert sem.count() == 1
+
+
+def test_inspect_reports_the_stored_limit_and_the_holders(client: Any) -> None:
+    from pyredis_atomic import SemaphoreInfo
+
+    sem = Semaphore(client, "inspected", 3, ttl=30)
+    empty = sem.inspect()
+    assert empty == SemaphoreInfo("inspected", None, 0, ())  # nothing stored, nobody holds
+    a = sem.acquire(blocking=False, permit="a")
+    b = sem.acquire(blocking=False, permit="b")
+    assert (a, b) == ("a", "b")
+    info = sem.inspect()
+    assert (info.name, info.limit, info.count) == ("inspected", 3, 2)
+    assert [h.permit for h in info.holders] == ["a", "b"]
+    assert all(0 < h.ttl <= 30 for h in info.holders)
+    doc = info.as_dict()
+    assert doc["holders"][0]["permit"] == "a" and doc["limit"] == 3 and doc["count"] == 2
+    sem.release("a")
+    sem.release("b")
+    assert sem.inspect().count == 0

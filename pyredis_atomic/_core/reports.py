@@ -8,10 +8,10 @@ Each is also a read-only mapping of its fields (``stats["pending"]``, ``dict(sta
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
-__all__ = ["Report", "SemaphoreHolder"]
+__all__ = ["Report", "SemaphoreHolder", "SemaphoreInfo"]
 
 
 class Report(Mapping[str, Any]):
@@ -50,3 +50,24 @@ class SemaphoreHolder(NamedTuple):
     def as_dict(self) -> dict[str, Any]:
         """``{"permit": ..., "ttl": ...}`` (for JSON)."""
         return {"permit": self.permit, "ttl": self.ttl}
+
+
+@dataclass(frozen=True, eq=False)
+class SemaphoreInfo(Report):
+    """What :meth:`Semaphore.inspect` reports (for operators and monitoring).
+
+    ``name``: the semaphore's name. ``limit``: the limit stored with it (None: none stored
+    yet). ``count``: permits held now. ``holders``: the live permits with the seconds left
+    on their leases, earliest end first.
+    """
+
+    name: str
+    limit: int | None
+    count: int
+    holders: tuple[SemaphoreHolder, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """As a plain dict, each holder as ``{"permit": ..., "ttl": ...}`` (for JSON)."""
+        out = super().as_dict()
+        out["holders"] = [h.as_dict() for h in self.holders]
+        return out

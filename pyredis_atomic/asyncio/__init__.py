@@ -19,7 +19,7 @@ from .._core.counter import CounterResult
 from .._core.near import NearCache, NearStats
 from .._core.queue import Failure, QueueStats
 from .._core.ratelimit import RateLimitResult
-from .._core.reports import SemaphoreHolder
+from .._core.reports import SemaphoreHolder, SemaphoreInfo
 from .._core.worker import HandlerTimeoutError, Retry
 from ._pipelining import auto_pipelining, set_auto_pipelining
 from .cache import Cache
@@ -55,6 +55,7 @@ __all__ = [
     "Semaphore",
     "SemaphoreConfig",
     "SemaphoreHolder",
+    "SemaphoreInfo",
     "Worker",
     "auto_pipelining",
     "set_auto_pipelining",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from .._core.keys import DEFAULT_PREFIX
-from .._core.reports import SemaphoreHolder
+from .._core.reports import SemaphoreHolder, SemaphoreInfo
 from .._core.semaphore import (
     DEFAULT_TTL,
     SemaphoreConfig,
@@ -127,6 +127,14 @@ class Semaphore:
     async def holders(self) -> list[SemaphoreHolder]:
         """The live permits and the seconds left on their leases, earliest end first."""
         return await self._registry.run(self._client, self._holders)
+
+    async def inspect(self) -> SemaphoreInfo:
+        """The semaphore's state as the server has it: its stored limit, the permits held
+        and their leases (read-only; two reads, so a permit may come or go between them)."""
+        holders = await self.holders()
+        stored = await self.stored_config()
+        return SemaphoreInfo(self._spec.name, None if stored is None else stored.limit,
+                             len(holders), tuple(holders))
 
     @property
     def config(self) -> SemaphoreConfig:

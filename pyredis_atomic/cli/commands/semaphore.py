@@ -44,12 +44,10 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
     client = connect(url, cluster)
     # limit does not matter for reading; the holders are what the server has.
     sem = Semaphore(client, name, limit=1, prefix=prefix)
-    holders = sem.holders()
-    config = sem.stored_config()
-    limit = None if config is None else config.limit
+    info = sem.inspect()
+    holders, limit = info.holders, info.limit
     if as_json:
-        emit_json({"name": name, "count": len(holders), "limit": limit,
-                   "holders": [{"permit": p, "ttl": left} for p, left in holders]})
+        emit_json(info.as_dict())
     elif not holders:
         stored = f" (stored limit {limit})" if limit is not None else ""
         echo(f"{name}: no permit held{stored} (or no semaphore of that name under "
