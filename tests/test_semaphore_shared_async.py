@@ -274,7 +274,7 @@ async def test_inspect_reports_the_stored_limit_and_the_holders(aclient: Any) ->
     assert [h.permit for h in info.holders] == ["a", "b"]
     assert all(0 < h.ttl <= 30 for h in info.holders)
     doc = info.as_dict()
-    assert doc["holders"][0]["permit"] == "a" and doc["limit"] == 3 and doc["count"] == 2
+    assert (doc["holders"][0]["permit"], doc["limit"], doc["count"]) == ("a", 3, 2)
     await sem.release("a")
     await sem.release("b")
     assert (await sem.inspect()).count == 0
