@@ -79,6 +79,7 @@ class Tracker:
     def __init__(self, client: Any, store: NearStore) -> None:
         self.client = client
         self.store = store
+        self._cluster = isinstance(client, RedisCluster)
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -94,6 +95,16 @@ class Tracker:
                                      daemon=True)
                 t.start()
                 self._thread = t
+
+    def covers(self) -> bool:
+        """Whether every primary the client knows is listened to. On a cluster, a read
+        that the client followed (MOVED) to a primary it just learned of is not kept
+        locally until the listener tracks there too: the session restarts within
+        50 ms of the change, but a write there before that would not reach us."""
+        if not self._cluster:
+            return True
+        known = self.store.listened()
+        return all(node.name in known for node in self.client.get_primaries())
 
     def close(self) -> None:
         """Stop listening (the store is cleared; hits are no longer served locally)."""
@@ -135,6 +146,19 @@ class Tracker:
             if self._closed.wait(delay):
                 return
             delay = min(BACKOFF[1], delay * 2)
+            if self._cluster:
+                self._refresh()
+
+    def _refresh(self) -> None:
+        # The client's view of the primaries may be what broke the session: a primary
+        # demoted behind its back (a failover, or Redis 7 making a node that gave away its
+        # last slot a replica) stays "primary" to redis-py until one of its own commands
+        # is redirected, and the next session would fail on it again, forever bypassing
+        # the near cache of a client whose reads all go elsewhere.
+        try:
+            self.client.nodes_manager.initialize()
+        except Exception as exc:  # the next session reports what is wrong
+            log.debug("near cache: refreshing the cluster's topology failed: %r", exc)
 
     def _session(self) -> None:
         targets = _targets(self.client)

@@ -284,6 +284,8 @@ class Cache:
             return MISS
         value, payload, full_only = parts
         if pttl > 0:
+            if not self._tracker.covers():  # read from a primary nobody listens to yet
+                ticket = None
             near.install(key, ticket, payload, value, sent + pttl / 1000.0, full_only,
                          float("inf") if delta is None else int(delta) / 1000.0)
         return value if full or not full_only else MISS

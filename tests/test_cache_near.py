@@ -1,12 +1,14 @@
-"""The near cache (sync API only) on a real Redis: a stampede across processes, redis-py
-clients with their own client-side cache (redis-py's asyncio client has none), and the
-stateful models (threads, processes) checking every read against the write history.
+"""The near cache on a real Redis, the tests that are not shared twins: a stampede across
+processes and the stateful model of processes (each with sync or asyncio near caches), redis-py
+clients with their own client-side cache (sync only: redis-py's asyncio client has none),
+and the stateful model of threads, checking every read against the write history.
 
 The behaviour both APIs share is in ``test_cache_near_shared_async.py`` (and its generated
 sync twin, ``test_cache_near_shared_sync.py``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import multiprocessing
@@ -15,7 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis
+import redis.asyncio
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -24,9 +28,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from near_helpers_async import wait_tracking as wait_tracking_asyncio
 from near_helpers_sync import BOUND, read_until, wait_tracking
 
 from pyredis_atomic import Cache, NearCache
+from pyredis_atomic import asyncio as aio
 
 
 def _process_reader(url: str, key: str, started: Any, go: Any) -> None:
@@ -44,11 +50,33 @@ def _process_reader(url: str, key: str, started: Any, go: Any) -> None:
     cache.close()
 
 
-def test_sixteen_processes_one_loader(redis_url: str, redis_client: redis.Redis) -> None:
+def _process_reader_asyncio(url: str, key: str, started: Any, go: Any) -> None:
+    async def main() -> None:
+        client = redis.asyncio.Redis.from_url(url)
+        cache = aio.Cache(client, "near", ttl=60, near=True)
+
+        async def loader() -> str:
+            await client.incr("loader-calls")
+            await asyncio.sleep(0.3)
+            return "v"
+
+        started.release()
+        await asyncio.to_thread(go.wait)
+        assert await cache.get_or_set(key, loader) == "v"
+        await cache.close()
+        await client.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("reader", [_process_reader, _process_reader_asyncio],
+                         ids=["sync", "asyncio"])
+def test_sixteen_processes_one_loader(redis_url: str, redis_client: redis.Redis,
+                                      reader: Callable[..., None]) -> None:
     ctx: Any = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     started = ctx.Semaphore(0)
     go = ctx.Event()
-    procs = [ctx.Process(target=_process_reader, args=(redis_url, "p", started, go))
+    procs = [ctx.Process(target=reader, args=(redis_url, "p", started, go))
              for _ in range(16)]
     for p in procs:
         p.start()
@@ -204,6 +232,40 @@ def _model_worker(url: str, conn: Any) -> None:
     client.close()
 
 
+def _model_worker_asyncio(url: str, conn: Any) -> None:
+    """:func:`_model_worker` with an asyncio near cache (its listener a task of the loop,
+    which waits for the next command in a thread so that the task keeps running)."""
+    async def main() -> None:
+        client = redis.asyncio.Redis.from_url(url)
+        cache = aio.Cache(client, "pmodel", ttl=60,
+                          near=aio.NearCache(max_staleness=MODEL_BOUND))
+        await wait_tracking_asyncio(cache)
+
+        async def server_ms() -> int:
+            seconds, micros = await client.time()
+            return int(seconds) * 1000 + int(micros) // 1000
+
+        conn.send("ready")
+        while True:
+            msg = await asyncio.to_thread(conn.recv)
+            if msg is None:
+                break
+            op, key, value = msg
+            before = await server_ms()
+            got = None
+            if op == "get":
+                got = await cache.get(key)
+            elif op == "set":
+                await cache.set(key, value)
+            else:
+                await cache.delete(key)
+            conn.send((before, got, await server_ms()))
+        await cache.close()
+        await client.aclose()
+
+    asyncio.run(main())
+
+
 class NearProcessModel(RuleBasedStateMachine):
     """Two processes with near caches and this process's plain cache write and read the
     same keys; write times are taken on the server's clock, and every read returns a value
@@ -211,6 +273,7 @@ class NearProcessModel(RuleBasedStateMachine):
     began."""
 
     url = ""
+    worker: Callable[[str, Any], None] = _model_worker
 
     def __init__(self) -> None:
         super().__init__()
@@ -222,7 +285,7 @@ class NearProcessModel(RuleBasedStateMachine):
         self.procs = []
         for _ in range(2):
             mine, theirs = ctx.Pipe()
-            p = ctx.Process(target=_model_worker, args=(self.url, theirs), daemon=True)
+            p = ctx.Process(target=type(self).worker, args=(self.url, theirs), daemon=True)
             p.start()
             self.pipes.append(mine)
             self.procs.append(p)
@@ -287,7 +350,10 @@ class NearProcessModel(RuleBasedStateMachine):
         self.client.close()
 
 
-def test_process_model(redis_url: str) -> None:
-    NearProcessModel.url = redis_url
-    run_state_machine_as_test(NearProcessModel, settings=settings(
+@pytest.mark.parametrize("worker", [_model_worker, _model_worker_asyncio],
+                         ids=["sync", "asyncio"])
+def test_process_model(redis_url: str, worker: Callable[[str, Any], None]) -> None:
+    model = type("Model", (NearProcessModel,), {"url": redis_url,
+                                                "worker": staticmethod(worker)})
+    run_state_machine_as_test(model, settings=settings(
         max_examples=8, stateful_step_count=25, deadline=None))

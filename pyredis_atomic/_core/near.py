@@ -338,6 +338,11 @@ class NearStore:
             self._nodes = dict.fromkeys(names, 0.0)
             self.valid_until = 0.0
 
+    def listened(self) -> dict[str, float]:
+        """The nodes of the current session (name -> proven until), for membership tests
+        without the lock (each a single dict operation)."""
+        return self._nodes
+
     def proven(self, node: str, sent: float) -> None:
         """The pong of a ping sent at ``sent`` (monotonic) came back from ``node``."""
         with self._lock:
