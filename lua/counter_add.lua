@@ -169,6 +169,7 @@ if made ~= 0 then
 end
 
 if store_config then
+--- @include "counter_store"
   -- The configuration expires with the counter (a counter with a ttl is one window).
   local pttl = 0
   if raw then
@@ -176,11 +177,7 @@ if store_config then
   elseif option(3) ~= '0' then
     pttl = tonumber(option(3))
   end
-  if pttl > 0 then
-    redis.call('SET', KEYS[2], ARGV[2], 'PX', pttl)
-  else
-    redis.call('SET', KEYS[2], ARGV[2])
-  end
+  store_counter_config(pttl)
 end
 
 if remember then

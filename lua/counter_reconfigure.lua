@@ -12,6 +12,7 @@ Returns: {previous configuration ('' when none was stored), the value after ('' 
 ]]
 --- @include "config"
 --- @include "counter_config"
+--- @include "counter_store"
 local lo, hi = counter_bounds(ARGV[2])
 if lo == nil then
   return pa_error(COUNTER_CONFIG, ARGV[2])
@@ -36,12 +37,7 @@ if raw then
     moved = 1
   end
   -- The configuration lives as long as the counter.
-  local pttl = redis.call('PTTL', KEYS[1])
-  if pttl > 0 then
-    redis.call('SET', KEYS[2], ARGV[2], 'PX', pttl)
-  else
-    redis.call('SET', KEYS[2], ARGV[2])
-  end
+  store_counter_config(redis.call('PTTL', KEYS[1]))
 else
   redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL')
 end

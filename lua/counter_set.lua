@@ -12,6 +12,7 @@ Returns: 1. A configuration other than the stored one fails with CONFIGMISMATCH,
 ]]
 --- @include "config"
 --- @include "counter_config"
+--- @include "counter_store"
 local lo, hi = counter_bounds(ARGV[2])
 if lo == nil then
   return pa_error(COUNTER_CONFIG, ARGV[2])
@@ -44,10 +45,6 @@ else
 end
 -- The stored configuration lives as long as the counter.
 if not stored or kind == 'none' then
-  if pttl > 0 then
-    redis.call('SET', KEYS[2], ARGV[2], 'PX', pttl)
-  else
-    redis.call('SET', KEYS[2], ARGV[2])
-  end
+  store_counter_config(pttl)
 end
 return 1
