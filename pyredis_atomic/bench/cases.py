@@ -702,6 +702,7 @@ CASES: list[tuple[str, Callable[[Bench], list[Result]]]] = [
     ("near cache invalidation", near.near_invalidation),
     ("near cache staleness", near.near_staleness),
     ("near cache memory", near.near_memory),
+    ("near cache tracking mode", near.near_tracking_mode),
     ("counter", counter_single),
     ("counter contended", counter_contended),
     ("rate limiter", ratelimit),

@@ -1,6 +1,7 @@
 """Benchmark cases of the near cache (issue 18): a warm hit against a plain GET (and
 redis-py's own client-side cache where it can run), the cost of one invalidation at 1k and
-100k local entries, the invalidation delay (median and p99), memory per 100k entries."""
+100k local entries, the invalidation delay (median and p99), memory per 100k entries, and
+the server's cost of BCAST against default-mode tracking."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import redis
 
 from .timing import Result, Stat
 
-__all__ = ["near_hit", "near_invalidation", "near_memory", "near_staleness"]
+__all__ = ["near_hit", "near_invalidation", "near_memory", "near_staleness",
+           "near_tracking_mode"]
 
 VALUE = {"id": 42, "name": "widget", "price": 9.99, "tags": ["a", "b", "c"]}
 
@@ -227,3 +229,155 @@ def near_memory(b: Any) -> list[Result]:
                    note=f"{used / n:.0f} B per entry (serialized value, key, entry, LRU); "
                         f"measured over {n:,}",
                    extra={"bytes_per_entry": used / n})]
+
+
+def _conn(url: str) -> Any:
+    """One raw connection (no pool; RESP2, where invalidations are pub/sub messages, as
+    the near cache's listener has them): the tracking state belongs to the connection."""
+    pool = redis.ConnectionPool.from_url(url, protocol=2)
+    conn = pool.make_connection()
+    conn.connect()
+    return conn
+
+
+def _pipe(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    conn.send_packed_command(conn.pack_commands(commands))
+    return [conn.read_response() for _ in commands]
+
+
+def _server_cpu(c: redis.Redis) -> float:
+    """Seconds of CPU the server's main thread has used (the whole process before 6.2)."""
+    info = c.info("cpu")
+    if "used_cpu_user_main_thread" in info:
+        return float(info["used_cpu_user_main_thread"]) + float(info["used_cpu_sys_main_thread"])
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def _tracking_run(b: Any, mode: str, share: float, n: int, writes: int,
+                  readers: int = 4) -> dict[str, float]:
+    """One measured run: ``n`` keys under a prefix, the process holds ``share`` of them
+    (read once on its pooled connections, re-read after each invalidation, as a near cache
+    refills), another connection writes ``writes`` random keys of the ``n`` in pipelines
+    of 100. ``mode``: ``bcast`` (one listener, BCAST PREFIX), ``default`` (every reading
+    connection CLIENT TRACKING ON REDIRECT the listener), ``bcast4`` (four BCAST
+    listeners: what four processes cost) or ``none`` (no tracking)."""
+    import random
+
+    c = b.client
+    prefix = b.fresh() + ":"
+    keys = [f"{prefix}{i}".encode() for i in range(n)]
+    for i in range(0, n, 1000):
+        c.mset(dict.fromkeys(keys[i:i + 1000], b"x" * 100))
+    rnd = random.Random(7)
+    held = set(rnd.sample(range(n), max(1, int(n * share))))
+    listeners = [_conn(b.url) for _ in range(4 if mode == "bcast4" else 1)]
+    lid = None
+    for listener in listeners:  # bcast4: four processes listening, one measured
+        listener.send_command("CLIENT", "ID")
+        lid = listener.read_response()
+        if mode.startswith("bcast"):
+            listener.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", lid, "BCAST",
+                                  "PREFIX", prefix)
+            listener.read_response()
+        listener.send_command("SUBSCRIBE", "__redis__:invalidate")
+        listener.read_response()
+    conns = [_conn(b.url) for _ in range(readers)]
+    writer = _conn(b.url)
+    messages = [0, 0]  # messages, keys named (by the last listener)
+
+    def drain() -> None:
+        for listener in listeners:
+            listener.send_command("PING", b"m")
+        for listener in listeners:
+            count = listener is listeners[-1]
+            while True:
+                reply = listener.read_response()
+                if reply[0] == b"pong":
+                    break
+                if count:
+                    messages[0] += 1
+                    messages[1] += len(reply[2]) if reply[2] is not None else 0
+
+    try:
+        if mode == "default":
+            for conn in conns:
+                _pipe(conn, [("CLIENT", "TRACKING", "ON", "REDIRECT", lid)])
+        info = c.info("stats")
+        tracked0 = int(info.get("tracking_total_keys", 0))
+        mem0 = int(c.info("memory")["used_memory"])
+        order = sorted(held)
+        for j, conn in enumerate(conns):
+            part = order[j::readers]
+            for i in range(0, len(part), 500):
+                _pipe(conn, [("GET", keys[k]) for k in part[i:i + 500]])
+        tracked = int(c.info("stats").get("tracking_total_keys", 0)) - tracked0
+        memory = int(c.info("memory")["used_memory"]) - mem0
+        drain()
+        messages[:] = [0, 0]
+        cpu0 = _server_cpu(c)
+        done = 0
+        turn = 0
+        while done < writes:
+            batch = [rnd.randrange(n) for _ in range(min(100, writes - done))]
+            _pipe(writer, [("SET", keys[k], b"y" * 100) for k in batch])
+            refill = [k for k in batch if k in held]
+            if refill:  # the near cache reads a held key again on its next access
+                turn = (turn + 1) % readers
+                _pipe(conns[turn], [("GET", keys[k]) for k in refill])
+            drain()
+            done += len(batch)
+        cpu = _server_cpu(c) - cpu0
+    finally:
+        for conn in [*listeners, writer, *conns]:
+            conn.disconnect()
+        for i in range(0, n, 1000):  # a deleted key leaves the tracking table too
+            c.delete(*keys[i:i + 1000])
+    return {"cpu_us": cpu / writes * 1e6, "messages": messages[0] / writes,
+            "keys": messages[1] / writes, "tracked": tracked, "memory": memory}
+
+
+def near_tracking_mode(b: Any) -> list[Result]:
+    """BCAST with the cache's prefix (what the near cache does) against default-mode
+    tracking (every pooled reading connection ``CLIENT TRACKING ON REDIRECT`` the
+    listener), on one server in one run: server CPU per write (the main thread's, from
+    ``INFO cpu``, minus the same run without tracking), invalidation messages the process
+    receives per write, and the tracking table (``tracking_total_keys``, ``used_memory``
+    after the reads; the latter moves by some 20 KiB on its own), when the process holds
+    1% or all of the keys."""
+    n = 2_000 if b.quick else 20_000
+    writes = 4_000 if b.quick else 40_000
+    rounds = 1 if b.quick else 3
+    modes = ("none", "bcast", "bcast4", "default")
+    configs = [(mode, share) for share in (0.01, 1.0) for mode in modes]
+    runs: dict[tuple[str, float], list[dict[str, float]]] = {k: [] for k in configs}
+    for _ in range(rounds):  # in turns: every configuration sees the same machine load
+        for mode, share in configs:
+            runs[(mode, share)].append(_tracking_run(b, mode, share, n, writes))
+    rows = []
+    group = f"near cache, tracking mode: server cost per write ({n:,} keys)"
+    for share in (0.01, 1.0):
+        base = statistics.median(r["cpu_us"] for r in runs[("none", share)])
+        for mode in modes:
+            rs = runs[(mode, share)]
+            cpu = [r["cpu_us"] for r in rs]
+            med = statistics.median(cpu)
+            held = f"holds {share:.0%} of the keys"
+            label = {"none": "no tracking", "bcast": "BCAST PREFIX (1 listener)",
+                     "bcast4": "BCAST PREFIX (4 listeners: 4 processes)",
+                     "default": "default mode (4 pooled connections REDIRECT)"}[mode]
+            msgs = statistics.median(r["messages"] for r in rs)
+            named = statistics.median(r["keys"] for r in rs)
+            tracked = statistics.median(r["tracked"] for r in rs)
+            memory = statistics.median(r["memory"] for r in rs)
+            # BCAST sends the keys of one event-loop turn in one message: the listener's
+            # work is the keys named, the messages only its reads
+            note = (f"{named:.3f} keys invalidated per write (in {msgs:.3f} messages); "
+                    f"tracking table {tracked:,.0f} keys, {memory / 1024:,.0f} KiB")
+            if mode != "none":
+                note = f"+{med - base:.2f} us over no tracking; " + note
+            rows.append(Result(group=group, case=f"{label}, {held}", value=med,
+                               unit="us CPU/write", low=min(cpu), high=max(cpu), note=note,
+                               extra={"messages_per_write": msgs, "keys_per_write": named,
+                                      "tracked_keys": tracked,
+                                      "table_bytes": memory, "overhead_us": med - base}))
+    return rows
