@@ -148,6 +148,7 @@ TEST_FILES: list[tuple[str, str, list[Rule]]] = [
     ("tests/test_cache_near_shared_async.py", "tests/test_cache_near_shared_sync.py", []),
     ("tests/test_counter_shared_async.py", "tests/test_counter_shared_sync.py", []),
     ("tests/test_semaphore_shared_async.py", "tests/test_semaphore_shared_sync.py", []),
+    ("tests/test_ratelimit_shared_async.py", "tests/test_ratelimit_shared_sync.py", []),
 ]
 
 # Applied, after RULES, to every line of the test twins only: the test helpers and the

@@ -1,116 +1,18 @@
-"""RateLimiter (GCRA) against a real redis-server: burst exactness, remaining, retry_after,
-peek, costs, headers, bad input, wrong types, prefixes, asyncio and cluster."""
+"""RateLimitResult, which belongs to neither API: the HTTP headers and truthiness.
+
+Everything the two RateLimiter APIs share (burst exactness, remaining, retry_after, peek,
+costs, bad input, wrong types, prefixes, a cluster) is in ``test_ratelimit_shared_async.py``
+and its generated sync twin ``test_ratelimit_shared_sync.py``.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-import pytest
-import redis
-import redis.asyncio.cluster
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from pyredis_atomic import RateLimiter, RateLimitResult, ScriptError, WrongTypeError
-from pyredis_atomic.asyncio import RateLimiter as AsyncRateLimiter
-from pyredis_atomic.testing import RedisClusterHarness
-
-
-def test_burst_then_refused(client: redis.Redis) -> None:
-    rl = RateLimiter(client, "api:user:7", rate=100, period=3600.0, burst=20)
-    answers = [rl.hit() for _ in range(21)]
-    assert [a.allowed for a in answers] == [True] * 20 + [False]
-    assert [a.remaining for a in answers] == [*range(19, -1, -1), 0]
-    assert all(a.retry_after == 0 for a in answers[:20])
-    interval = 36.0
-    assert interval - 5 < answers[20].retry_after <= interval
-    assert 20 * interval - 5 < answers[20].reset_after <= 20 * interval
-
-
-@settings(max_examples=15)
-@given(rate=st.integers(1, 50), period=st.sampled_from([600.0, 3600.0, 7 * 3600.0 + 0.7]),
-       burst=st.integers(1, 30))
-def test_burst_is_exact_for_any_fraction(redis_client: redis.Redis, rate: int, period: float,
-                                         burst: int) -> None:
-    # period / rate is a fraction (e.g. 3600 / 7): a burst must still be exactly `burst`
-    rl = RateLimiter(redis_client, f"frac-{rate}-{period}-{burst}", rate=rate, period=period,
-                     burst=burst)
-    rl.reset()
-    answers = [rl.hit() for _ in range(burst + 1)]
-    assert [a.remaining for a in answers[:burst]] == list(range(burst - 1, -1, -1))
-    assert all(a.allowed for a in answers[:burst])
-    assert not answers[burst].allowed
-    interval = period / rate
-    assert interval - 2 < answers[burst].retry_after <= interval + 1e-6
-
-
-def test_then_one_per_interval_and_retry_after_is_right(redis_client: redis.Redis) -> None:
-    rl = RateLimiter(redis_client, "paced", rate=5, period=1.0, burst=2)  # 200 ms apart
-    assert rl.hit().allowed
-    assert rl.hit().allowed
-    t0 = time.monotonic()
-    first = rl.hit()
-    second = rl.hit()
-    elapsed = time.monotonic() - t0
-    assert not first.allowed
-    assert not second.allowed
-    assert 0 < first.retry_after <= 0.2
-    # server time between the two replies is at most the client's elapsed time
-    assert first.retry_after - elapsed - 0.002 <= second.retry_after <= first.retry_after
-    for _ in range(3):  # sleeping retry_after is always enough, and one hit passes
-        refused = rl.hit()
-        assert not refused.allowed
-        time.sleep(refused.retry_after)
-        allowed = rl.hit()
-        assert allowed.allowed, allowed
-        assert allowed.remaining == 0
-
-
-def test_refill_over_time(redis_client: redis.Redis) -> None:
-    rl = RateLimiter(redis_client, "refill", rate=10, period=1.0, burst=3)
-    for _ in range(3):
-        assert rl.hit().allowed
-    time.sleep(0.35)  # three intervals: full again (or nearly, on a slow machine)
-    state = rl.peek()
-    assert state.allowed
-    assert state.remaining >= 1
-    time.sleep(max(0.0, state.reset_after) + 0.01)
-    assert [rl.hit().allowed for _ in range(3)] == [True, True, True]
-
-
-def test_peek_consumes_nothing_and_answers_like_hit(client: redis.Redis) -> None:
-    rl = RateLimiter(client, "peeky", rate=1, period=3600.0, burst=3)
-    for _ in range(10):
-        p = rl.peek()
-        assert p.allowed
-        assert p.remaining == 2
-    hit = rl.hit()
-    assert (hit.allowed, hit.remaining) == (p.allowed, p.remaining)
-    assert abs(hit.reset_after - p.reset_after) < 1
-    assert rl.peek(2).allowed
-    assert not rl.peek(3).allowed
-    assert rl.hit().remaining == 1
-    assert rl.hit().remaining == 0
-    p = rl.peek()
-    h = rl.hit()
-    assert not p.allowed
-    assert not h.allowed
-    assert abs(p.retry_after - h.retry_after) < 1
-    assert client.exists(rl.key) == 1
-
-
-def test_cost(client: redis.Redis) -> None:
-    rl = RateLimiter(client, "bytes", rate=10, period=3600.0, burst=5)
-    assert rl.hit(3).remaining == 2
-    refused = rl.hit(3)
-    assert not refused.allowed
-    assert refused.remaining == 2  # a refused hit spends nothing
-    assert rl.hit(2).allowed
-    assert not rl.hit(1).allowed
+from pyredis_atomic import RateLimitResult
+from pyredis_atomic.asyncio import RateLimitResult as AsyncRateLimitResult
 
 
 def test_headers() -> None:
+    assert AsyncRateLimitResult is RateLimitResult  # one result type for both APIs
     ok = RateLimitResult(True, 4, 0.0, 12.3, 20)
     assert ok.headers() == {"X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "4",
                             "X-RateLimit-Reset": "13"}
@@ -119,103 +21,3 @@ def test_headers() -> None:
     assert refused.headers()["X-RateLimit-Reset"] == "60"
     assert not refused
     assert ok
-
-
-def test_key_expires_when_full_again(redis_client: redis.Redis) -> None:
-    rl = RateLimiter(redis_client, "expiring", rate=10, period=1.0, burst=2)
-    rl.hit()
-    rl.hit()
-    assert 0 < redis_client.pttl(rl.key) <= 201
-    rl.reset()
-    assert redis_client.exists(rl.key) == 0
-    assert rl.hit().remaining == 1
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"rate": 0}, ValueError, "rate must be a positive"),
-        ({"rate": -1}, ValueError, "rate must be a positive"),
-        ({"rate": float("inf")}, ValueError, "rate must be a positive"),
-        ({"rate": "5"}, TypeError, "rate must be a number"),
-        ({"rate": True}, TypeError, "rate must be a number"),
-        ({"rate": 5, "period": 0}, ValueError, "period must be at least"),
-        ({"rate": 5, "period": -1.0}, ValueError, "period must be at least"),
-        ({"rate": 5, "burst": 0}, ValueError, "burst must be between 1"),
-        ({"rate": 5, "burst": 2.0}, TypeError, "burst must be an int"),
-        ({"rate": 1e12, "period": 1.0, "burst": 5}, ValueError, "at most 1e9 per second"),
-        ({"rate": 1, "period": 3600.0 * 24 * 365, "burst": 2}, ValueError, "at most a year"),
-    ],
-)
-def test_bad_settings(redis_client: redis.Redis, kwargs: dict[str, Any],
-                      error: type[Exception], match: str) -> None:
-    with pytest.raises(error, match=match):
-        RateLimiter(redis_client, "bad", **kwargs)
-
-
-def test_bad_costs_are_refused_before_anything_is_sent(redis_client: redis.Redis) -> None:
-    rl = RateLimiter(redis_client, "costs", rate=5, burst=3)
-    redis_client.config_resetstat()
-    cases: list[tuple[Any, type[Exception], str]] = [(0, ValueError, "n must be at least 1"),
-                            (4, ValueError, r"n \(4\) exceeds burst \(3\)"),
-                            (1.0, TypeError, "n must be an int"),
-                            (True, TypeError, "n must be an int")]
-    for n, error, match in cases:
-        with pytest.raises(error, match=match):
-            rl.hit(n)
-        with pytest.raises(error, match=match):
-            rl.peek(n)
-    assert "cmdstat_evalsha" not in redis_client.info("commandstats")
-
-
-def test_wrong_type_and_foreign_state(redis_client: redis.Redis) -> None:
-    rl = RateLimiter(redis_client, "typed", rate=5)
-    redis_client.lpush(rl.key, "x")
-    for op in (rl.hit, rl.peek, rl.reset):
-        with pytest.raises(WrongTypeError) as info:
-            op()
-        assert info.value.key == rl.key
-    redis_client.delete(rl.key)
-    redis_client.set(rl.key, "garbage")
-    with pytest.raises(ScriptError, match="BADSTATE") as err:
-        rl.hit()
-    assert err.value.key == rl.key
-
-
-def test_prefix_and_brace_names(redis_client: redis.Redis) -> None:
-    a = RateLimiter(redis_client, "u}{7", rate=1, period=60, burst=1, prefix="app:")
-    b = RateLimiter(redis_client, "u", rate=1, period=60, burst=1, prefix="app:")
-    assert a.hit().allowed
-    assert b.hit().allowed  # separate limiters
-    assert a.key == "app:ratelimit:{u%7D%7B7}"
-    assert not a.hit().allowed
-
-
-async def test_asyncio_limiter(aclient: Any) -> None:
-    rl = AsyncRateLimiter(aclient, "async", rate=2, period=3600, burst=3)
-    answers = [await rl.hit() for _ in range(4)]
-    assert [a.remaining for a in answers] == [2, 1, 0, 0]
-    assert not answers[3].allowed
-    assert not (await rl.peek()).allowed
-    await rl.reset()
-    assert (await rl.peek()).remaining == 2
-    assert (await rl.hit(3)).remaining == 0
-    assert repr(rl).startswith("asyncio.RateLimiter('async', rate=2")
-
-
-@pytest.mark.cluster
-async def test_limiter_on_a_cluster(redis_cluster: RedisClusterHarness,
-                                    redis_cluster_client: Any) -> None:
-    for i in range(6):
-        rl = RateLimiter(redis_cluster_client, f"user-{i}", rate=1, period=60, burst=2)
-        assert [rl.hit().allowed for _ in range(3)] == [True, True, False]
-        assert not rl.peek().allowed
-    client = redis.asyncio.cluster.RedisCluster(startup_nodes=[
-        redis.asyncio.cluster.ClusterNode(s.host, s.port) for s in redis_cluster.primaries])
-    try:
-        arl = AsyncRateLimiter(client, "async-user", rate=1, period=60, burst=1)
-        assert (await arl.hit()).allowed
-        assert not (await arl.hit()).allowed
-        assert not (await arl.peek()).allowed
-    finally:
-        await client.aclose()
