@@ -33,6 +33,7 @@ from pyredis_atomic import (
     Lock,
     RateLimiter,
     ReliableQueue,
+    ScriptRegistry,
     Semaphore,
     ServerVersionError,
     default_registry,
@@ -250,6 +251,117 @@ def test_exit_code_convention(row: Row, redis_url: str, redis_client: redis.Redi
         json.loads(result.stdout)  # exactly one JSON document
 
 
+# -- functions mode (--functions / $PYREDIS_ATOMIC_MODE) -------------------------------------
+PRIMITIVES = ("lock", "queue", "cache", "counter", "semaphore", "ratelimit", "metrics")
+FUNCTION_ROWS = [r for r in TABLE if r.args.split()[0] in PRIMITIVES and r.connects]
+REFUSED_ON_62 = "Redis Functions mode (FCALL) needs Redis 7.0 or newer"
+
+
+def _script_calls(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()
+            if k.removeprefix("cmdstat_") in ("fcall", "fcall_ro", "eval", "evalsha",
+                                              "evalsha_ro", "eval_ro")}
+
+
+def test_every_primitive_command_takes_functions() -> None:
+    for leaf in [*sorted({_command_of(r) for r in FUNCTION_ROWS}), "metrics serve"]:
+        result = CliRunner().invoke(cli, [*leaf.split(), "--help"])
+        assert "--functions / --scripts" in result.output, leaf
+
+
+@pytest.mark.parametrize("row", FUNCTION_ROWS, ids=[
+    r.args.replace(" --url {url}", "") for r in FUNCTION_ROWS])
+def test_exit_code_convention_in_functions_mode(
+        row: Row, redis_url: str, redis_client: redis.Redis,
+        redis_server_version: ServerVersion, tmp_path: Path) -> None:
+    """Every primitive command with --functions, the library loaded: the same exit codes and
+    JSON as in scripts mode, and only FCALL / FCALL_RO sent. Redis 6.2 has no Functions:
+    a command that has to call a script refuses clearly (exit 2, one line) instead."""
+    functions = has_feature(redis_server_version, "functions")
+    if functions:
+        default_registry().load_library(redis_client)
+    row.setup(redis_client, tmp_path)
+    redis_client.config_resetstat()
+    result = CliRunner().invoke(cli, [*row.argv(redis_url, tmp_path), "--functions"])
+    if not functions:
+        assert result.exit_code in (row.code, ERROR), (result.stdout, result.stderr)
+        if result.exit_code == ERROR and row.code != ERROR:
+            assert result.stderr.startswith(f"pyredis-atomic: ServerVersionError: "
+                                            f"{REFUSED_ON_62}"), result.stderr
+            assert result.stderr.count("\n") == 1, result.stderr
+        if row.code == OK:  # a positive answer has to read through a script
+            assert result.exit_code == ERROR, (result.stdout, result.stderr)
+        return
+    assert result.exit_code == row.code, (result.stdout, result.stderr, result.exception)
+    calls = _script_calls(redis_client)
+    assert not {k for k in calls if k.startswith("eval")}, calls
+    if row.code == OK:
+        assert calls.get("fcall", 0) + calls.get("fcall_ro", 0) >= 1, calls
+    if row.json and row.code != ERROR:
+        redis_client.flushall()
+        row.setup(redis_client, tmp_path)
+        result = CliRunner().invoke(cli, [*row.argv(redis_url, tmp_path), "--json",
+                                          "--functions"])
+        assert result.exit_code == row.code, (result.stdout, result.stderr)
+        json.loads(result.stdout)
+
+
+OK_FUNCTION_ROWS = [r for r in FUNCTION_ROWS if r.code == OK]
+
+
+@pytest.mark.parametrize("row", OK_FUNCTION_ROWS, ids=[
+    r.args.replace(" --url {url}", "") for r in OK_FUNCTION_ROWS])
+def test_functions_mode_without_the_library_exits_2_naming_it(
+        row: Row, redis_url: str, redis_client: redis.Redis,
+        redis_server_version: ServerVersion, tmp_path: Path) -> None:
+    """$PYREDIS_ATOMIC_MODE=functions (the same as --functions), no library loaded: exit 2,
+    the LibraryNotLoadedError's message on one line (the 6.2 refusal there)."""
+    row.setup(redis_client, tmp_path)
+    result = CliRunner(env={"PYREDIS_ATOMIC_MODE": "functions"}).invoke(
+        cli, row.argv(redis_url, tmp_path))
+    assert result.exit_code == ERROR, (result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1, result.stderr
+    if has_feature(redis_server_version, "functions"):
+        lib = ScriptRegistry(mode="functions").functions
+        assert lib is not None
+        assert result.stderr.startswith("pyredis-atomic: LibraryNotLoadedError: script "), \
+            result.stderr
+        assert f"library {lib.name!r}" in result.stderr
+        assert "is not loaded on the server" in result.stderr or \
+            "is not loaded on 127.0.0.1:" in result.stderr, result.stderr
+        assert "pyredis-atomic functions load" in result.stderr
+    else:
+        assert REFUSED_ON_62 in result.stderr
+
+
+def test_the_mode_switch_and_its_environment_variable(redis_url: str,
+                                                      redis_client: redis.Redis) -> None:
+    _counter(redis_client, Path())
+    argv = ["counter", "get", "N", "--url", redis_url]
+    # --scripts overrides the environment; an unknown mode is refused before connecting.
+    env = {"PYREDIS_ATOMIC_MODE": "functions"}
+    assert CliRunner(env=env).invoke(cli, [*argv, "--scripts"]).exit_code == OK
+    bad = CliRunner(env={"PYREDIS_ATOMIC_MODE": "fcall"}).invoke(cli, argv)
+    assert bad.exit_code == ERROR
+    assert bad.stderr == ("pyredis-atomic: $PYREDIS_ATOMIC_MODE must be 'scripts' or "
+                          "'functions', got 'fcall'\n")
+    assert CliRunner(env={"PYREDIS_ATOMIC_MODE": "scripts"}).invoke(cli, argv).exit_code == OK
+
+
+def test_metrics_serve_in_functions_mode_refuses_without_the_library(
+        redis_url: str, redis_client: redis.Redis,
+        redis_server_version: ServerVersion) -> None:
+    _queue(redis_client, Path())
+    result = CliRunner().invoke(cli, ["metrics", "serve", "--queue", "Q", "--port", "0",
+                                      "--addr", "127.0.0.1", "--url", redis_url,
+                                      "--functions"])
+    assert result.exit_code == ERROR, (result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert ("LibraryNotLoadedError" if has_feature(redis_server_version, "functions")
+            else REFUSED_ON_62) in result.stderr
+
+
 @pytest.fixture
 def dead_url() -> str:
     from pyredis_atomic.testing import RedisServer
@@ -378,13 +490,23 @@ def test_demo_on_a_users_server_removes_its_keys(redis_url: str,
     assert redis_client.keys("*") == [b"users:own"]
 
 
-def test_metrics_serve_json_says_where_it_listens(redis_url: str,
-                                                  redis_client: redis.Redis) -> None:
+@pytest.mark.parametrize("mode", ["--scripts", "--functions"])
+def test_metrics_serve_json_says_where_it_listens(redis_url: str, redis_client: redis.Redis,
+                                                  redis_server_version: ServerVersion,
+                                                  mode: str) -> None:
     _queue(redis_client, Path())
+    functions = has_feature(redis_server_version, "functions")
+    if mode == "--functions" and functions:
+        default_registry().load_library(redis_client)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pyredis_atomic", "metrics", "serve", "--queue", "Q", "--port",
-         "0", "--addr", "127.0.0.1", "--url", redis_url, "--json"],
+         "0", "--addr", "127.0.0.1", "--url", redis_url, "--json", mode],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if mode == "--functions" and not functions:  # Redis 6.2: refused before listening
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == ERROR, (out, err)
+        assert REFUSED_ON_62 in err
+        return
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()

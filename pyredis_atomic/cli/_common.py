@@ -38,7 +38,9 @@ __all__ = [
     "handle_errors",
     "json_option",
     "jsonable",
+    "mode_option",
     "progress",
+    "script_registry",
     "url_option",
 ]
 
@@ -46,6 +48,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_URL = "redis://localhost:6379/0"
 OK, NEGATIVE, ERROR = 0, 1, 2
+MODE_ENV = "PYREDIS_ATOMIC_MODE"
 
 
 def default_url() -> str:
@@ -61,6 +64,38 @@ def url_option(func: F) -> F:
         "--url", default=None, metavar="URL",
         help=f"Redis URL (default: $REDIS_URL, else {DEFAULT_URL}).",
     )(func)
+
+
+def mode_option(func: F) -> F:
+    """Add ``--functions`` / ``--scripts``: how the primitives' scripts are called (default
+    ``$PYREDIS_ATOMIC_MODE``, else scripts). The command receives ``functions`` (a bool or
+    ``None``) and passes it to :func:`script_registry`."""
+    return click.option(
+        "--functions/--scripts", "functions", default=None,
+        help=f"Call the scripts as the Redis Functions library (FCALL / FCALL_RO, Redis 7.0+; "
+             f"load it first with 'functions load') or by EVALSHA (default: ${MODE_ENV}, "
+             f"else scripts).")(func)
+
+
+_FUNCTIONS_REGISTRY: list[Any] = []
+
+
+def script_registry(functions: bool | None) -> Any:
+    """The script registry a primitive command runs on: the package's default one, or a
+    functions-mode one (``--functions``, or ``$PYREDIS_ATOMIC_MODE=functions``). An unknown
+    ``$PYREDIS_ATOMIC_MODE`` exits with code 2."""
+    from ..registry import ScriptRegistry, default_registry
+
+    if functions is None:
+        mode = (os.environ.get(MODE_ENV) or "scripts").strip().lower()
+        if mode not in ("scripts", "functions"):
+            fail(f"${MODE_ENV} must be 'scripts' or 'functions', got {mode!r}")
+        functions = mode == "functions"
+    if not functions:
+        return default_registry()
+    if not _FUNCTIONS_REGISTRY:
+        _FUNCTIONS_REGISTRY.append(ScriptRegistry(mode="functions"))
+    return _FUNCTIONS_REGISTRY[0]
 
 
 def json_option(func: F) -> F:

@@ -18,6 +18,8 @@ from .._common import (
     handle_errors,
     json_option,
     jsonable,
+    mode_option,
+    script_registry,
     url_option,
 )
 
@@ -29,6 +31,7 @@ def _common(func: Any) -> Any:
     func = json_option(func)
     func = click.option("--prefix", default="atomic:", show_default=True,
                         help="Key prefix the cache was created with.")(func)
+    func = mode_option(func)
     return url_option(func)
 
 
@@ -48,7 +51,7 @@ def command() -> None:
 @_common
 @handle_errors
 def show(name: str, key: str, *, serializer: str, url: str | None, cluster: bool,
-         prefix: str, as_json: bool) -> None:
+         prefix: str, as_json: bool, functions: bool | None) -> None:
     """Show entry KEY of cache NAME: value, expiry, stale window, lease and waiters.
 
     Exit 1 when there is no value; 2 when the value cannot be decoded with the chosen
@@ -57,7 +60,8 @@ def show(name: str, key: str, *, serializer: str, url: str | None, cluster: bool
     _check(name, prefix, key)
     client: Any = connect(url, cluster)
     info = jsonable(Cache(client, name, ttl=1, serializer=(
-        "json" if serializer == "auto" else serializer), prefix=prefix).inspect(key))
+        "json" if serializer == "auto" else serializer), prefix=prefix,
+        registry=script_registry(functions)).inspect(key))
     written = info.get("serializer")
     if info["exists"] and serializer == "auto" and written != "json":
         if written == "pickle":
@@ -67,7 +71,7 @@ def show(name: str, key: str, *, serializer: str, url: str | None, cluster: bool
             fail(f"entry {key!r} of cache {name!r} was written with serializer {written!r}, "
                  "which the CLI does not know: decode it with that serializer in Python")
         info = jsonable(Cache(client, name, ttl=1, serializer=written,
-                              prefix=prefix).inspect(key))
+                              prefix=prefix, registry=script_registry(functions)).inspect(key))
     value = info.get("value")
     if isinstance(value, Exception):
         fail(f"entry {key!r} of cache {name!r}: {type(value).__name__}: {value}")
@@ -121,11 +125,12 @@ def _json_value(info: dict[str, Any]) -> dict[str, Any]:
 @_common
 @handle_errors
 def delete(name: str, keys: tuple[str, ...], *, url: str | None, cluster: bool,
-           prefix: str, as_json: bool) -> None:
+           prefix: str, as_json: bool, functions: bool | None) -> None:
     """Delete entries KEYS of cache NAME (loads in progress are fenced off and their waiters
     woken). Prints how many values were removed; exit 1 when some had no value."""
     _check(name, prefix, *keys)
-    cache = Cache(connect(url, cluster), name, ttl=1, prefix=prefix)
+    cache = Cache(connect(url, cluster), name, ttl=1, prefix=prefix,
+                  registry=script_registry(functions))
     removed = {k: cache.delete(k) for k in keys}
     count = sum(removed.values())
     if as_json:

@@ -17,6 +17,8 @@ from .._common import (
     fail,
     handle_errors,
     json_option,
+    mode_option,
+    script_registry,
     url_option,
 )
 
@@ -30,9 +32,11 @@ def command() -> None:
 @click.argument("name")
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key namespace.")
 @json_option
+@mode_option
 @url_option
 @handle_errors
-def get(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) -> None:
+def get(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool,
+        functions: bool | None) -> None:
     """Print the value of counter NAME, its remaining ttl and its stored configuration
     (bounds and mode).
 
@@ -44,7 +48,7 @@ def get(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) -
     except (TypeError, ValueError) as exc:
         fail(str(exc))
     client = connect(url, cluster)
-    counter = BoundedCounter(client, name, prefix=prefix)
+    counter = BoundedCounter(client, name, prefix=prefix, registry=script_registry(functions))
     exists = bool(client.exists(counter.key))
     value = counter.get() if exists else None
     pttl = client.pttl(counter.key) if exists else -2
@@ -91,10 +95,12 @@ def _config_doc(config: CounterConfig | None) -> dict[str, Any] | None:
                    "refuse the change).")
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key namespace.")
 @json_option
+@mode_option
 @url_option
 @handle_errors
 def reconfigure(name: str, low: str, high: str, clamp: bool | None, clamp_value: bool,
-                prefix: str, as_json: bool, url: str | None, cluster: bool) -> None:
+                prefix: str, as_json: bool, url: str | None, cluster: bool,
+                functions: bool | None) -> None:
     """Replace the stored configuration of counter NAME (the one way to change its bounds
     or mode; every client must then be built with the new one).
 
@@ -109,12 +115,13 @@ def reconfigure(name: str, low: str, high: str, clamp: bool | None, clamp_value:
     lo, hi = _bound(low, "--min"), _bound(high, "--max")
     client = connect(url, cluster)
     if clamp is None:
-        stored = BoundedCounter(client, name, prefix=prefix).stored_config()
+        stored = BoundedCounter(client, name, prefix=prefix,
+                                registry=script_registry(functions)).stored_config()
         clamp = stored.clamp if stored is not None else False
     # initial must lie within the bounds of the counter object; the CLI never sends it.
     initial = lo if lo is not None and lo > 0 else hi if hi is not None and hi < 0 else 0
     counter = BoundedCounter(client, name, min=lo, max=hi, clamp=clamp, initial=initial,
-                             prefix=prefix)
+                             prefix=prefix, registry=script_registry(functions))
     previous = counter.reconfigure(min=lo, max=hi, clamp=clamp, clamp_value=clamp_value)
     if as_json:
         emit_json({"name": name, "key": counter.key + ":config",

@@ -7,7 +7,6 @@ import click
 from ..._core.keys import DEFAULT_PREFIX
 from ..._core.lock import break_call, lock_keys
 from ...lock import Lock
-from ...registry import default_registry
 from .._common import (
     NEGATIVE,
     connect,
@@ -17,6 +16,8 @@ from .._common import (
     handle_errors,
     json_option,
     jsonable,
+    mode_option,
+    script_registry,
     url_option,
 )
 
@@ -43,9 +44,11 @@ def command() -> None:
 @click.argument("name")
 @prefix_option
 @json_option
+@mode_option
 @url_option
 @handle_errors
-def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) -> None:
+def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool,
+         functions: bool | None) -> None:
     """Whether lock NAME is held, the holder's remaining lease and fencing token.
 
     Read-only (runs on a replica too). Exit 0 when held, 1 when free or never acquired.
@@ -53,7 +56,8 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
     """
     name, key = _keys(name, prefix)
     client = connect(url, cluster)
-    info = Lock.inspect(client, name, prefix=prefix)
+    info = Lock.inspect(client, name, prefix=prefix,
+                        registry=script_registry(functions))
     if as_json:
         emit_json(None if info is None else jsonable(info))
     elif info is None:
@@ -78,10 +82,11 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
 @prefix_option
 @click.option("--yes", is_flag=True, help="Confirm: remove the holder's lock.")
 @json_option
+@mode_option
 @url_option
 @handle_errors
 def break_(name: str, prefix: str, yes: bool, as_json: bool, url: str | None,
-           cluster: bool) -> None:
+           cluster: bool, functions: bool | None) -> None:
     """Force-release lock NAME whoever holds it, and wake one waiter.
 
     The holder is not told: its next release or extend raises LockNotOwnedError, and a
@@ -92,7 +97,7 @@ def break_(name: str, prefix: str, yes: bool, as_json: bool, url: str | None,
     if not yes:
         fail(f"lock break removes the holder's lock of {name!r}; refused without --yes")
     client = connect(url, cluster)
-    removed, fence = default_registry().run(client, break_call(lock_keys(name, prefix)))
+    removed, fence = script_registry(functions).run(client, break_call(lock_keys(name, prefix)))
     if as_json:
         emit_json({"name": name, "key": key, "broken": bool(removed),
                    "fence": (fence or None) if removed else None})

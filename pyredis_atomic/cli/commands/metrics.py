@@ -11,9 +11,20 @@ from typing import Any, TypeVar
 
 import click
 
+from ..._core.calls import Call
 from ..._core.keys import DEFAULT_PREFIX
 from ..._core.monitor import Targets, parse_bounds, parse_lease, parse_limit
-from .._common import connect, echo, emit_json, fail, handle_errors, json_option, url_option
+from .._common import (
+    connect,
+    echo,
+    emit_json,
+    fail,
+    handle_errors,
+    json_option,
+    mode_option,
+    script_registry,
+    url_option,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,13 +53,13 @@ def _target_options(func: F) -> F:
     ]
     for option in reversed(options):
         func = option(func)
-    return url_option(func)
+    return url_option(mode_option(func))
 
 
 def _collector(url: str | None, cluster: bool, queues: tuple[str, ...],
                locks: tuple[str, ...], counters: tuple[str, ...],
                semaphores: tuple[str, ...], discover: bool, scan_budget: int,
-               prefix: str) -> Any:
+               prefix: str, functions: bool | None) -> Any:
     try:
         from ...exporter import AtomicCollector
     except ImportError:
@@ -75,8 +86,22 @@ def _collector(url: str | None, cluster: bool, queues: tuple[str, ...],
         fail("nothing to measure: name primitives (--queue, --lock, --counter, --semaphore) "
              "or pass --discover")
     client = connect(url, cluster)
+    registry = script_registry(functions)
+    if registry.functions is not None:
+        _check_library(client, registry)
     return AtomicCollector(client, targets, prefix=prefix, discover=discover,
-                           scan_budget=scan_budget)
+                           scan_budget=scan_budget, registry=registry)
+
+
+def _check_library(client: Any, registry: Any) -> None:
+    # A scrape counts a failed read as a scrape error and goes on: in functions mode a
+    # missing library would only show up there. Call one read-only function on the server
+    # (each primary of a cluster) first, so the command refuses at once (exit 2, the
+    # LibraryNotLoadedError naming the node).
+    nodes = ([client.get_redis_connection(n) for n in client.get_primaries()]
+             if hasattr(client, "get_primaries") else [client])
+    for node in nodes:
+        registry.run(node, Call("server_time", (), ()))
 
 
 class _NoClient:
@@ -101,14 +126,15 @@ def command() -> None:
 @handle_errors
 def serve(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tuple[str, ...],
           counters: tuple[str, ...], semaphores: tuple[str, ...], discover: bool,
-          scan_budget: int, prefix: str, port: int, addr: str, as_json: bool) -> None:
+          scan_budget: int, prefix: str, port: int, addr: str, as_json: bool,
+          functions: bool | None) -> None:
     """Serve the metrics on http://ADDR:PORT/metrics until stopped (Ctrl-C or SIGTERM).
     Each scrape reads the primitives with read-only scripts. --json prints the endpoint
     once listening, as {"url": ...}, on stdout."""
     from ...exporter import serve as start
 
     collector = _collector(url, cluster, queues, locks, counters, semaphores, discover,
-                           scan_budget, prefix)
+                           scan_budget, prefix, functions)
     try:
         server = start(collector, port, addr)
     except OSError as exc:
@@ -134,7 +160,7 @@ def serve(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tup
 @handle_errors
 def show(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tuple[str, ...],
          counters: tuple[str, ...], semaphores: tuple[str, ...], discover: bool,
-         scan_budget: int, prefix: str, as_json: bool) -> None:
+         scan_budget: int, prefix: str, as_json: bool, functions: bool | None) -> None:
     """Print one scrape in the Prometheus text format (what serve would answer). --json:
     the same samples as {"metrics": [{"name", "type", "help", "samples": [{"name",
     "labels", "value"}]}]}."""
@@ -143,7 +169,7 @@ def show(*, url: str | None, cluster: bool, queues: tuple[str, ...], locks: tupl
     from ...exporter import make_registry
 
     collector = _collector(url, cluster, queues, locks, counters, semaphores, discover,
-                           scan_budget, prefix)
+                           scan_budget, prefix, functions)
     registry = make_registry(collector)
     if not as_json:
         echo(generate_latest(registry).decode(), nl=False)

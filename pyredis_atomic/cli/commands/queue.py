@@ -26,7 +26,9 @@ from .._common import (
     handle_errors,
     json_option,
     jsonable,
+    mode_option,
     progress,
+    script_registry,
     url_option,
 )
 
@@ -38,17 +40,18 @@ def _queue_options(func: F) -> F:
     func = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True,
                         help="Key prefix (namespace) of the queue.")(func)
     func = click.argument("name")(func)
+    func = mode_option(func)
     return url_option(func)
 
 
-def _open(url: str | None, cluster: bool, name: str, prefix: str,
+def _open(url: str | None, cluster: bool, name: str, prefix: str, functions: bool | None,
           max_deliveries: int = DEFAULT_MAX_DELIVERIES) -> ReliableQueue:
     """The queue, on a connected client; exits 1 when the queue has no keys at all."""
-    return _open_with_client(url, cluster, name, prefix, max_deliveries)[0]
+    return _open_with_client(url, cluster, name, prefix, functions, max_deliveries)[0]
 
 
 def _open_with_client(url: str | None, cluster: bool, name: str, prefix: str,
-                      max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+                      functions: bool | None, max_deliveries: int = DEFAULT_MAX_DELIVERIES,
                       ) -> tuple[ReliableQueue, Any]:
     # Validate before connecting, so bad input never waits on the network.
     QueueSpec(name, visibility_timeout=DEFAULT_VISIBILITY_TIMEOUT,
@@ -56,7 +59,7 @@ def _open_with_client(url: str | None, cluster: bool, name: str, prefix: str,
     client = connect(url, cluster)
     # An operator must be able to drain a queue on any server: no eviction-policy refusal.
     queue = ReliableQueue(client, name, prefix=prefix, max_deliveries=max_deliveries,
-                          allow_eviction=True)
+                          allow_eviction=True, registry=script_registry(functions))
     # All keys share one hash tag, so one EXISTS answers on a cluster too.
     if not client.exists(*queue.keys.values()):
         fail(f"no queue named {name!r} under prefix {prefix!r} (none of its keys exist)",
@@ -72,10 +75,11 @@ def command() -> None:
 @command.command("stats")
 @_queue_options
 @handle_errors
-def stats(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool) -> None:
+def stats(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
+          functions: bool | None) -> None:
     """Messages by state (pending, in flight, delayed, dead) and the oldest pending age.
     Exit 1 when the queue does not exist."""
-    result = jsonable(_open(url, cluster, name, prefix).stats())
+    result = jsonable(_open(url, cluster, name, prefix, functions).stats())
     if as_json:
         emit_json(result)
         return
@@ -95,9 +99,9 @@ def stats(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bo
                    "(use the consumers' setting).")
 @handle_errors
 def requeue_expired(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
-                    limit: int, max_deliveries: int) -> None:
+                    functions: bool | None, limit: int, max_deliveries: int) -> None:
     """Move expired leases back to pending (dead letters past max deliveries)."""
-    moved = _open(url, cluster, name, prefix, max_deliveries).requeue_expired(limit)
+    moved = _open(url, cluster, name, prefix, functions, max_deliveries).requeue_expired(limit)
     if as_json:
         emit_json({"requeued": moved})
     else:
@@ -128,10 +132,10 @@ def message_json(msg: Message) -> dict[str, Any]:
               help="Skip this many first (for paging through many dead letters).")
 @handle_errors
 def dead(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
-         limit: int, offset: int) -> None:
+         functions: bool | None, limit: int, offset: int) -> None:
     """List dead letters with their delivery counts, why they died and, when one was
     recorded, the last failure (--json: with its traceback)."""
-    letters = _open(url, cluster, name, prefix).dead_letters(limit, offset)
+    letters = _open(url, cluster, name, prefix, functions).dead_letters(limit, offset)
     if as_json:
         emit_json([message_json(msg) for msg in letters])
         return
@@ -155,10 +159,10 @@ def dead(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: boo
               help="Redrive only this dead letter (repeatable); default: all.")
 @handle_errors
 def redrive(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
-            ids: tuple[str, ...]) -> None:
+            functions: bool | None, ids: tuple[str, ...]) -> None:
     """Move dead letters back to pending as new messages. Exit 1 when an --id given is not
     a dead letter (it is named; the others are moved)."""
-    queue, client = _open_with_client(url, cluster, name, prefix)
+    queue, client = _open_with_client(url, cluster, name, prefix, functions)
     not_dead: list[str] = []
     if ids:
         # Which ids are dead letters, read before moving them: the script skips the others
@@ -182,13 +186,13 @@ def redrive(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: 
 @click.option("--yes", is_flag=True, help="Confirm: this deletes messages for good.")
 @handle_errors
 def purge(*, url: str | None, cluster: bool, name: str, prefix: str, as_json: bool,
-          dead_only: bool, yes: bool) -> None:
+          functions: bool | None, dead_only: bool, yes: bool) -> None:
     """Delete every message of the queue (or only its dead letters). Needs --yes (exit 2
     without it)."""
     if not yes:
         fail(f"queue purge deletes the messages of {name!r} for good; refused without --yes")
     progress(f"purging {name!r}...")
-    deleted = _open(url, cluster, name, prefix).purge(
+    deleted = _open(url, cluster, name, prefix, functions).purge(
         dead_only=dead_only,
         on_batch=lambda done, left: progress(f"purging {name!r}: {done} deleted, "
                                              f"{left} left"))

@@ -14,6 +14,8 @@ from .._common import (
     fail,
     handle_errors,
     json_option,
+    mode_option,
+    script_registry,
     url_option,
 )
 
@@ -35,9 +37,11 @@ def _check(name: str, prefix: str) -> None:
 @click.argument("name")
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key namespace.")
 @json_option
+@mode_option
 @url_option
 @handle_errors
-def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) -> None:
+def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool,
+         functions: bool | None) -> None:
     """Print the stored configuration of rate limiter NAME and what a hit of cost 1 would
     get now (spending nothing).
 
@@ -46,7 +50,8 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
     """
     _check(name, prefix)
     client = connect(url, cluster)
-    config = RateLimiter(client, name, rate=1, prefix=prefix).stored_config()
+    config = RateLimiter(client, name, rate=1, prefix=prefix,
+                         registry=script_registry(functions)).stored_config()
     if config is None:
         if as_json:
             emit_json({"name": name, "config": None, "now": None})
@@ -56,7 +61,7 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
         raise SystemExit(NEGATIVE)
     # Built from the stored configuration (compared within 1e-9), so the peek is accepted.
     limiter = RateLimiter(client, name, rate=config.per_second, burst=config.burst,
-                          prefix=prefix)
+                          prefix=prefix, registry=script_registry(functions))
     now = limiter.peek()
     if as_json:
         emit_json({"name": name, "config": {**config.as_dict(),
@@ -76,17 +81,20 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
               help="Units allowed at once from a full limiter (default: rate rounded up).")
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key namespace.")
 @json_option
+@mode_option
 @url_option
 @handle_errors
 def reconfigure(name: str, rate: float, period: float, burst: int | None, prefix: str,
-                as_json: bool, url: str | None, cluster: bool) -> None:
+                as_json: bool, url: str | None, cluster: bool,
+                functions: bool | None) -> None:
     """Replace the stored configuration of rate limiter NAME (the one way to change its
     rate or burst; every client must then be built with the new one). Units already spent
     stay spent and drain at the new rate from now on.
     """
     _check(name, prefix)
     client = connect(url, cluster)
-    limiter = RateLimiter(client, name, rate=rate, period=period, burst=burst, prefix=prefix)
+    limiter = RateLimiter(client, name, rate=rate, period=period, burst=burst, prefix=prefix,
+                          registry=script_registry(functions))
     previous = limiter.reconfigure(rate, period, burst)
     if as_json:
         emit_json({"name": name, "key": limiter.key + ":config",

@@ -14,6 +14,8 @@ from .._common import (
     fail,
     handle_errors,
     json_option,
+    mode_option,
+    script_registry,
     url_option,
 )
 
@@ -27,9 +29,11 @@ def command() -> None:
 @click.argument("name")
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key namespace.")
 @json_option
+@mode_option
 @url_option
 @handle_errors
-def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) -> None:
+def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool,
+         functions: bool | None) -> None:
     """List the permits of semaphore NAME held now, with their remaining lease, and its
     stored limit.
 
@@ -43,7 +47,7 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
         fail(str(exc))
     client = connect(url, cluster)
     # limit does not matter for reading; the holders are what the server has.
-    sem = Semaphore(client, name, limit=1, prefix=prefix)
+    sem = Semaphore(client, name, limit=1, prefix=prefix, registry=script_registry(functions))
     info = sem.inspect()
     holders, limit = info.holders, info.limit
     if as_json:
@@ -66,10 +70,11 @@ def show(name: str, prefix: str, as_json: bool, url: str | None, cluster: bool) 
 @click.argument("limit", type=int)
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key namespace.")
 @json_option
+@mode_option
 @url_option
 @handle_errors
 def reconfigure(name: str, limit: int, prefix: str, as_json: bool, url: str | None,
-                cluster: bool) -> None:
+                cluster: bool, functions: bool | None) -> None:
     """Replace the stored limit of semaphore NAME with LIMIT (the one way to change it;
     every client must then be built with the new one).
 
@@ -82,7 +87,8 @@ def reconfigure(name: str, limit: int, prefix: str, as_json: bool, url: str | No
     except (TypeError, ValueError) as exc:
         fail(str(exc))
     client = connect(url, cluster)
-    sem = Semaphore(client, name, limit=limit, prefix=prefix)
+    sem = Semaphore(client, name, limit=limit, prefix=prefix,
+                    registry=script_registry(functions))
     previous = sem.reconfigure(limit)
     was = None if previous is None else previous.limit
     if as_json:
