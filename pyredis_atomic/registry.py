@@ -409,12 +409,50 @@ class ScriptRegistry(Catalog):
         raise AssertionError("unreachable: EVAL cannot answer NOSCRIPT")
 
     def queue(self, pipeline: Any, call: Call[Any]) -> None:
-        """Queue a :class:`Call` on a redis-py pipeline (decode its reply after execute),
-        checked and encoded as :meth:`call` does (nothing is queued if that fails)."""
+        """Queue a :class:`Call` on a redis-py pipeline (decode its reply after execute,
+        with :meth:`results` to get the package's errors), checked and encoded as
+        :meth:`call` does (nothing is queued if that fails)."""
         if not _is_pipeline(pipeline):
             raise TypeError(f"queue() wants a redis-py pipeline, got {type(pipeline).__name__}")
         script, keys, argv = self._checked(call.script, call.keys, call.args)
         pipeline.execute_command(*self._queued(script), len(keys), *keys, *argv)
+
+    def results(self, client: Any, calls: Sequence[Call[Any]], replies: Sequence[Any],
+                *, raise_on_error: bool = True) -> list[Any]:
+        """The decoded replies of ``calls`` queued on a pipeline with :meth:`queue` (in
+        order; ``replies``: what ``execute(raise_on_error=False)`` returned for them), with
+        a failed call's error reply mapped to the package's error as :meth:`run` maps it
+        (``LibraryNotLoadedError`` naming the node in functions mode, ``ServerVersionError``
+        on Redis 6.2, ``WrongTypeError``, ``ConfigMismatchError``, ``ScriptError``...).
+        Raises the first such error, or with ``raise_on_error=False`` puts it in the
+        failed call's place. ``client``: the client the pipeline came from (not the
+        pipeline: a wrong type is named by asking ``TYPE``). Nothing is re-sent."""
+        if _is_pipeline(client):
+            raise TypeError("results() wants the client the pipeline came from, not the "
+                            "pipeline")
+        if len(calls) != len(replies):
+            raise ValueError(f"results(): {len(calls)} calls but {len(replies)} replies")
+        out: list[Any] = []
+        for call, reply in zip(calls, replies, strict=True):
+            if not isinstance(reply, Exception):
+                out.append(call.decode(reply))
+                continue
+            script = self.get(call.script)
+            error: Exception
+            if isinstance(reply, redis_exc.ResponseError):
+                error = self._translate(client, script, call.keys, reply)
+            elif isinstance(reply, redis_exc.TimeoutError):
+                error = timeout_error(script, call.keys, reply)
+            elif isinstance(reply, redis_exc.ConnectionError):
+                error = connection_error(script, call.keys, reply)
+            else:
+                error = reply
+            if error is not reply:
+                error.__cause__ = reply
+            if raise_on_error:
+                raise error
+            out.append(error)
+        return out
 
     def bind(self, client: Any, name: str, *, raw: bool = False) -> BoundScript:
         """Script ``name`` bound to ``client``: the leanest call for a primitive's hot path

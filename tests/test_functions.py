@@ -37,6 +37,7 @@ from pyredis_atomic import (
     WrongTypeError,
 )
 from pyredis_atomic import asyncio as aio
+from pyredis_atomic._core.calls import Call
 from pyredis_atomic._core.functions import build_library, library_name, parse_function_list
 from pyredis_atomic._core.servers import ServerVersion, has_feature
 from pyredis_atomic.cli.main import cli
@@ -329,6 +330,77 @@ def test_pipelines_queue_fcall(redis_url: str, functions: bool) -> None:
     calls = _calls(c)
     assert calls.get("fcall_ro", 0) == 2
     assert not {k for k in calls if k.startswith("eval")}
+    c.close()
+
+
+@pytest.mark.parametrize("mode", ["scripts", "functions"])
+def test_results_of_a_users_pipeline_map_the_errors_as_run_does(
+        redis_url: str, functions: bool, mode: str) -> None:
+    """registry.queue(pipe, call) x n, pipe.execute(raise_on_error=False), then
+    registry.results(client, calls, replies): the replies decoded, an error reply mapped as
+    registry.run maps it (the same in both modes); in functions mode a missing library is
+    LibraryNotLoadedError naming the node, on Redis 6.2 ServerVersionError."""
+    c = redis.Redis.from_url(redis_url)
+    registry = ScriptRegistry(mode=mode)
+    c.set("n", 7)
+    c.rpush("w", "x")
+    calls = [Call("counter_get", ("n",), (0,), decode=int),
+             Call("counter_get", ("w",), (0,), decode=int),
+             Call("counter_get", ("absent",), (3,), decode=int)]
+
+    def execute() -> list[Any]:
+        pipe = c.pipeline(transaction=False)
+        for call in calls:
+            registry.queue(pipe, call)
+        return list(pipe.execute(raise_on_error=False))
+
+    with pytest.raises(TypeError, match="not the pipeline"):
+        registry.results(c.pipeline(), calls, [7, 0, 3])
+    with pytest.raises(ValueError, match="3 calls but 2 replies"):
+        registry.results(c, calls, [7, 3])
+    if mode == "functions" and not functions:  # Redis 6.2: FCALL is an unknown command
+        replies = execute()
+        assert all(isinstance(r, redis.ResponseError) for r in replies)
+        with pytest.raises(ServerVersionError, match=r"needs Redis 7\.0 or newer"):
+            registry.results(c, calls, replies)
+        c.close()
+        return
+    if mode == "functions":
+        replies = execute()  # no library yet: the raw reply is redis-py's ResponseError
+        assert all("function not found" in str(r).lower() for r in replies)
+        with pytest.raises(LibraryNotLoadedError) as missing:
+            registry.results(c, calls, replies)
+        assert missing.value.script == "counter_get"
+        assert missing.value.node == f"127.0.0.1:{c.connection_pool.connection_kwargs['port']}"
+        assert isinstance(missing.value.__cause__, redis.ResponseError)
+        mapped = registry.results(c, calls, replies, raise_on_error=False)
+        assert all(isinstance(e, LibraryNotLoadedError) for e in mapped)
+        registry.load_library(c)
+    replies = execute()
+    assert isinstance(replies[1], redis.ResponseError)  # raw WRONGTYPE
+    with pytest.raises(WrongTypeError) as wrong:
+        registry.results(c, calls, replies)
+    assert wrong.value.key == "w"
+    done = registry.results(c, calls, replies, raise_on_error=False)
+    assert (done[0], done[2]) == (7, 3)
+    assert isinstance(done[1], WrongTypeError)
+    assert registry.results(c, calls[::2], [replies[0], replies[2]]) == [7, 3]
+
+    async def asyncio_client() -> None:  # the same method, awaited
+        a = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            areg = aio.AsyncScriptRegistry(mode=mode)
+            pipe = a.pipeline(transaction=False)
+            for call in calls:
+                areg.queue(pipe, call)
+            got = await areg.results(a, calls, await pipe.execute(raise_on_error=False),
+                                     raise_on_error=False)
+            assert (got[0], got[2]) == (7, 3)
+            assert isinstance(got[1], WrongTypeError)
+        finally:
+            await a.aclose()
+
+    asyncio.run(asyncio_client())
     c.close()
 
 
