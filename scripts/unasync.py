@@ -30,8 +30,8 @@ Extending it:
   ``tests/test_<x>_async.py``. A shared test takes the asyncio fixtures (``aclient``,
   ``async_redis_client``, ``make_aclient``), sleeps, waits and runs things in the
   background through ``tests/twin_async.py`` (``sleep``, ``spawn``, ``Event``, ``settle``,
-  ``REPR_PREFIX``), whose hand-written sync counterpart ``tests/twin_sync.py`` has threads,
-  ``time.sleep`` and ``threading.Event``; ``TEST_RULES`` renames those. A helper module
+  ``running``, ``REPR_PREFIX``), whose hand-written sync counterpart ``tests/twin_sync.py``
+  has threads, ``time.sleep`` and ``threading.Event``; ``TEST_RULES`` renames those. A helper module
   the shared tests import can be generated the same way (``tests/near_helpers_async.py``
   -> ``near_helpers_sync.py``: ``from <x>_async import`` becomes ``from <x>_sync import``);
 - a new async-only name: add a rule to ``RULES`` (a regex and its replacement, applied to
@@ -144,6 +144,8 @@ TEST_FILES: list[tuple[str, str, list[Rule]]] = [
      [(r"\bfrom queue_helpers_async import\b", "from queue_helpers import")]),
     ("tests/test_cache_shared_async.py", "tests/test_cache_shared_sync.py", []),
     ("tests/test_worker_shared_async.py", "tests/test_worker_shared_sync.py", []),
+    ("tests/test_worker_renewer_shared_async.py", "tests/test_worker_renewer_shared_sync.py",
+     []),
     ("tests/near_helpers_async.py", "tests/near_helpers_sync.py", []),
     ("tests/test_cache_near_shared_async.py", "tests/test_cache_near_shared_sync.py", []),
     ("tests/test_counter_shared_async.py", "tests/test_counter_shared_sync.py", []),

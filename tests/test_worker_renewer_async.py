@@ -1,7 +1,11 @@
-"""The asyncio Workers of one event loop share one heartbeat renewer task (as the lock's
-auto-renew), which extends the leases of every worker's messages on a queue in one call;
-a delivery found gone still cancels its own handler. Real Redis. (The sync twin:
-test_worker_renewer.py.)"""
+"""The asyncio Workers' shared heartbeat renewer task: a delivery found gone cancels the
+handler of its own worker, and a handler that swallows that cancellation does not stop the
+worker. Real Redis.
+
+What both APIs share (one renewer for every worker, one extend call for their messages, the
+renewer ending and starting again) is in ``test_worker_renewer_shared_async.py`` and its
+generated sync twin; the sync case of a lost delivery (``msg.lost``) is in
+``test_worker_renewer.py``."""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import redis.asyncio
 from pyredis_atomic.asyncio import Message, ReliableQueue, Worker
 
 _names = itertools.count()
-RENEWER = "pyredis-atomic-worker-renewer"
 
 
 @pytest_asyncio.fixture
@@ -31,45 +34,11 @@ def _queue(r: Any, **kwargs: Any) -> ReliableQueue:
     return ReliableQueue(r, f"arenewer-{next(_names)}", **kwargs)
 
 
-def _named(name: str) -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() if name in t.get_name() and not t.done()]
-
-
 async def _until(cond: Any, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < end, "timed out waiting"
         await asyncio.sleep(0.02)
-
-
-async def test_two_workers_share_one_renewer_task_and_both_leases_are_extended(
-        ar: Any) -> None:
-    q = _queue(ar, visibility_timeout=2.0)
-    await q.push_many([b"a", b"b"])
-    seen: list[Message] = []
-    release = asyncio.Event()
-
-    async def handle(msg: Message) -> None:
-        seen.append(msg)
-        await release.wait()
-
-    workers = [Worker(q, handle, poll=0.1) for _ in range(2)]
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    await _until(lambda: len(seen) == 2)
-    twin = ReliableQueue(ar, q.name, visibility_timeout=2.0)
-    end = time.monotonic() + 6.0  # 3x the visibility timeout (a 2 s lease: see the sync twin)
-    while time.monotonic() < end:
-        assert await twin.pop() is None
-        assert len(_named(RENEWER)) == 1
-        await asyncio.sleep(0.05)
-    assert _named("heartbeat") == []
-    release.set()
-    await _until(lambda: sum(w.counts.snapshot()["acked"] for w in workers) == 2)
-    for w in workers:
-        w.stop()
-    await asyncio.wait_for(asyncio.gather(*tasks), 10)
-    assert [m.deliveries for m in seen] == [1, 1]
-    assert (await q.stats())["in_flight"] == 0
 
 
 async def test_a_lost_delivery_cancels_the_handler_of_its_own_worker(ar: Any) -> None:
@@ -102,21 +71,6 @@ async def test_a_lost_delivery_cancels_the_handler_of_its_own_worker(ar: Any) ->
     assert [w.counts.snapshot()["lost"] >= 1 for w in workers] == [True, True]
     # The acks of those deliveries are refused: the requeued messages are new deliveries.
     assert [await q.ack(m) for m in cancelled] == [False, False]
-
-
-async def test_the_renewer_task_ends_when_its_last_worker_stops(ar: Any) -> None:
-    q = _queue(ar, visibility_timeout=0.3)
-
-    async def handle(msg: Message) -> None:
-        return None
-
-    w = Worker(q, handle, poll=0.1)
-    task = asyncio.create_task(w.run())
-    await _until(lambda: len(_named(RENEWER)) == 1)
-    w.stop()
-    await asyncio.wait_for(task, 10)
-    # Its beat is done at its next due time (a third of the visibility timeout).
-    await _until(lambda: not _named(RENEWER), timeout=30)
 
 
 async def test_a_handler_that_swallows_its_interruption_does_not_stop_the_worker(

@@ -18,7 +18,7 @@ T = TypeVar("T")
 # What the reprs of this API's primitives start with: ``asyncio.Lock(...)``, ``Lock(...)``.
 REPR_PREFIX = "asyncio."
 
-__all__ = ["REPR_PREFIX", "Event", "Spawned", "settle", "sleep", "spawn"]
+__all__ = ["REPR_PREFIX", "Event", "Spawned", "running", "settle", "sleep", "spawn"]
 
 sleep = asyncio.sleep
 
@@ -29,6 +29,12 @@ async def settle(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+def running(name: str) -> list[Any]:
+    """The background tasks of this event loop, not done, whose name contains ``name``
+    (sync API: the live threads of the process)."""
+    return [t for t in asyncio.all_tasks() if name in t.get_name() and not t.done()]
 
 
 class Event:

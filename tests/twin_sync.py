@@ -16,7 +16,7 @@ T = TypeVar("T")
 # What the reprs of this API's primitives start with: ``asyncio.Lock(...)``, ``Lock(...)``.
 REPR_PREFIX = ""
 
-__all__ = ["REPR_PREFIX", "Event", "Spawned", "settle", "sleep", "spawn"]
+__all__ = ["REPR_PREFIX", "Event", "Spawned", "running", "settle", "sleep", "spawn"]
 
 sleep = time.sleep
 
@@ -24,6 +24,12 @@ sleep = time.sleep
 def settle(value: Any) -> Any:
     """``value`` itself (asyncio API: awaited if it is awaitable)."""
     return value
+
+
+def running(name: str) -> list[Any]:
+    """The live threads of the process whose name contains ``name`` (asyncio API: the
+    background tasks of the event loop, not done)."""
+    return [t for t in threading.enumerate() if name in t.name]
 
 
 class Event:
