@@ -1,9 +1,11 @@
 """The sync Worker only, against a real Redis: a sync handler is never interrupted (past its
-timeout, or after an operator moved its delivery on, it is told through ``msg.lost``), and
-``async def`` handlers are refused.
+timeout, or after an operator moved its delivery on, it is told through ``msg.lost``, by the
+process's one heartbeat renewer, each worker of its own deliveries), and ``async def``
+handlers are refused.
 
 The behaviour both APIs share is in ``test_worker_shared_async.py`` (and its generated sync
-twin, ``test_worker_shared_sync.py``); the asyncio API's own cases in
+twin, ``test_worker_shared_sync.py``; the shared heartbeat renewer in
+``test_worker_renewer_shared_async.py``); the asyncio API's own cases in
 ``test_worker_async.py``; child processes, signals and kills in
 ``test_worker_processes.py``."""
 
@@ -105,3 +107,35 @@ def test_async_handlers_are_refused(r: redis.Redis) -> None:
 
     with pytest.raises(TypeError, match="asyncio"):
         Worker(_queue(r), coro)
+
+
+def test_a_lost_delivery_is_reported_to_its_own_worker(r: redis.Redis) -> None:
+    q = _queue(r, visibility_timeout=1.0)
+    q.push_many([b"a", b"b"])
+    outcome: list[tuple[bool, bool]] = []
+    guard = threading.Lock()
+    started = threading.Semaphore(0)
+
+    def handle(msg: Message) -> None:
+        if msg.deliveries > 1:
+            return  # the requeued message's new delivery
+        started.release()
+        end = time.monotonic() + 20
+        while not msg.lost and time.monotonic() < end:
+            time.sleep(0.01)
+        with guard:
+            outcome.append((msg.lost, q.ack(msg)))
+
+    workers = [Worker(q, handle, poll=0.1) for _ in range(2)]
+    threads = [_start(w) for w in workers]
+    for _ in range(2):
+        assert started.acquire(timeout=10)
+    expire_all(r, q)  # the operator moves both deliveries on: their receipts are stale
+    assert q.requeue_expired() == 2
+    _wait(lambda: len(outcome) == 2)
+    for w in workers:
+        w.stop(grace=0.5)
+    for t in threads:
+        t.join(10)
+    assert outcome == [(True, False), (True, False)]  # told, and the acks refused
+    assert [w.counts.snapshot()["lost"] >= 1 for w in workers] == [True, True]

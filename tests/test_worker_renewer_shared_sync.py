@@ -6,8 +6,8 @@ every worker's messages on a queue in one call, and ends when no worker is left.
 Shared by the two APIs: ``scripts/unasync.py`` writes ``test_worker_renewer_shared_sync.py``
 from ``test_worker_renewer_shared_async.py`` (workers run in tasks here, threads there, the
 renewer found by name among them, through ``twin_async``/``twin_sync``). What a lost
-delivery does to its handler truly differs: ``test_worker_renewer.py`` (a sync handler is
-told through ``msg.lost``), ``test_worker_renewer_async.py`` (its handler is cancelled).
+delivery does to its handler truly differs: ``test_worker.py`` (a sync handler is told
+through ``msg.lost``), ``test_worker_async.py`` (its handler is cancelled).
 """
 
 from __future__ import annotations
