@@ -676,6 +676,73 @@ def test_every_script_runs_as_a_function(redis_url: str, functions: bool,
     c.close()
 
 
+def test_a_cluster_replica_without_the_library_is_named_by_verify_and_by_a_read(
+        functions: bool) -> None:
+    """1 primary with 1 replica, the library loaded (the replica has it through
+    replication). The replica loses it: FUNCTION DELETE is refused on a read-only replica,
+    and a replica that joins later or restarts gets the primary's functions again with its
+    sync (checked by hand on Redis 7.0: a replica started after FUNCTION LOAD has the
+    library; one whose library was deleted has it again after a restart), so the test
+    lets the replica take a local write for the deletion (replica-read-only no, then
+    back). verify names the replica; a read sent there raises LibraryNotLoadedError naming
+    the replica, not the primary; load --cluster (primaries only) does not reach it."""
+    with RedisClusterHarness(primaries=1, replicas=1) as cluster:
+        cluster.wait_replicas()
+        url = cluster.url
+        if not functions:
+            result = _run("functions", "verify", "--url", url, "--cluster")
+            assert result.exit_code == 2
+            assert "needs Redis 7.0" in result.output
+            return
+        assert _run("functions", "load", "--url", url, "--cluster").exit_code == 0
+        replica = cluster.replicas[0].client(socket_timeout=5)
+        where = f"127.0.0.1:{cluster.replicas[0].port}"
+        try:
+            _eventually(lambda: LIB.name in parse_function_list(
+                replica.execute_command("FUNCTION", "LIST")), "the replica to get the library")
+            assert _run("functions", "verify", "--url", url, "--cluster").exit_code == 0
+            with pytest.raises(redis.ReadOnlyError):
+                replica.execute_command("FUNCTION", "DELETE", LIB.name)
+            replica.config_set("replica-read-only", "no")
+            try:
+                replica.execute_command("FUNCTION", "DELETE", LIB.name)
+            finally:
+                replica.config_set("replica-read-only", "yes")
+            caught = _run("functions", "verify", "--url", url, "--cluster")
+            assert caught.exit_code == 1, caught.output
+            assert f"{where}: {LIB.name} MISSING" in caught.output
+            assert "1 of 2 node(s)" in caught.output
+
+            registry = ScriptRegistry(mode="functions")
+            client = cluster.client()
+            counter = BoundedCounter(client, "c", min=0, max=10, registry=registry)
+            counter.incr(4)  # FCALL on the primary, which has the library
+            with warnings.catch_warnings():  # redis-py 5.3+ prefers load_balancing_strategy
+                warnings.simplefilter("ignore", DeprecationWarning)
+                reader = cluster.client(read_from_replicas=True)
+            try:
+                # redis-py alternates a slot's reads between its primary and replica
+                # (round robin): within a few reads one goes to the replica.
+                read = BoundedCounter(reader, "c", min=0, max=10, registry=registry)
+                def read_six_times() -> None:
+                    for _ in range(6):
+                        read.get()
+
+                with pytest.raises(LibraryNotLoadedError) as err:
+                    read_six_times()
+                assert err.value.node == where
+                assert where in str(err.value)
+                assert err.value.library == LIB.name
+            finally:
+                reader.close()
+                client.close()
+            # load reaches primaries only (replicas follow their primary): still missing
+            assert "unchanged" in _run("functions", "load", "--url", url, "--cluster").output
+            assert _run("functions", "verify", "--url", url, "--cluster").exit_code == 1
+        finally:
+            replica.close()
+
+
 def test_cluster_clients_reading_from_replicas_and_asyncio_use_fcall(
         redis_cluster: RedisClusterHarness, functions: bool) -> None:
     """The session cluster (3 primaries, a replica each): a sync client reading from
