@@ -533,6 +533,12 @@ def test_cluster_load_verify_and_a_reshard_onto_a_new_primary(functions: bool) -
         lock = Lock(client, "cl", ttl=30, registry=registry)
         assert lock.acquire(blocking=False)
         assert lock.owned()
+        # the CLI's primitive commands in functions mode on a cluster
+        cli_on = ("--url", url, "--cluster", "--functions")
+        shown = _run("lock", "show", "cl", *cli_on)
+        assert shown.exit_code == 0, shown.output
+        assert "HELD" in shown.output
+        assert _run("metrics", "show", "--counter", "moved", *cli_on).exit_code == 0
         lock.release()
 
         # Reshard: a fourth primary joins and takes the counter's slot, keys included.
@@ -559,6 +565,12 @@ def test_cluster_load_verify_and_a_reshard_onto_a_new_primary(functions: bool) -
             assert caught.exit_code == 1
             assert f"127.0.0.1:{extra.port}: {LIB.name} MISSING" in caught.output
             assert "1 of 4 node(s)" in caught.output
+            # the CLI's reads too: metrics checks every primary before it scrapes
+            for args in (("counter", "get", "moved"), ("metrics", "show", "--lock", "cl")):
+                refused = CliRunner().invoke(cli, [*args, *cli_on])
+                assert refused.exit_code == 2, (args, refused.output)
+                assert refused.stderr.startswith("pyredis-atomic: LibraryNotLoadedError")
+                assert f"is not loaded on 127.0.0.1:{extra.port}" in refused.stderr
             fixed = _run("functions", "load", "--url", url, "--cluster")
             assert fixed.exit_code == 0
             assert f"127.0.0.1:{extra.port}: {LIB.name} loaded" in fixed.output
