@@ -427,6 +427,7 @@ class ScriptRegistry(Catalog):
         Raises the first such error, or with ``raise_on_error=False`` puts it in the
         failed call's place. ``client``: the client the pipeline came from (not the
         pipeline: a wrong type is named by asking ``TYPE``). Nothing is re-sent."""
+        raise_on_error = check_flag(raise_on_error, "raise_on_error")
         if _is_pipeline(client):
             raise TypeError("results() wants the client the pipeline came from, not the "
                             "pipeline")
