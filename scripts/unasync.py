@@ -24,16 +24,16 @@ Extending it:
 - a new module: write ``pyredis_atomic/asyncio/<name>.py`` (any public module there is a
   source; ``_``-prefixed ones are hand-written), run the script, commit both files;
 - a new test twin: add its pair to ``TEST_FILES`` (``tests/test_<x>_shared_async.py`` ->
-  ``tests/test_<x>_shared_sync.py``). The tests of behaviour both APIs share live once, in
-  the asyncio source; only what truly differs (threads vs tasks, processes, cancellation vs
+  ``tests/test_<x>_shared_sync.py``). The tests of behaviour both APIs share live once, in the
+  asyncio source; only what truly differs (threads vs tasks, processes, cancellation vs
   ``KeyboardInterrupt``, sync-only APIs) stays in hand-written ``tests/test_<x>.py`` /
   ``tests/test_<x>_async.py``. A shared test takes the asyncio fixtures (``aclient``,
-  ``async_redis_client``, ``make_aclient``), sleeps, waits and runs things in the
-  background through ``tests/twin_async.py`` (``sleep``, ``spawn``, ``Event``, ``settle``,
-  ``running``, ``REPR_PREFIX``), whose hand-written sync counterpart ``tests/twin_sync.py``
-  has threads, ``time.sleep`` and ``threading.Event``; ``TEST_RULES`` renames those. A helper module
-  the shared tests import can be generated the same way (``tests/near_helpers_async.py``
-  -> ``near_helpers_sync.py``: ``from <x>_async import`` becomes ``from <x>_sync import``);
+  ``async_redis_client``, ``make_aclient``), sleeps, waits and runs things in the background
+  through ``tests/twin_async.py`` (``sleep``, ``spawn``, ``Event``, ``settle``, ``running``,
+  ``until``, ``REPR_PREFIX``), whose hand-written sync counterpart ``tests/twin_sync.py`` has
+  threads, ``time.sleep`` and ``threading.Event``; ``TEST_RULES`` renames those. A helper module
+  the shared tests import can be generated the same way (``tests/near_helpers_async.py`` ->
+  ``near_helpers_sync.py``: ``from <x>_async import`` becomes ``from <x>_sync import``);
 - a new async-only name: add a rule to ``RULES`` (a regex and its replacement, applied to
   every line in order), or to ``MODULE_RULES[<name>.py]`` when only that module needs it,
   e.g. a docstring sentence that must read differently for sync users;

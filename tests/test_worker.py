@@ -14,12 +14,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 from queue_helpers import expire_all
+from twin_sync import until
 
 from pyredis_atomic import HandlerTimeoutError, Message, ReliableQueue, Retry, Worker
 
@@ -43,13 +44,6 @@ def _start(worker: Worker) -> threading.Thread:
     return t
 
 
-def _wait(cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out waiting"
-        time.sleep(0.02)
-
-
 def test_a_sync_handler_past_its_timeout_counts_as_a_failure(r: redis.Redis) -> None:
     q = _queue(r)
     mid = q.push(b"stuck")
@@ -63,8 +57,8 @@ def test_a_sync_handler_past_its_timeout_counts_as_a_failure(r: redis.Redis) -> 
 
     w = Worker(q, stuck, retry=Retry(max_attempts=1), handler_timeout=0.2, poll=0.1)
     t = _start(w)
-    _wait(lambda: q.stats()["dead"] == 1)
-    _wait(lambda: bool(lost_seen))
+    until(lambda: q.stats()["dead"] == 1)
+    until(lambda: bool(lost_seen))
     w.stop()
     t.join(10)
     assert lost_seen == [True]
@@ -94,7 +88,7 @@ def test_an_operator_requeue_marks_the_running_delivery_lost(r: redis.Redis) -> 
     # The operator moves the delivery on (as if its lease had run out): a stale receipt.
     expire_all(r, q)
     assert q.requeue_expired() == 1
-    _wait(lambda: bool(outcome))
+    until(lambda: bool(outcome))
     w.stop(grace=0.5)
     t.join(10)
     assert outcome[0] == (True, False)  # told, and its ack refused
@@ -132,7 +126,7 @@ def test_a_lost_delivery_is_reported_to_its_own_worker(r: redis.Redis) -> None:
         assert started.acquire(timeout=10)
     expire_all(r, q)  # the operator moves both deliveries on: their receipts are stale
     assert q.requeue_expired() == 2
-    _wait(lambda: len(outcome) == 2)
+    until(lambda: len(outcome) == 2)
     for w in workers:
         w.stop(grace=0.5)
     for t in threads:

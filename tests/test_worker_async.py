@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 import redis.asyncio
-from twin_async import settle
+from twin_async import until
 
 from pyredis_atomic.asyncio import Message, ReliableQueue, Retry, Worker
 
@@ -35,14 +34,6 @@ async def ar(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
 
 def _queue(r: Any, **kwargs: Any) -> ReliableQueue:
     return ReliableQueue(r, f"aworker-{next(_names)}", **kwargs)
-
-
-async def _wait(cond: Callable[[], Any], timeout: float = 60.0) -> None:
-    """Until ``cond()`` is true (it may return an awaitable)."""
-    end = time.monotonic() + timeout
-    while not await settle(cond()):
-        assert time.monotonic() < end, "timed out waiting"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_lost_lease_cancels_the_handler(ar: Any) -> None:
@@ -90,7 +81,7 @@ async def test_a_handler_past_its_timeout_is_cancelled_and_counts_as_failure(ar:
     async def dead() -> bool:
         return bool((await q.stats())["dead"] == 1)
 
-    await _wait(dead)
+    await until(dead)
     w.stop()
     await asyncio.wait_for(task, 10)
     [letter] = await q.dead_letters()
@@ -146,11 +137,11 @@ async def test_a_lost_delivery_cancels_the_handler_of_its_own_worker(ar: Any) ->
 
     workers = [Worker(q, handle, poll=0.1) for _ in range(2)]
     tasks = [asyncio.create_task(w.run()) for w in workers]
-    await _wait(lambda: len(started) == 2)
+    await until(lambda: len(started) == 2)
     for receipt in await ar.zrange(q.keys["inflight"], 0, -1):
         await ar.zadd(q.keys["inflight"], {receipt: 0}, xx=True)
     assert await q.requeue_expired() == 2  # an operator requeued both
-    await _wait(lambda: len(cancelled) == 2, timeout=20)
+    await until(lambda: len(cancelled) == 2, timeout=20)
     for w in workers:
         w.stop(grace=0.5)
     await asyncio.wait_for(asyncio.gather(*tasks), 10)
@@ -184,10 +175,10 @@ async def test_a_handler_that_swallows_its_interruption_does_not_stop_the_worker
     for receipt in await ar.zrange(q.keys["inflight"], 0, -1):
         await ar.zadd(q.keys["inflight"], {receipt: 0}, xx=True)
     assert await q.requeue_expired() == 1
-    await _wait(lambda: len(swallowed) == 1, timeout=20)
+    await until(lambda: len(swallowed) == 1, timeout=20)
     await q.push(b"second")
     # The same worker slot goes on: the requeued delivery and the next message.
-    await _wait(lambda: sorted(handled) == [b"first", b"second"], timeout=20)
+    await until(lambda: sorted(handled) == [b"first", b"second"], timeout=20)
     w.stop()
     await asyncio.wait_for(task, 10)
     assert swallowed[0].lost

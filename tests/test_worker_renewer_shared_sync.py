@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from twin_sync import Event, running, sleep, spawn
+from twin_sync import Event, running, sleep, spawn, until
 
 from pyredis_atomic import Message, ReliableQueue, Worker
 
@@ -28,13 +28,6 @@ RENEWER = "pyredis-atomic-worker-renewer"
 
 def _queue(r: Any, **kwargs: Any) -> ReliableQueue:
     return ReliableQueue(r, f"renewer-{next(_names)}", **kwargs)
-
-
-def _wait(cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out waiting"
-        sleep(0.02)
 
 
 @pytest.fixture  # asyncio_mode = auto: an async fixture here
@@ -71,7 +64,7 @@ def test_two_workers_share_one_renewer_and_one_extend_call(
 
     workers = [Worker(q, handle, poll=0.1) for _ in range(2)]
     runs = [spawn(w.run) for w in workers]
-    _wait(lambda: len(seen) == 2)
+    until(lambda: len(seen) == 2)
     twin = ReliableQueue(r, q.name, visibility_timeout=2.0)
     # 3x the visibility timeout (a 2 s lease: the loaded machine's stalls stay well inside
     # it): both leases must be renewed several times meanwhile.
@@ -86,7 +79,7 @@ def test_two_workers_share_one_renewer_and_one_extend_call(
     # The extends of both workers' messages went out together, at every beat.
     assert len(both) >= 2, both
     release.set()
-    _wait(lambda: sum(w.counts.snapshot()["acked"] for w in workers) == 2)
+    until(lambda: sum(w.counts.snapshot()["acked"] for w in workers) == 2)
     for w in workers:
         w.stop()
     for run in runs:
@@ -110,7 +103,7 @@ def test_workers_on_two_queues_share_the_renewer_too(redis_client: Any) -> None:
         q.push(b"x")
     workers = [Worker(q, handle, poll=0.1) for q in queues]
     runs = [spawn(w.run) for w in workers]
-    _wait(lambda: len(started) == 2)
+    until(lambda: len(started) == 2)
     twins = [ReliableQueue(r, q.name, visibility_timeout=2.0) for q in queues]
     end = time.monotonic() + 5.0
     while time.monotonic() < end:
@@ -120,7 +113,7 @@ def test_workers_on_two_queues_share_the_renewer_too(redis_client: Any) -> None:
         sleep(0.05)
     release.set()
     for w in workers:
-        _wait(lambda w=w: w.counts.snapshot()["acked"] == 1)  # type: ignore[misc]
+        until(lambda w=w: w.counts.snapshot()["acked"] == 1)  # type: ignore[misc]
         w.stop()
     for run in runs:
         run.result(10)
@@ -136,16 +129,16 @@ def test_the_renewer_ends_when_no_worker_is_left_and_starts_again(
 
     w = Worker(q, handle, poll=0.1)
     run = spawn(w.run)
-    _wait(lambda: len(running(RENEWER)) == 1)
+    until(lambda: len(running(RENEWER)) == 1)
     w.stop()
     run.result(10)
     # It idles a few seconds (the runtimes' IDLE) or until its next due time, then ends.
-    _wait(lambda: not running(RENEWER), timeout=60)
+    until(lambda: not running(RENEWER), timeout=60)
     # A new worker starts it again.
     w2 = Worker(q, handle, poll=0.1)
     run2 = spawn(w2.run)
     q.push(b"y")
-    _wait(lambda: w2.counts.snapshot()["acked"] == 1)
-    _wait(lambda: len(running(RENEWER)) == 1)
+    until(lambda: w2.counts.snapshot()["acked"] == 1)
+    until(lambda: len(running(RENEWER)) == 1)
     w2.stop()
     run2.result(10)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from twin_async import Event, settle, sleep, spawn
+from twin_async import Event, sleep, spawn, until
 
 from pyredis_atomic.asyncio import Message, ReliableQueue, Retry, Worker
 
@@ -27,14 +26,6 @@ _names = itertools.count()
 
 def _queue(r: Any, **kwargs: Any) -> ReliableQueue:
     return ReliableQueue(r, f"worker-{next(_names)}", **kwargs)
-
-
-async def _wait(cond: Callable[[], Any], timeout: float = 60.0) -> None:
-    """Until ``cond()`` is true (in the asyncio source it may return an awaitable)."""
-    end = time.monotonic() + timeout
-    while not await settle(cond()):
-        assert time.monotonic() < end, "timed out waiting"
-        await sleep(0.02)
 
 
 async def _drained(q: ReliableQueue) -> bool:
@@ -63,7 +54,7 @@ async def test_every_message_is_handled_and_acked(async_redis_client: Any, prefe
 
     w = Worker(q, handle, concurrency=concurrency, prefetch=prefetch, poll=0.1)
     running = spawn(w.run)
-    await _wait(lambda: _drained(q))
+    await until(lambda: _drained(q))
     w.stop()
     await running.result(10)  # run() returned
     assert set(seen) == ids
@@ -84,7 +75,7 @@ async def test_higher_priorities_are_handled_first(async_redis_client: Any) -> N
 
     w = Worker(q, handle, concurrency=1, poll=0.1)
     running = spawn(w.run)
-    await _wait(lambda: len(seen) == 20)
+    await until(lambda: len(seen) == 20)
     w.stop()
     await running.result(10)
     assert seen == [3] * 5 + [2] * 5 + [1] * 5 + [0] * 5
@@ -114,7 +105,7 @@ async def test_a_failing_message_is_retried_with_backoff_then_dead_lettered(
     retry = Retry(max_attempts=attempts, backoff=0.3, max_backoff=0.6, jitter=False)
     w = Worker(q, always_fails, retry=retry, poll=0.1)
     running = spawn(w.run)
-    await _wait(lambda: _dead(q))
+    await until(lambda: _dead(q))
     w.stop()
     await running.result(10)
     assert len(times) == attempts
@@ -161,13 +152,13 @@ async def test_a_handler_far_longer_than_the_lease_is_not_redelivered(
 
     w = Worker(q, slow, poll=0.1)
     running = spawn(w.run)
-    await _wait(lambda: bool(seen))
+    await until(lambda: bool(seen))
     # Another consumer of the same queue keeps trying: it never gets the message.
     twin = ReliableQueue(async_redis_client, q.name, visibility_timeout=2.0)
     while not done.is_set():
         assert await twin.pop() is None
         await sleep(0.05)
-    await _wait(lambda: _drained(q))
+    await until(lambda: _drained(q))
     w.stop()
     await running.result(10)
     assert [m.id for m in seen] == [mid]
@@ -258,7 +249,7 @@ async def test_prefetched_messages_keep_their_leases(async_redis_client: Any) ->
 
     w = Worker(q, handle, concurrency=1, prefetch=6, poll=0.1)
     running = spawn(w.run)
-    await _wait(lambda: _drained(q))
+    await until(lambda: _drained(q))
     w.stop()
     await running.result(10)
     assert len(handled) == 6

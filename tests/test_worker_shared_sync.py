@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from twin_sync import Event, settle, sleep, spawn
+from twin_sync import Event, sleep, spawn, until
 
 from pyredis_atomic import Message, ReliableQueue, Retry, Worker
 
@@ -28,14 +27,6 @@ _names = itertools.count()
 
 def _queue(r: Any, **kwargs: Any) -> ReliableQueue:
     return ReliableQueue(r, f"worker-{next(_names)}", **kwargs)
-
-
-def _wait(cond: Callable[[], Any], timeout: float = 60.0) -> None:
-    """Until ``cond()`` is true (in the asyncio source it may return an awaitable)."""
-    end = time.monotonic() + timeout
-    while not settle(cond()):
-        assert time.monotonic() < end, "timed out waiting"
-        sleep(0.02)
 
 
 def _drained(q: ReliableQueue) -> bool:
@@ -64,7 +55,7 @@ def test_every_message_is_handled_and_acked(redis_client: Any, prefetch: int | N
 
     w = Worker(q, handle, concurrency=concurrency, prefetch=prefetch, poll=0.1)
     running = spawn(w.run)
-    _wait(lambda: _drained(q))
+    until(lambda: _drained(q))
     w.stop()
     running.result(10)  # run() returned
     assert set(seen) == ids
@@ -85,7 +76,7 @@ def test_higher_priorities_are_handled_first(redis_client: Any) -> None:
 
     w = Worker(q, handle, concurrency=1, poll=0.1)
     running = spawn(w.run)
-    _wait(lambda: len(seen) == 20)
+    until(lambda: len(seen) == 20)
     w.stop()
     running.result(10)
     assert seen == [3] * 5 + [2] * 5 + [1] * 5 + [0] * 5
@@ -115,7 +106,7 @@ def test_a_failing_message_is_retried_with_backoff_then_dead_lettered(
     retry = Retry(max_attempts=attempts, backoff=0.3, max_backoff=0.6, jitter=False)
     w = Worker(q, always_fails, retry=retry, poll=0.1)
     running = spawn(w.run)
-    _wait(lambda: _dead(q))
+    until(lambda: _dead(q))
     w.stop()
     running.result(10)
     assert len(times) == attempts
@@ -162,13 +153,13 @@ def test_a_handler_far_longer_than_the_lease_is_not_redelivered(
 
     w = Worker(q, slow, poll=0.1)
     running = spawn(w.run)
-    _wait(lambda: bool(seen))
+    until(lambda: bool(seen))
     # Another consumer of the same queue keeps trying: it never gets the message.
     twin = ReliableQueue(redis_client, q.name, visibility_timeout=2.0)
     while not done.is_set():
         assert twin.pop() is None
         sleep(0.05)
-    _wait(lambda: _drained(q))
+    until(lambda: _drained(q))
     w.stop()
     running.result(10)
     assert [m.id for m in seen] == [mid]
@@ -259,7 +250,7 @@ def test_prefetched_messages_keep_their_leases(redis_client: Any) -> None:
 
     w = Worker(q, handle, concurrency=1, prefetch=6, poll=0.1)
     running = spawn(w.run)
-    _wait(lambda: _drained(q))
+    until(lambda: _drained(q))
     w.stop()
     running.result(10)
     assert len(handled) == 6

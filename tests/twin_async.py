@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -18,7 +19,7 @@ T = TypeVar("T")
 # What the reprs of this API's primitives start with: ``asyncio.Lock(...)``, ``Lock(...)``.
 REPR_PREFIX = "asyncio."
 
-__all__ = ["REPR_PREFIX", "Event", "Spawned", "running", "settle", "sleep", "spawn"]
+__all__ = ["REPR_PREFIX", "Event", "Spawned", "running", "settle", "sleep", "spawn", "until"]
 
 sleep = asyncio.sleep
 
@@ -35,6 +36,15 @@ def running(name: str) -> list[Any]:
     """The background tasks of this event loop, not done, whose name contains ``name``
     (sync API: the live threads of the process)."""
     return [t for t in asyncio.all_tasks() if name in t.get_name() and not t.done()]
+
+
+async def until(cond: Callable[[], Any], timeout: float = 60.0) -> None:
+    """Wait until ``cond()`` is true (it may return an awaitable here; sync API: a plain
+    value), polling every 20 ms; ``AssertionError`` after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not await settle(cond()):
+        assert time.monotonic() < end, "timed out waiting"
+        await asyncio.sleep(0.02)
 
 
 class Event:

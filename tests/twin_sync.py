@@ -16,7 +16,7 @@ T = TypeVar("T")
 # What the reprs of this API's primitives start with: ``asyncio.Lock(...)``, ``Lock(...)``.
 REPR_PREFIX = ""
 
-__all__ = ["REPR_PREFIX", "Event", "Spawned", "running", "settle", "sleep", "spawn"]
+__all__ = ["REPR_PREFIX", "Event", "Spawned", "running", "settle", "sleep", "spawn", "until"]
 
 sleep = time.sleep
 
@@ -30,6 +30,15 @@ def running(name: str) -> list[Any]:
     """The live threads of the process whose name contains ``name`` (asyncio API: the
     background tasks of the event loop, not done)."""
     return [t for t in threading.enumerate() if name in t.name]
+
+
+def until(cond: Callable[[], Any], timeout: float = 60.0) -> None:
+    """Wait until ``cond()`` is true, polling every 20 ms; ``AssertionError`` after
+    ``timeout`` seconds (asyncio API: ``cond()`` may return an awaitable)."""
+    end = time.monotonic() + timeout
+    while not settle(cond()):
+        assert time.monotonic() < end, "timed out waiting"
+        time.sleep(0.02)
 
 
 class Event:
