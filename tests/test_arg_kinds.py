@@ -34,7 +34,7 @@ PRIMITIVES = ("Lock", "ReliableQueue", "Cache", "BoundedCounter", "Semaphore", "
 # with already-checked values.
 NOT_INPUTS = {"CounterResult", "LockInfo", "Message", "RateLimitResult", "CacheEntryInfo",
               "QueueStats", "NearStats", "Failure", "CounterConfig", "RateLimitConfig",
-              "SemaphoreConfig"}
+              "SemaphoreConfig", "SemaphoreInfo"}
 # Built without a client: (positional args, keyword args) of a valid constructor call.
 PLAIN = {
     "Retry": ((), {"max_attempts": 5, "backoff": 1.0, "max_backoff": 300.0, "jitter": True}),
