@@ -369,10 +369,11 @@ async def test_the_switch(make_aclient: Any) -> None:
             set_auto_pipelining(wrong)  # type: ignore[arg-type]
 
 
-async def test_pipelines_and_cluster_clients_are_never_batched(aclient: Any) -> None:
+async def test_pipelines_are_never_batched_cluster_clients_are(aclient: Any) -> None:
     assert not auto_pipelining(aclient.pipeline())
     cluster = redis.asyncio.cluster.RedisCluster(host="127.0.0.1", port=1)
-    assert not auto_pipelining(cluster)
+    assert auto_pipelining(cluster)  # per node: tests/test_auto_pipelining_cluster.py
+    assert not auto_pipelining(cluster.pipeline())
 
 
 
