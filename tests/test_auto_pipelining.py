@@ -19,7 +19,8 @@ import pytest
 import redis.asyncio
 import redis.asyncio.cluster
 
-from pyredis_atomic import CounterResult, WrongTypeError
+from pyredis_atomic import CounterResult, ServerVersionError, WrongTypeError
+from pyredis_atomic._core.servers import ServerVersion, has_feature
 from pyredis_atomic.asyncio import (
     AsyncScriptRegistry,
     BoundedCounter,
@@ -377,8 +378,15 @@ async def test_pipelines_are_never_batched_cluster_clients_are(aclient: Any) -> 
 
 
 
-async def test_functions_mode_is_batched_too(aclient: Any) -> None:
+async def test_functions_mode_is_batched_too(aclient: Any,
+                                            redis_server_version: ServerVersion) -> None:
     registry = AsyncScriptRegistry(mode="functions")
+    if not has_feature(redis_server_version, "functions"):
+        # Redis 6.2: the mode refuses clearly, before anything is sent, batched or not
+        c = BoundedCounter(aclient, "ap:fcall", max=10**9, registry=registry)
+        refused = await asyncio.gather(*(c.incr() for _ in range(4)), return_exceptions=True)
+        assert all(isinstance(r, ServerVersionError) for r in refused), refused
+        return
     await registry.load_library(aclient)
     c = BoundedCounter(aclient, "ap:fcall", max=10**9, registry=registry)
     q = ReliableQueue(aclient, "ap:fcallq", registry=registry)
