@@ -3,8 +3,12 @@
 For 1 and 64 tasks on one client: ``counter.incr`` against a one-line ``INCR`` script called
 the same way (redis-py's ``register_script``, one ``EVALSHA`` round trip per call), and a
 cache hit against a plain ``GET``; each of ours also with auto-pipelining turned off (its
-own client), which is what every call cost before it. Variants take turns in short slices
-(the order rotated), so they share the machine's load; the ratios are per round."""
+own client), which is what every call cost before it. Then 64 tasks on one
+``redis.asyncio.cluster.RedisCluster`` of a local 3-primary cluster (started by the
+testing harness; skipped with a note when it cannot start), the keys spread over the
+primaries: auto-pipelined (one pipeline per node) against off and the one-line script.
+Variants take turns in short slices (the order rotated), so they share the machine's
+load; the ratios are per round."""
 
 from __future__ import annotations
 
@@ -118,6 +122,85 @@ async def _run(url: str, quick: bool, say: Callable[[str], None]) -> list[Result
     return rows
 
 
+async def _cluster_run(startup: list[tuple[str, int]], quick: bool,
+                       say: Callable[[str], None]) -> list[Result]:
+    import redis.asyncio.cluster as rc
+
+    from pyredis_atomic.asyncio import BoundedCounter, Cache, set_auto_pipelining
+
+    def make() -> Any:
+        return rc.RedisCluster(startup_nodes=[rc.ClusterNode(h, p) for h, p in startup])
+
+    on, off, plain = make(), make(), make()
+    for c in (on, off, plain):
+        await c.initialize()
+    set_auto_pipelining(False, off)
+    names = [f"bench:aioc:{i}:{time.monotonic_ns()}" for i in range(8)]  # every primary
+    script = plain.register_script("return redis.call('INCR', KEYS[1])")
+    counters = {c: [BoundedCounter(c, n, min=0, max=None) for n in names] for c in (on, off)}
+    caches = {c: [Cache(c, n, ttl=600.0) for n in names] for c in (on, off)}
+    for cache in caches[on]:
+        await cache.set("p42", {"id": 42})
+    turn = [0]
+
+    def nxt(xs: list[Any]) -> Any:
+        turn[0] += 1
+        return xs[turn[0] % len(xs)]
+
+    def loader() -> Any:
+        raise AssertionError("the benchmark's key must be a hit")
+
+    plain_keys = [f"{{{n}}}:o" for n in names]
+    base = "one-line INCR script (register_script)"
+    variants: dict[str, Op] = {
+        base: lambda: script(keys=[nxt(plain_keys)]),
+        "BoundedCounter.incr (auto-pipelined)": lambda: nxt(counters[on]).incr(),
+        "BoundedCounter.incr (auto-pipelining off)": lambda: nxt(counters[off]).incr(),
+        "get_or_set hit (auto-pipelined)": lambda: nxt(caches[on]).get_or_set("p42", loader),
+        "get_or_set hit (auto-pipelining off)":
+            lambda: nxt(caches[off]).get_or_set("p42", loader),
+    }
+    say("  64 tasks on one cluster client (3 primaries)")
+    rows: list[Result] = []
+    try:
+        samples = await _interleaved(variants, 64, 1280 if quick else 6400,
+                                     3 if quick else 9, 5)
+    finally:
+        for c in (on, off, plain):
+            await c.aclose()
+    pairs = {"BoundedCounter.incr (auto-pipelined)": "BoundedCounter.incr (auto-pipelining off)",
+             "get_or_set hit (auto-pipelined)": "get_or_set hit (auto-pipelining off)"}
+    for case, s in samples.items():
+        ref = pairs.get(case, base)  # auto-pipelined: against off, in the same rounds
+
+        def per_round(other: str, s: list[float] = s) -> float:
+            return statistics.median(a / b for a, b in zip(s, samples[other], strict=True))
+
+        rows.append(Result(
+            group="asyncio, 64 tasks on one cluster client (3 primaries, keys on all)",
+            case=case, value=statistics.median(s), low=min(s), high=max(s),
+            baseline=None if case == base else ref,
+            ratio=None if case == base else per_round(ref),
+            note="" if case not in pairs else f"{per_round(base):.2f}x the one-line script",
+            extra={"samples": s, "tasks": 64}))
+    return rows
+
+
+def _cluster(quick: bool, say: Callable[[str], None]) -> list[Result]:
+    try:
+        from pyredis_atomic.testing import RedisClusterHarness
+
+        harness = RedisClusterHarness(primaries=3).start()
+    except Exception as exc:  # no redis-server binary here, ...
+        return [Result(group="asyncio, 64 tasks on one cluster client", case="skipped",
+                       value=0.0, unit="", note=f"no local cluster: {exc}")]
+    try:
+        startup = [(s.host, s.port) for s in harness.primaries]
+        return asyncio.run(_cluster_run(startup, quick, say))
+    finally:
+        harness.cleanup()
+
+
 def asyncio_tasks(b: Any) -> list[Result]:
     """The bench case (see the module docstring)."""
-    return asyncio.run(_run(b.url, b.quick, b.say))
+    return asyncio.run(_run(b.url, b.quick, b.say)) + _cluster(b.quick, b.say)
