@@ -14,8 +14,9 @@ import pytest
 import redis
 import redis.asyncio.cluster
 
-from pyredis_atomic import CounterResult, WrongTypeError
+from pyredis_atomic import CounterResult, ServerVersionError, WrongTypeError
 from pyredis_atomic.asyncio import (
+    AsyncScriptRegistry,
     BoundedCounter,
     Cache,
     Lock,
@@ -234,3 +235,24 @@ async def test_cancellation_before_and_after_the_send(acluster: Any) -> None:
     assert len(kept) <= after - before <= TASKS
     more = await asyncio.gather(*(c.incr() for c in counters for _ in range(8)))
     assert all(r.applied for r in more)
+
+
+async def test_functions_mode_is_batched_per_node(acluster: Any) -> None:
+    # FCALL on a cluster client names its node (target_nodes): batched by that node too.
+    registry = AsyncScriptRegistry(mode="functions")
+    try:
+        await registry.load_library(acluster)
+    except ServerVersionError:  # Redis 6.2: no functions
+        pytest.skip("the server has no functions")
+    counters = [BoundedCounter(acluster, f"apf-{i}", max=10**9, registry=registry)
+                for i in range(6)]
+    for c in counters:
+        await c.incr(0)
+    async with _round_trip_in_flight(acluster):
+        with _Nodes().watching() as nodes:
+            results = await asyncio.gather(*(c.incr() for c in counters for _ in range(8)))
+    assert len(nodes.sent) == 3
+    assert sum(size for _, size in nodes.sent) == 48
+    assert all(r.applied for r in results)
+    for c in counters:
+        assert await c.get() == 8
