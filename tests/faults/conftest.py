@@ -13,8 +13,11 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import redis
 
+from faults.fault_proxy import FaultProxy
 from faults.helpers import Workers
+from pyredis_atomic.registry import default_registry
 from pyredis_atomic.testing import RedisServer
 from pyredis_atomic.testing.netns import Partition, partitions_supported
 
@@ -44,3 +47,23 @@ def far_server(partition: Partition) -> Iterator[RedisServer]:
     (``far_server.host``), processes inside the namespace on 127.0.0.1."""
     with RedisServer(netns=partition.name, bind=f"{partition.address} 127.0.0.1") as server:
         yield server
+
+
+@pytest.fixture
+def proxy(redis_server: RedisServer, redis_url: str) -> Iterator[FaultProxy]:
+    """A TCP proxy in front of the test server (flushed first: ``redis_url``) that can drop
+    or delay its replies."""
+    p = FaultProxy(redis_server.host, redis_server.port)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def retrying(proxy: FaultProxy) -> Iterator[redis.Redis]:
+    """A client through the proxy that re-sends after a broken connection (the default)."""
+    c = redis.Redis(host="127.0.0.1", port=proxy.port)
+    default_registry().load(c)  # so the dropped reply is the operation's own EVALSHA
+    yield c
+    c.close()

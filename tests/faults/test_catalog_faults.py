@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -28,7 +27,6 @@ from primitives import CATALOG, Primitive
 
 import pyredis_atomic
 from faults.fault_proxy import FaultProxy
-from pyredis_atomic.registry import default_registry
 from pyredis_atomic.testing import RedisServer
 
 STORM_FOR = 1.5  # seconds of exercises under flushes, per primitive
@@ -73,24 +71,6 @@ def test_every_primitive_through_a_script_flush_storm(
         flusher.join(10)
     assert flushes[0] >= 10
     assert _noscript_replies(redis_client) > 0, "no call met NOSCRIPT: the test proved nothing"
-
-
-@pytest.fixture
-def proxy(redis_server: RedisServer) -> Iterator[FaultProxy]:
-    p = FaultProxy(redis_server.host, redis_server.port)
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture
-def retrying(proxy: FaultProxy) -> Iterator[redis.Redis]:
-    """A client through the proxy that re-sends after a broken connection (the default)."""
-    c = redis.Redis(host="127.0.0.1", port=proxy.port)
-    default_registry().load(c)  # so the dropped reply is the operation's own EVALSHA
-    yield c
-    c.close()
 
 
 @pytest.mark.parametrize(("primitive", "op"), OPERATIONS,

@@ -9,7 +9,6 @@ semantics" table says the same, row by row.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -27,25 +26,6 @@ from pyredis_atomic import (
     Semaphore,
 )
 from pyredis_atomic.registry import default_registry
-from pyredis_atomic.testing import RedisServer
-
-
-@pytest.fixture
-def proxy(redis_server: RedisServer, redis_url: str) -> Iterator[FaultProxy]:
-    p = FaultProxy(redis_server.host, redis_server.port)
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture
-def retrying(proxy: FaultProxy) -> Iterator[redis.Redis]:
-    """A client through the proxy that re-sends after a broken connection (the default)."""
-    c = redis.Redis(host="127.0.0.1", port=proxy.port)
-    default_registry().load(c)  # so the dropped reply is the operation's own EVALSHA
-    yield c
-    c.close()
 
 
 def _resent(proxy: FaultProxy, drops: int = 1) -> None:
