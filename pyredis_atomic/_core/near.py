@@ -39,6 +39,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,6 +343,14 @@ class NearStore:
         """The nodes of the current session (name -> proven until), for membership tests
         without the lock (each a single dict operation)."""
         return self._nodes
+
+    def covers(self, primaries: Iterable[str]) -> bool:
+        """Whether every primary named (the cluster client's view) is listened to. A read
+        that the client followed (MOVED) to a primary it just learned of is not kept
+        locally until the listener tracks there too: the session restarts within 50 ms of
+        the change, but a write there before that would not reach us."""
+        known = self._nodes
+        return all(name in known for name in primaries)
 
     def proven(self, node: str, sent: float) -> None:
         """The pong of a ping sent at ``sent`` (monotonic) came back from ``node``."""

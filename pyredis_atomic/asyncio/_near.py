@@ -94,14 +94,9 @@ class Tracker:
                                                             name="pyredis-atomic-near")
 
     def covers(self) -> bool:
-        """Whether every primary the client knows is listened to. On a cluster, a read
-        that the client followed (MOVED) to a primary it just learned of is not kept
-        locally until the listener tracks there too: the session restarts within
-        50 ms of the change, but a write there before that would not reach us."""
-        if not self._cluster:
-            return True
-        known = self.store.listened()
-        return all(node.name in known for node in self.client.get_primaries())
+        """Whether every primary the client knows is listened to (see NearStore.covers)."""
+        return not self._cluster or self.store.covers(
+            node.name for node in self.client.get_primaries())
 
     async def close(self) -> None:
         """Stop listening (the store is cleared; hits are no longer served locally)."""
