@@ -50,15 +50,23 @@ async def steady(make_aclient: Callable[..., Any]) -> AsyncIterator[Cache]:
 
 async def test_a_warm_hit_sends_nothing(steady: Cache, async_redis_client: Any) -> None:
     near = steady
-    await warm(near, "k", {"a": 1})
-    await async_redis_client.config_resetstat()
-    before = near.near_stats().hits
-    for _ in range(200):
-        assert await near.get_or_set("k", lambda: {"a": 2}) == {"a": 1}
-        assert await near.get("k") == {"a": 1}
-    stats = await async_redis_client.info("commandstats")
+    # A listener that misses a heartbeat under load clears the near cache and reads go to
+    # Redis until it is back (never silently stale): such a window proves nothing about
+    # hits, so it is measured again (at most 5 times).
+    for _ in range(5):
+        await warm(near, "k", {"a": 1})
+        await async_redis_client.config_resetstat()
+        before = near.near_stats()
+        for _ in range(200):
+            assert await near.get_or_set("k", lambda: {"a": 2}) == {"a": 1}
+            assert await near.get("k") == {"a": 1}
+        stats = await async_redis_client.info("commandstats")
+        after = near.near_stats()
+        if after.resets == before.resets:
+            break
+    assert after.resets == before.resets, "the listener reset in every window"
     assert not {"cmdstat_evalsha", "cmdstat_get", "cmdstat_eval"} & set(stats)
-    assert near.near_stats().hits >= before + 390  # a draw above FAST_GAP may go to Redis
+    assert after.hits >= before.hits + 390  # a draw above FAST_GAP may go to Redis
 
 
 async def test_mutable_values_are_not_shared(near: Cache) -> None:
