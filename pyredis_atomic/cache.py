@@ -168,26 +168,29 @@ class Cache:
             raise TypeError(f"loader must be a zero-argument callable, got "
                             f"{type(loader).__name__}")
         core = self._spec
-        opts = (core.defaults if ttl is None and lock_ttl is _UNSET and wait_timeout is _UNSET
-                and early_refresh is _UNSET and stale_ttl is _UNSET and cache_none is _UNSET
-                else core.options(ttl, lock_ttl=lock_ttl, wait_timeout=wait_timeout,
-                                  early_refresh=early_refresh, stale_ttl=stale_ttl,
-                                  cache_none=cache_none))
         u = random()
-        near = self._near
-        if near is not None and opts is core.defaults and type(key) is str:
-            # A local value ends when the fresh copy does (on server time): the XFetch
-            # decision of reading the copy, without the round trip (nor an await). A rarer
-            # draw above FAST_GAP is answered locally only when the recompute time shows the
-            # refresh is clearly not due; else the fetch script decides.
-            if u < opts.fast:
-                value = near.lookup(key, opts.beta == 0)
-            else:
-                value = near.lookup_late(key, False, opts.beta * -log(1.0 - u))
-            if value is MISS:
-                return self._near_miss(key, loader, opts, u)
-            if value is not DUE:
-                return value
+        if (ttl is None and lock_ttl is _UNSET and wait_timeout is _UNSET
+                and early_refresh is _UNSET and stale_ttl is _UNSET and cache_none is _UNSET):
+            opts = core.defaults
+            near = self._near
+            if near is not None and type(key) is str:
+                # A local value ends when the fresh copy does (on server time): the XFetch
+                # decision of reading the copy, without the round trip (nor an await). A
+                # rarer draw above FAST_GAP is answered locally only when the recompute
+                # time shows the refresh is clearly not due; else the fetch script decides.
+                if u < opts.fast:
+                    value = near.lookup(key, opts.beta == 0)
+                else:
+                    value = near.lookup_late(key, False, opts.beta * -log(1.0 - u))
+                if value is MISS:
+                    return self._near_miss(key, loader, opts, u)
+                if value is not DUE:
+                    return value
+        else:
+            # Per-call options never use the near cache (its entries follow the defaults).
+            opts = core.options(ttl, lock_ttl=lock_ttl, wait_timeout=wait_timeout,
+                                early_refresh=early_refresh, stale_ttl=stale_ttl,
+                                cache_none=cache_none)
         return self._remote(key, loader, opts, u)
 
     def _remote(self, key: str, loader: Callable[[], Any], opts: Any, u: float) -> Any:
