@@ -41,7 +41,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from time import monotonic as _monotonic
 from typing import Any
 
 from .cache import FAST_GAP
@@ -205,10 +204,10 @@ class NearStore:
     def lookup(self, key: str, full_ok: bool) -> Any:
         """The local value of ``key`` or :data:`MISS`. ``full_ok``: the caller accepts a copy
         written with early refresh off (``get()``, or a cache with ``early_refresh=0``)."""
-        # The hit is tested first in one condition and counted after: this is the whole cost
-        # of a warm hit besides decoding (a miss is sorted out below, off the hot path).
+        # The hit is tested in one condition; a miss is told from a bypass only after it,
+        # off the hot path.
         e = self._data.get(key)
-        now = _monotonic()
+        now = time.monotonic()
         if e is not None and now < e[0] and now < self.valid_until and (full_ok or not e[3]):
             try:  # noqa: SIM105 (the hit path: suppress() costs a context manager per hit)
                 self._data.move_to_end(key)
